@@ -11,6 +11,7 @@ Device profiles (``data/profiles.yaml``) can be named by any topology file witho
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from functools import cache
 from importlib import resources
@@ -62,7 +63,7 @@ def builtin_topology_dict(spec: str) -> dict[str, Any] | None:
         count = int(match.group(1))
         _check_size(spec, count, minimum=2)
         names = [f"n{i}" for i in range(1, count + 1)]
-        return _generated(spec, names, list(zip(names, names[1:], strict=False)))
+        return _generated(spec, names, list(itertools.pairwise(names)))
     if match := _GRID.match(spec):
         rows, cols = int(match.group(1)), int(match.group(2))
         _check_size(spec, rows * cols, minimum=2)

@@ -1,8 +1,8 @@
 """Read topologies: a built-in by name (``madrid``, ``chain:N``, ``grid:RxC``) or a YAML file.
 
 Top-level keys starting with ``x-`` are ignored, so a file can define YAML anchors there (as in
-Compose files) and reuse them. Errors name the field and where it is: ``net.yaml:14: fibres[1] (id 'b-c').length_km: Input should
-be greater than 0``.
+Compose files) and reuse them. Errors name the field and where it is:
+``net.yaml:14: fibres[1] (id 'b-c').length_km: Input should be greater than 0``.
 """
 
 from __future__ import annotations
