@@ -1,0 +1,1 @@
+"""The ``sdqkd`` command line. Entry point: :func:`sdqkd.cli.app.main`."""

@@ -1,0 +1,65 @@
+"""The ``sdqkd`` command: sub-commands, and one place where errors become one-line messages."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from sdqkd import __version__
+from sdqkd.cli.keyrate import keyrate
+from sdqkd.cli.plan import plan
+from sdqkd.errors import SdqkdError
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="sdqkd",
+    help="sdqkd — a software-defined QKD network (the Madrid Quantum Network in software).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("keyrate")(keyrate)
+app.command("plan")(plan)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        print(f"sdqkd {__version__}")
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input ends with one line on stderr and a non-zero status, never a traceback.
+
+    Exit status: 0 success, 1 invalid input or parameters (sdqkd's own errors), 2 command-line
+    usage errors (unknown option, malformed value).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        status = app(args=args or ["--help"], prog_name="sdqkd", standalone_mode=False)
+    except TyperException as exc:
+        print(f"sdqkd: error: {exc.format_message()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("sdqkd: aborted", file=sys.stderr)
+        return 130
+    except SdqkdError as exc:
+        print(f"sdqkd: error: {exc}", file=sys.stderr)
+        return 1
+    return status if isinstance(status, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
