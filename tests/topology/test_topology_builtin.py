@@ -35,7 +35,6 @@ _NUMERIC_PROFILE_FIELDS = [
     name for name, field in DeviceProfile.model_fields.items() if _is_numeric(field.annotation)
 ]
 # src bug: data/profiles.yaml gives madrid-2018 no provenance for these two numbers.
-_PROFILE_FIELDS_WITHOUT_PROVENANCE = {"quantum_wavelength_min_nm", "quantum_wavelength_max_nm"}
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +107,6 @@ def test_madrid_norte_concepcion_span_is_the_published_8_1_km(madrid: Topology) 
     assert fibre.provenance["length_km"].kind == "published"
 
 
-@pytest.mark.xfail(
-    reason="src bug: madrid.yaml gives concepcion-norte 0.358 dB/km × 8.1 km = 2.8998 dB, "
-    "not the published 2.9 dB",
-)
 def test_madrid_norte_concepcion_span_loss_is_the_published_2_9_db(madrid: Topology) -> None:
     assert _norte_concepcion(madrid).loss_db == pytest.approx(2.9, abs=1e-9)
 
@@ -146,15 +141,7 @@ def test_the_numeric_profile_fields_are_found() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(reason="src bug: profiles.yaml has no provenance for it"),
-        )
-        if name in _PROFILE_FIELDS_WITHOUT_PROVENANCE
-        else name
-        for name in _NUMERIC_PROFILE_FIELDS
-    ],
+    _NUMERIC_PROFILE_FIELDS,
 )
 def test_every_numeric_parameter_of_the_madrid_2018_profile_has_provenance(
     madrid: Topology, field: str

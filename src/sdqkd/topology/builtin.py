@@ -67,8 +67,6 @@ def builtin_topology_dict(spec: str) -> dict[str, Any] | None:
     if match := _GRID.match(spec):
         rows, cols = int(match.group(1)), int(match.group(2))
         _check_size(spec, rows * cols, minimum=2)
-        if rows < 1 or cols < 1:
-            raise UnknownTopology(f"{spec}: rows and columns must be at least 1")
         names = [f"r{r}c{c}" for r in range(1, rows + 1) for c in range(1, cols + 1)]
         spans = [(f"r{r}c{c}", f"r{r}c{c + 1}") for r in range(1, rows + 1) for c in range(1, cols)]
         spans += [(f"r{r}c{c}", f"r{r + 1}c{c}") for r in range(1, rows) for c in range(1, cols + 1)]

@@ -64,9 +64,12 @@ def parse_topology(text: str, origin: str = "<topology>") -> Topology:
         raw = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark, context = exc.problem_mark, exc.context_mark
         where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        raise TopologyError(f"invalid YAML: {exc.problem or exc}", location=where) from exc
+        detail = str(exc.problem or exc)
+        if context is not None and mark is not None and context.line != mark.line:
+            detail += f" ({exc.context or 'started'} at line {context.line + 1})"
+        raise TopologyError(f"invalid YAML: {detail}", location=where) from exc
     except yaml.YAMLError as exc:
         raise TopologyError(f"invalid YAML: {exc}", location=origin) from exc
     if not isinstance(raw, dict):
@@ -80,7 +83,9 @@ def _validate(raw: dict[str, Any], origin: str, source: yaml.Node | None) -> Top
     try:
         return Topology.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        # A misspelt field shows up twice (an unknown key and a missing one): name the misspelling.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        error = errors[0]
         loc = tuple(error["loc"])
         line = _line_of(source, loc)
         where = f"{origin}:{line}" if line is not None else origin
