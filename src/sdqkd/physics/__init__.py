@@ -20,6 +20,7 @@ from sdqkd.physics.gg02 import (
     mutual_information,
 )
 from sdqkd.physics.keyrate import KeyRateResult, evaluate_key_rate
+from sdqkd.physics.noise import NoiseBudget, noise_budget
 from sdqkd.physics.raman import (
     RamanModel,
     backward_raman_power_w,
@@ -33,6 +34,7 @@ __all__ = [
     "DetectorModel",
     "FiniteSizeSecurity",
     "KeyRateResult",
+    "NoiseBudget",
     "RamanModel",
     "backward_raman_power_w",
     "covariance_matrix_gg02",
@@ -44,6 +46,7 @@ __all__ = [
     "key_bits_per_symbol",
     "loss_db",
     "mutual_information",
+    "noise_budget",
     "plob_bound",
     "privacy_amplification_penalty",
     "raman_excess_noise_snu",

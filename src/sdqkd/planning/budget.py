@@ -22,12 +22,10 @@ from numpy.typing import ArrayLike
 from sdqkd.physics import (
     FiniteSizeSecurity,
     KeyRateResult,
+    NoiseBudget,
     RamanModel,
-    backward_raman_power_w,
     evaluate_key_rate,
-    forward_raman_power_w,
-    raman_excess_noise_snu,
-    raman_photons_per_mode,
+    noise_budget,
     transmittance_from_loss_db,
 )
 from sdqkd.physics._arrays import Array
@@ -38,7 +36,6 @@ from sdqkd.topology.models import (
     Fibre,
     QkdLink,
     Topology,
-    quantum_wavelength_nm,
 )
 from sdqkd.units import dbm_to_w, dwdm_channel_to_frequency_thz
 
@@ -48,7 +45,9 @@ __all__ = [
     "finite_size_of",
     "key_rate_for",
     "link_budget",
+    "load_noise",
     "raman_model_of",
+    "raman_photons",
 ]
 
 
@@ -175,27 +174,37 @@ def _classical_load(fibre: Fibre, transmitter_node: str) -> ClassicalLoad:
     )
 
 
+def load_noise(
+    load: ClassicalLoad,
+    fibre: Fibre,
+    profile: DeviceProfile,
+    quantum_channel: int,
+    transmittance: float,
+    scale: ArrayLike = 1.0,
+) -> NoiseBudget:
+    """The noise budget of a link whose classical powers are multiplied by ``scale`` (broadcasts
+    over ``scale``)."""
+    scale_arr = np.asarray(scale, dtype=np.float64)
+    return noise_budget(
+        device_excess_noise_snu=profile.excess_noise_snu * np.ones_like(scale_arr),
+        transmittance=transmittance,
+        length_km=fibre.length_km,
+        attenuation_db_per_km=fibre.attenuation_db_per_km,
+        quantum_frequency_thz=dwdm_channel_to_frequency_thz(quantum_channel),
+        classical_frequency_thz=load.frequency_thz,
+        classical_launch_power_w=np.expand_dims(scale_arr, -1) * load.launch_power_w,
+        classical_forward=load.forward,
+        receiver_bandwidth_nm=profile.receiver_bandwidth_nm,
+        raman=raman_model_of(profile),
+    )
+
+
 def raman_photons(
     load: ClassicalLoad, fibre: Fibre, profile: DeviceProfile, quantum_channel: int, scale: ArrayLike = 1.0
 ) -> Array:
     """Raman photons per mode at the receiver from a classical load whose powers are multiplied by
     ``scale`` (broadcasts over ``scale``)."""
-    if load.count == 0:
-        return np.zeros_like(np.asarray(scale, dtype=np.float64))
-    signal_thz = dwdm_channel_to_frequency_thz(quantum_channel)
-    rho = raman_model_of(profile).cross_section_per_km_nm(load.frequency_thz, signal_thz)
-    args = (
-        load.launch_power_w,
-        fibre.length_km,
-        fibre.attenuation_db_per_km,
-        rho,
-        profile.receiver_bandwidth_nm,
-    )
-    power = load.forward * forward_raman_power_w(*args) + (1.0 - load.forward) * backward_raman_power_w(*args)
-    photons = raman_photons_per_mode(
-        np.sum(power), quantum_wavelength_nm(quantum_channel), profile.receiver_bandwidth_nm
-    )
-    return np.asarray(scale, dtype=np.float64) * photons
+    return load_noise(load, fibre, profile, quantum_channel, 1.0, scale).raman_photons_per_mode
 
 
 def link_budget(topology: Topology, link: QkdLink) -> LinkBudget:
@@ -208,9 +217,9 @@ def link_budget(topology: Topology, link: QkdLink) -> LinkBudget:
     loss = fibre.loss_db + sum(switch.insertion_loss_db for switch, _ in hops)
     t = float(transmittance_from_loss_db(loss))
     load = _classical_load(fibre, transmitter.node)
-    photons = float(raman_photons(load, fibre, profile, channel))
-    raman_xi = float(raman_excess_noise_snu(photons, t))
-    result = key_rate_for(profile, t, profile.excess_noise_snu + raman_xi)
+    noise = load_noise(load, fibre, profile, channel, t)
+    photons, raman_xi = float(noise.raman_photons_per_mode), float(noise.raman_snu)
+    result = key_rate_for(profile, t, noise.total_snu)
     return LinkBudget(
         link=link,
         fibre=fibre,

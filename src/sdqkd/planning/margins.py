@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from sdqkd.planning.budget import ClassicalLoad, LinkBudget, key_rate_for, raman_photons
+from sdqkd.planning.budget import ClassicalLoad, LinkBudget, key_rate_for, load_noise
 from sdqkd.units import dbm_to_w, dwdm_channel_to_frequency_thz, w_to_dbm
 
 __all__ = ["REFERENCE_CHANNEL", "Margins", "co_propagation_margins", "margin_load", "rate_at_scale"]
@@ -64,14 +64,16 @@ def rate_at_scale(
 ) -> np.ndarray:
     """Secret key rate (bit/s) with the link's classical powers multiplied by ``scale``."""
     load = load or margin_load(budget)[0]
-    photons = raman_photons(load, budget.fibre, budget.profile, budget.quantum_channel, scale)
-    xi = budget.profile.excess_noise_snu + photons / budget.transmittance
+    xi = load_noise(
+        load, budget.fibre, budget.profile, budget.quantum_channel, budget.transmittance, scale
+    ).total_snu
     return np.asarray(key_rate_for(budget.profile, budget.transmittance, xi).secret_key_rate_bps)
 
 
 def _key_at_scale(budget: LinkBudget, load: ClassicalLoad, scale: float) -> float:
-    photons = raman_photons(load, budget.fibre, budget.profile, budget.quantum_channel, scale)
-    xi = budget.profile.excess_noise_snu + photons / budget.transmittance
+    xi = load_noise(
+        load, budget.fibre, budget.profile, budget.quantum_channel, budget.transmittance, scale
+    ).total_snu
     key = float(key_rate_for(budget.profile, budget.transmittance, xi).key_bits_per_symbol)
     return max(key, -1e3)  # -inf (nothing proven) → a finite negative for the root finder
 
