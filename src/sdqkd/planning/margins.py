@@ -70,6 +70,12 @@ def rate_at_scale(
     return np.asarray(key_rate_for(budget.profile, budget.transmittance, xi).secret_key_rate_bps)
 
 
+def _excess_noise(budget: LinkBudget, load: ClassicalLoad, scale: float | np.ndarray) -> np.ndarray:
+    """Total excess noise (SNU) of the link with its classical powers multiplied by ``scale``."""
+    b = budget
+    return load_noise(load, b.fibre, b.profile, b.quantum_channel, b.transmittance, scale).total_snu
+
+
 def _key_at_scale(budget: LinkBudget, load: ClassicalLoad, scale: float) -> float:
     xi = load_noise(
         load, budget.fibre, budget.profile, budget.quantum_channel, budget.transmittance, scale
