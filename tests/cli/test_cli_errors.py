@@ -19,13 +19,6 @@ Sdqkd = Callable[..., subprocess.CompletedProcess[str]]
 _USAGE, _INVALID = 2, 1  # exit statuses: command-line usage errors, sdqkd's own errors
 
 
-def _non_finite_bug(what: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True,
-        reason=f"src bug: keyrate accepts a non-finite value ({what}) and exits 0 instead of refusing it",
-    )
-
-
 @pytest.fixture
 def topology_files(tmp_path: Path) -> Path:
     """A folder with an invalid YAML file and a topology whose fibre has a negative length."""
@@ -117,39 +110,30 @@ def topology_files(tmp_path: Path) -> Path:
             _INVALID,
             ["{tmp}/a-file/plots"],
             id="plots-under-a-file",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="src bug: write_plots' mkdir raises NotADirectoryError (an OSError), which main() "
-                "does not catch: the CLI dies with a traceback",
-            ),
         ),
         pytest.param(
             ["keyrate", "--length-km", "10", "--xi", "inf"],
             _INVALID,
             ["excess noise"],
             id="infinite-xi",
-            marks=_non_finite_bug("--xi inf: numpy RuntimeWarnings on stderr, NaN figures written as null"),
         ),
         pytest.param(
             ["keyrate", "--length-km", "10", "--va", "inf"],
             _INVALID,
             ["modulation variance"],
             id="infinite-va",
-            marks=_non_finite_bug("--va inf: numpy RuntimeWarnings on stderr, NaN figures written as null"),
         ),
         pytest.param(
             ["keyrate", "--length-km", "10", "--block-size", "inf"],
             _INVALID,
             ["block size"],
             id="infinite-block",
-            marks=_non_finite_bug("--block-size inf: n = N − m is inf − inf = NaN, key reported null"),
         ),
         pytest.param(
             ["keyrate", "--length-km", "10", "--symbol-rate", "inf"],
             _INVALID,
             ["symbol rate"],
             id="infinite-symbol-rate",
-            marks=_non_finite_bug("--symbol-rate inf: secret_key_rate_bps reported null"),
         ),
     ],
 )
@@ -174,11 +158,6 @@ def test_no_arguments_prints_the_usage(sdqkd: Sdqkd) -> None:
     assert "plan" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: `sdqkd --version` exits 2 with 'sdqkd: error: Missing command.' — the root "
-    "callback that prints the version only runs when a sub-command follows",
-)
 def test_version_option_prints_the_version(sdqkd: Sdqkd) -> None:
     result = sdqkd("--version")
     assert result.returncode == 0

@@ -26,13 +26,20 @@ app.command("keyrate")(keyrate)
 app.command("plan")(plan)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    # An eager option's callback runs while the options are parsed, before a sub-command is required.
+    if value:
         print(f"sdqkd {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """sdqkd — a software-defined QKD network (the Madrid Quantum Network in software)."""
 
 
 def main(argv: list[str] | None = None) -> int:

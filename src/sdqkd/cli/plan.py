@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from sdqkd.cli.output import OutputFormat, console, fmt, print_json
+from sdqkd.errors import ConfigError
 from sdqkd.planning import LinkPlan, plan_topology
 from sdqkd.topology import load_topology
 
@@ -37,7 +38,10 @@ def plan(
     if plots is not None:
         from sdqkd.planning.plots import write_plots
 
-        written = write_plots(result, plots)
+        try:
+            written = write_plots(result, plots)
+        except OSError as exc:
+            raise ConfigError(f"cannot write plots to {plots}: {exc.strerror or exc}") from exc
     if output is OutputFormat.JSON:
         data = result.to_dict()
         data["plots"] = [str(p) for p in written]

@@ -51,7 +51,7 @@ class FiniteSizeSecurity:
     epsilon_pa: float = 1e-10
 
     def __post_init__(self) -> None:
-        require(self.block_size >= 2, "block size must be at least 2 symbols")
+        require(2 <= self.block_size < np.inf, "block size must be finite and at least 2 symbols")
         require(0 < self.pe_fraction < 1, "parameter-estimation fraction must be in (0, 1)")
         for name in ("epsilon_pe", "epsilon_smooth", "epsilon_pa"):
             value = getattr(self, name)

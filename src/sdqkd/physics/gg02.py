@@ -45,6 +45,12 @@ def validate_gg02_parameters(
     electronic_noise_snu: ArrayLike,
 ) -> None:
     """Raise :class:`~sdqkd.errors.PhysicsError` for parameters outside the model's domain."""
+    for name, value in (
+        ("modulation variance V_A", modulation_variance_snu),
+        ("excess noise ξ", excess_noise_snu),
+        ("electronic noise v_el", electronic_noise_snu),
+    ):
+        require(np.isfinite(as_array(value)), f"{name} must be finite")
     require(as_array(modulation_variance_snu) > 0, "modulation variance V_A must be > 0 SNU")
     t = as_array(transmittance)
     require((t >= 0) & (t <= 1), "transmittance T must be in [0, 1]")

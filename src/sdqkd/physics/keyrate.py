@@ -100,7 +100,7 @@ def evaluate_key_rate(
     )
     validate_gg02_parameters(v_a, t, xi, eta, v_el)
     require((beta > 0) & (beta <= 1), "reconciliation efficiency β must be in (0, 1]")
-    require(f_sym > 0, "symbol rate must be > 0 Bd")
+    require((f_sym > 0) & np.isfinite(f_sym), "symbol rate must be finite and > 0 Bd")
     require((fer >= 0) & (fer < 1), "frame error rate must be in [0, 1)")
 
     i_ab = mutual_information(v_a, t, xi, eta, v_el, detection)
