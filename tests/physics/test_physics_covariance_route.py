@@ -36,9 +36,9 @@ detectors = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(
     v_a=st.floats(0.5, 40.0),
-    # T up to 0.95 (0.22 dB, below any fibre link with a connector): nearer to 1 the closed form loses
+    # T over the whole range up to 1 (lossless), where the closed form once lost
     # precision, see test_closed_form_keeps_its_precision_near_a_pure_state below.
-    log10_t=st.floats(-3.0, float(np.log10(0.95))),
+    log10_t=st.floats(-3.0, 0.0),
     xi=st.floats(0.0, 0.2),
     detector_parameters=detectors,
     detection=st.sampled_from(["homodyne", "heterodyne"]),
@@ -70,14 +70,9 @@ def test_both_routes_agree_with_the_ideal_detector_at_a_typical_point(detection:
     assert_allclose(float(holevo_bound(4.0, 0.1, 0.02, 1.0, 0.0, detection)), chi_be_cm, rtol=1e-12)
 
 
-# Known src bug, kept visible: gg02.holevo_bound forms the discriminants A² − 4B and C² − 4D as differences of
-# nearly equal O(1) numbers. Near a pure state (T → 1, ξ → 0) the square root turns their rounding into ~1e-8
-# errors on symplectic eigenvalues near 1, which G(ν) (infinite slope at ν = 1) amplifies: χ_BE = −1.5e-7 bits
-# in the first case below, 2e-4 relative error in the last. The covariance route is right there (checked
-# against a 60-digit decimal evaluation of the same closed form). Strict: the test fails once fixed.
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="src bug: closed-form χ_BE loses precision as T → 1"
-)
+# Near a pure state (T → 1, ξ → 0) the textbook discriminants A² − 4B and C² − 4D cancel catastrophically, and
+# G(ν)'s infinite slope at ν = 1 amplifies the rounding (it once gave χ_BE = −1.5e-7 bits in the first case
+# below). holevo_bound now uses cancellation-free forms; the covariance route is exact there.
 @pytest.mark.parametrize(
     ("v_a", "t", "xi", "eta", "v_el", "detection"),
     [

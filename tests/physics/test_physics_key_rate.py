@@ -290,7 +290,13 @@ def test_a_channel_that_transmits_nothing_gives_no_key(detection: Detection, det
         detector=detector,
     )
     assert float(result.i_ab) == 0.0
-    assert float(result.chi_be) == 0.0
+    if detector == "trusted":
+        # Nothing reaches Bob but vacuum and his own trusted noise: Eve learns nothing.
+        assert float(result.chi_be) == pytest.approx(0.0, abs=1e-14)
+    else:
+        # The electronic noise is credited to Eve and still reaches Bob: she learns something of his data.
+        assert float(result.chi_be) > 0.0
+    assert float(result.key_bits_per_symbol) <= 1e-14
     assert float(result.secret_key_rate_bps) == 0.0
 
 
@@ -305,10 +311,8 @@ def test_a_finite_block_over_a_channel_that_transmits_nothing_proves_no_key(dete
     assert float(result.secret_key_rate_bps) == 0.0
 
 
-# Known src bug, kept visible: worst_case_channel computes gain·ξ' = 0·inf at T = 0 for an untrusted detector
-# (equivalent_untrusted_channel gives ξ' = inf there): a RuntimeWarning, an error under this suite's settings.
-# The value that follows is right (no key). Strict: the test fails once fixed.
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason="src bug: 0·inf in worst_case_channel at T = 0")
+# At T = 0 the untrusted-equivalent channel has ξ' = ∞; the estimators must not form 0·∞ (a RuntimeWarning,
+# an error under this suite's settings) and the block must prove no key.
 @pytest.mark.parametrize("detection", ["homodyne", "heterodyne"])
 def test_a_finite_block_over_a_dark_channel_proves_no_key_with_an_untrusted_detector(
     detection: Detection,
@@ -323,13 +327,9 @@ def test_a_finite_block_over_a_dark_channel_proves_no_key_with_an_untrusted_dete
     assert float(result.secret_key_rate_bps) == 0.0
 
 
-# Known src bug, kept visible: for 0 < T ≲ 1e-154 (e.g. 8000 km of fibre) holevo_bound overflows, since
-# χ_line ≈ 1/T and (V + χ_line)² > 1.8e308; A and B become inf, A² − 4B is nan, and K comes out nan (with a
-# RuntimeWarning, an error under this suite's settings). Expected: K ≈ 0, below PLOB. Strict: the test fails
-# once fixed.
-@pytest.mark.xfail(
-    strict=True, raises=RuntimeWarning, reason="src bug: holevo_bound overflows for T < 1e-154"
-)
+# For 0 < T ≲ 1e-154 (e.g. 8000 km of fibre) the textbook form overflows (χ_line ≈ 1/T, (V + χ_line)²
+# > 1.8e308)
+# and once gave K = nan; the key must stay finite, ≈ 0 and below PLOB.
 def test_key_stays_finite_and_below_plob_for_a_vanishing_transmittance() -> None:
     result = evaluate_key_rate(**{**BASELINE, "transmittance": 1e-200})
     key = float(result.key_bits_per_symbol)

@@ -25,7 +25,7 @@ from scipy.special import erfinv
 
 from sdqkd.physics._arrays import Array, as_array, require
 from sdqkd.physics.channel import Detection
-from sdqkd.physics.gg02 import DetectorModel, equivalent_untrusted_channel
+from sdqkd.physics.gg02 import DetectorModel
 
 __all__ = ["FiniteSizeSecurity", "privacy_amplification_penalty", "worst_case_channel"]
 
@@ -98,21 +98,21 @@ def worst_case_channel(
     t, xi = as_array(transmittance), as_array(excess_noise_snu)
     eta, v_el = as_array(efficiency), as_array(electronic_noise_snu)
     v_a = as_array(modulation_variance_snu)
-    if detector == "untrusted":
-        t, xi = equivalent_untrusted_channel(t, xi, eta, v_el, detection)
-        eta, v_el = np.ones_like(eta), np.zeros_like(v_el)
 
     share = 1.0 if detection == "homodyne" else 0.5  # a heterodyne quadrature sees half the signal
     samples = security.estimation_symbols * (1.0 if detection == "homodyne" else 2.0)
     gain = share * eta * t  # t² of the linear model
-    sigma2 = 1.0 + v_el + gain * xi
+    sigma2 = 1.0 + v_el + gain * xi  # the same data whoever is credited with the detector noise
     z = security.z
     t_min = np.sqrt(gain) - z * np.sqrt(sigma2 / (samples * v_a))
     sigma2_max = sigma2 + z * sigma2 * np.sqrt(2.0) / np.sqrt(samples)
 
+    # Map the bounds back onto a channel: a trusted detector keeps η and v_el; an untrusted one is
+    # ideal, and Eve is credited with its loss and noise (equivalent_untrusted_channel).
+    if detector == "untrusted":
+        eta, v_el = np.ones_like(eta), np.zeros_like(v_el)
     proven = t_min > 0
     gain_min = np.where(proven, t_min, 1.0) ** 2
     transmittance_min = np.where(proven, gain_min / (share * eta), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xi_max = np.where(proven, (sigma2_max - 1.0 - v_el) / gain_min, np.inf)
+    xi_max = np.where(proven, (sigma2_max - 1.0 - v_el) / gain_min, np.inf)
     return transmittance_min, xi_max

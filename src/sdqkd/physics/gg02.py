@@ -156,7 +156,8 @@ def holevo_bound(
     ``χ_BE = G(λ1) + G(λ2) − G(λ3) − G(λ4)`` (the fifth eigenvalue is 1).
 
     For an untrusted detector the same formulas run on :func:`equivalent_untrusted_channel`
-    with an ideal detector. χ_BE is 0 at T = 0 (nothing reaches Bob, nothing to learn).
+    with an ideal detector. At T = 0 χ_BE is 0 with a trusted detector (only vacuum and trusted
+    noise reach Bob); with an untrusted one the electronic noise, credited to Eve, still does.
 
     Args:
         modulation_variance_snu: V_A, SNU.
@@ -169,44 +170,71 @@ def holevo_bound(
     """
     v_a, t, xi = as_array(modulation_variance_snu), as_array(transmittance), as_array(excess_noise_snu)
     eta, v_el = as_array(efficiency), as_array(electronic_noise_snu)
-    if detector == "untrusted":
-        t, xi = equivalent_untrusted_channel(t, xi, eta, v_el, detection)
+    # Evaluated in a form free of cancellation and of 1/T (derived from the formulas above, checked
+    # symbolically and against the covariance route): with w = 1 − T and e = T·ξ (both ≥ 0), each
+    # pair of squared eigenvalues is 1 + y with y² − s·y + p = 0, where s and p are sums of
+    # non-negative terms. The textbook forms subtract nearly equal numbers near a pure state
+    # (T → 1, ξ → 0), where G's infinite slope at ν = 1 magnifies the rounding, and overflow for
+    # T < 1e-154.
+    k_het = 1.0 if detection == "homodyne" else 2.0
+    if detector == "untrusted":  # equivalent_untrusted_channel, with T·ξ formed without dividing by T
+        t, e = eta * t, eta * t * xi + k_het * v_el
         eta, v_el = np.ones_like(eta), np.zeros_like(v_el)
-
-    alive = t > 0
-    t = np.where(alive, t, 1.0)  # placeholder value where T = 0; masked out at the end
-    xi = np.where(alive, xi, 0.0)
-    v = v_a + 1.0
-    chi_line = 1.0 / t - 1.0 + xi
-    chi_det = _detector_noise(eta, v_el, detection)
-    chi_tot = chi_line + chi_det / t
-
-    a = v**2 * (1.0 - 2.0 * t) + 2.0 * t + t**2 * (v + chi_line) ** 2
-    b = t**2 * (v * chi_line + 1.0) ** 2
-    sqrt_b = np.sqrt(b)
-    root_ab = np.sqrt(np.maximum(a**2 - 4.0 * b, 0.0))
-    lambda1 = np.sqrt(np.maximum(0.5 * (a + root_ab), 0.0))
-    lambda2 = np.sqrt(np.maximum(0.5 * (a - root_ab), 0.0))
-
-    bob = t * (v + chi_tot)
-    if detection == "homodyne":
-        c = (v * sqrt_b + t * (v + chi_line) + a * chi_det) / bob
-        d = sqrt_b * (v + sqrt_b * chi_det) / bob
     else:
-        c = (
-            a * chi_det**2
-            + b
-            + 1.0
-            + 2.0 * chi_det * (v * sqrt_b + t * (v + chi_line))
-            + 2.0 * t * (v**2 - 1.0)
-        ) / bob**2
-        d = ((v + sqrt_b * chi_det) / bob) ** 2
-    root_cd = np.sqrt(np.maximum(c**2 - 4.0 * d, 0.0))
-    lambda3 = np.sqrt(np.maximum(0.5 * (c + root_cd), 0.0))
-    lambda4 = np.sqrt(np.maximum(0.5 * (c - root_cd), 0.0))
+        e = t * xi
+    w = 1.0 - t
 
-    chi_be = holevo_g(lambda1) + holevo_g(lambda2) - holevo_g(lambda3) - holevo_g(lambda4)
-    return np.where(alive, chi_be, 0.0)
+    # λ1,2 (Alice–Bob state): s = A − 2, p = B − A + 1.
+    s_ab = (v_a * w - e) ** 2 + 2.0 * (v_a * w + (v_a + 1.0) * e)
+    p_ab = v_a * (v_a + 2.0) * e * (2.0 * w + e)
+
+    # λ3,4 (given Bob's measurement): s = C − 2, p = D − C + 1.
+    if detection == "homodyne":
+        chi = _detector_noise(eta, v_el, detection)  # χ_hom ≥ 0
+        bob = t * v_a + 1.0 + e + chi  # T(V + χ_tot)
+        s_cond = (
+            v_a**2 * (chi * w**2 + e + w) + 2.0 * v_a * (chi * e * t + chi * w + e + w) + chi * e * (e + 2.0)
+        ) / bob
+        p_cond = v_a * (v_a + 2.0) * chi * (2.0 * w + e) * e / bob
+    else:
+        k = 2.0 * (1.0 - eta + v_el) / eta  # χ_het − 1 ≥ 0
+        bob = t * v_a + 2.0 + e + k
+        s_cond = (
+            v_a**2 * (e**2 + 2.0 * e * w + 2.0 * e + 4.0 * w)
+            + v_a * (2.0 * e**2 + 4.0 * e * w + 4.0 * e + 8.0 * w)
+            + k
+            * (
+                2.0 * v_a**2 * (e + w**2 + w)
+                + 4.0 * v_a * e * (1.0 + t)
+                + 8.0 * v_a * w
+                + 2.0 * e**2
+                + 4.0 * e
+            )
+            + k**2 * (v_a**2 * w**2 + 2.0 * v_a * e * t + 2.0 * v_a * w + e**2 + 2.0 * e)
+        ) / bob**2
+        p_cond = v_a * (v_a + 2.0) * k * (k + 2.0) * (2.0 * w + e) * e / bob**2
+
+    y1, y2 = _shifted_roots(s_ab, p_ab)
+    y3, y4 = _shifted_roots(s_cond, p_cond)
+    return _g_shifted(y1) + _g_shifted(y2) - _g_shifted(y3) - _g_shifted(y4)
+
+
+def _shifted_roots(total: Array, product: Array) -> tuple[Array, Array]:
+    """Roots y1 ≥ y2 ≥ 0 of y² − total·y + product (the larger by the quadratic formula, the smaller
+    from the product, Vieta, so neither suffers cancellation)."""
+    y1 = 0.5 * (total + np.sqrt(np.maximum(total**2 - 4.0 * product, 0.0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y2 = np.where(y1 > 0, product / np.where(y1 > 0, y1, 1.0), 0.0)
+    return y1, y2
+
+
+def _g_shifted(y: Array) -> Array:
+    """G(ν) for ν² = 1 + y, from m = (ν − 1)/2 = y / (2(√(1 + y) + 1)) without forming ν − 1:
+    ``G = (1 + m)·log2(1 + m) − m·log2(m)``."""
+    m = np.maximum(y, 0.0) / (2.0 * (np.sqrt(1.0 + np.maximum(y, 0.0)) + 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_log_m = np.where(m > 0, m * np.log2(np.where(m > 0, m, 1.0)), 0.0)
+    return as_array((1.0 + m) * np.log1p(m) / np.log(2.0) - m_log_m)
 
 
 def key_bits_per_symbol(
