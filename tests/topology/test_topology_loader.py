@@ -299,3 +299,11 @@ def test_an_unknown_name_or_missing_file_lists_the_builtins(tmp_path: Path, spec
 def test_a_directory_is_no_topology_file(tmp_path: Path) -> None:
     with pytest.raises(UnknownTopology, match="no such file"):
         load_topology(tmp_path)
+
+
+def test_a_module_of_an_unsupported_technology_is_refused_where_it_is_declared(tmp_path: Path) -> None:
+    text = MINIMAL.replace("role: transmitter", "role: transmitter, technology: DV-QKD", 1)
+    error = _load_error(tmp_path, text)
+    assert "qkd_modules[0] (id 'a-tx').technology" in str(error)
+    assert error.location is not None
+    assert error.location.endswith(f"net.yaml:{_line_of(text, 'DV-QKD')}")

@@ -55,11 +55,24 @@ def plan(
 def _table(name: str, rows: list[LinkPlan]) -> Table:
     caption = (
         "classical: channels on the fibre and their total launch power; ξ in SNU at the channel input; "
+        "K: finite-size secret key per symbol; "
         "max: total classical launch power at which the key rate falls to the target / to zero "
         "(* reference load, the fibre carries none); † switch now connected elsewhere"
     )
     table = Table(title=f"sdqkd plan — {name}", caption=caption, caption_justify="left")
-    headers = ("link", "km", "dB", "classical", "ξ Raman", "ξ total", "SNR", "kbit/s", "% PLOB", "max dBm")
+    headers = (
+        "link",
+        "km",
+        "dB",
+        "classical",
+        "ξ Raman",
+        "ξ total",
+        "SNR",
+        "K b/sym",
+        "kbit/s",
+        "% PLOB",
+        "max dBm",
+    )
     for header in headers:
         table.add_column(header, justify="left" if header == "link" else "right", no_wrap=header != "max dBm")
     for row in rows:
@@ -80,6 +93,7 @@ def _table(name: str, rows: list[LinkPlan]) -> Table:
             fmt(d["raman_excess_noise_snu"], ".4f"),
             fmt(d["excess_noise_snu"], ".4f"),
             fmt(d["snr"], ".2f"),
+            fmt(d["key_bits_per_symbol"], ".4f"),
             rate if d["meets_target"] else f"[red]{rate}[/] < {target:g}",
             fmt(100 * d["plob_fraction"], ".1f"),
             f"{_margin_cell(margins.max_power_for_target_dbm, margins.reference_load)} / "

@@ -238,11 +238,17 @@ class DeviceProfile(_WithProvenance):
 
 
 class QkdModule(_Model):
-    """A CV-QKD transmitter or receiver at a node."""
+    """A QKD transmitter or receiver at a node.
+
+    Attributes:
+        technology: what the module does; it must match its device profile's.
+        attachment: a fibre, or the common port of an optical switch whose ports lead to fibres.
+    """
 
     id: Identifier
     node: Identifier
     role: Role
+    technology: Literal["CV-QKD"] = "CV-QKD"
     profile: Identifier
     attachment: FibreAttachment | SwitchAttachment
 
@@ -298,6 +304,8 @@ class Topology(_Model):
         for module in self.qkd_modules:
             _require_known(module.node, node_ids, f"QKD module {module.id!r} names node")
             _require_known(module.profile, profile_ids, f"QKD module {module.id!r} names device profile")
+            if module.technology != self.profile(module.profile).technology:
+                raise ValueError(f"QKD module {module.id!r}: technology differs from its device profile's")
             attachment = module.attachment
             if isinstance(attachment, FibreAttachment):
                 _require_known(attachment.fibre, fibre_ids, f"QKD module {module.id!r} names fibre")
