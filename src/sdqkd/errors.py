@@ -8,7 +8,8 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── ConfigError              bad user input: a parameter, a file, a name
     │   └── TopologyError        a topology file or built-in name that cannot be used
     │       └── UnknownTopology  no built-in topology and no file of that name
-    └── PhysicsError             parameters outside the model's physical domain
+    ├── PhysicsError             parameters outside the model's physical domain
+    └── PkiError                 a certificate or CA that cannot be used
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "PhysicsError",
+    "PkiError",
     "SdqkdError",
     "TopologyError",
     "UnknownTopology",
@@ -48,3 +50,7 @@ class UnknownTopology(TopologyError):
 
 class PhysicsError(SdqkdError):
     """Parameters outside the physical domain of a model (e.g. T > 1, negative variance)."""
+
+
+class PkiError(SdqkdError):
+    """A certificate, key or CA that cannot be created, read or used."""

@@ -1,0 +1,62 @@
+"""Who is calling: the sdqkd identity of the client certificate of a mutually authenticated
+connection, as a FastAPI dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from typing import Annotated, Any
+
+from cryptography import x509
+from fastapi import Depends, Request
+
+from sdqkd.errors import PkiError, SdqkdError
+from sdqkd.pki.identity import Identity, Role, identity_of_certificate
+
+__all__ = ["PeerDep", "Unauthenticated", "peer_identity", "require_roles"]
+
+_CACHE_KEY = "sdqkd.identity"
+
+
+class Unauthenticated(SdqkdError):
+    """The caller presented no usable certificate, or one whose identity may not call this."""
+
+
+def _identity_from_scope(scope: MutableMapping[str, Any]) -> Identity:
+    tls = (scope.get("extensions") or {}).get("tls")
+    if not tls or not tls.get("client_cert_chain"):
+        raise Unauthenticated("no client certificate")
+    cached = tls.get(_CACHE_KEY)
+    if isinstance(cached, Identity):
+        return cached
+    try:
+        certificate = x509.load_pem_x509_certificate(tls["client_cert_chain"][0].encode("ascii"))
+        identity = identity_of_certificate(certificate)
+    except (ValueError, PkiError) as exc:
+        raise Unauthenticated(f"client certificate carries no sdqkd identity: {exc}") from exc
+    tls[_CACHE_KEY] = identity  # one parse per connection: the extension dict lives as long as it
+    return identity
+
+
+def peer_identity(request: Request) -> Identity:
+    """The identity of the caller's client certificate.
+
+    Raises:
+        Unauthenticated: no client certificate, or one without an sdqkd identity.
+    """
+    return _identity_from_scope(request.scope)
+
+
+PeerDep = Annotated[Identity, Depends(peer_identity)]
+
+
+def require_roles(*roles: Role) -> Callable[[Request], Identity]:
+    """A dependency that admits only callers of the given roles."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Identity:
+        identity = peer_identity(request)
+        if identity.role not in allowed:
+            raise Unauthenticated(f"{identity} may not call this")
+        return identity
+
+    return dependency

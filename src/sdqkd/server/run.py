@@ -1,0 +1,108 @@
+"""Serving an app over HTTPS with mutual TLS: in the foreground (a service process) or in a
+background thread (tests, embedded runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from sdqkd.errors import SdqkdError
+from sdqkd.server.tls_extension import TlsH11Protocol
+
+__all__ = ["BackgroundServer", "TlsFiles", "bind_socket", "serve", "uvicorn_config"]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A service's certificate and key, and the CA its peers' certificates must chain to."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def uvicorn_config(app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
+    """uvicorn configuration for ``app`` with mutual TLS (client certificates required)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=TlsH11Protocol,
+        ws="none",
+        ssl_certfile=str(tls.cert),
+        ssl_keyfile=str(tls.key),
+        ssl_ca_certs=str(tls.ca),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        log_level="warning",
+        access_log=False,  # request lines carry key IDs: not logged
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0: a free port chosen by the OS)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Any, tls: TlsFiles, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` until interrupted (SIGINT/SIGTERM)."""
+    server = uvicorn.Server(uvicorn_config(app, tls, host, port))
+    asyncio.run(server.serve(sockets=[sock or bind_socket(host, port)]))
+
+
+class BackgroundServer:
+    """``app`` served with mutual TLS on a free loopback port in a background thread.
+
+    Use as a context manager; :attr:`url` is its base URL.
+    """
+
+    def __init__(self, app: Any, tls: TlsFiles, host: str = "127.0.0.1") -> None:
+        self._sock = bind_socket(host, 0)
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
+        self._server = uvicorn.Server(uvicorn_config(app, tls, host, self.port))
+        self._thread = threading.Thread(target=self._run, name=f"sdqkd-server-{self.port}", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # reported by start()/stop()
+            self._error = exc
+
+    def start(self, timeout_s: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise SdqkdError(f"server failed to start: {self._error}")
+            if time.monotonic() > deadline:
+                raise SdqkdError("server did not start in time")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
