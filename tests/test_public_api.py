@@ -67,7 +67,21 @@ PUBLIC_API = {
         "link_budget",
         "plan_topology",
     },
-    "sdqkd.errors": {"ConfigError", "PhysicsError", "SdqkdError", "TopologyError", "UnknownTopology"},
+    "sdqkd.errors": {
+        "ConfigError",
+        "DeviceError",
+        "KeyDeliveryError",
+        "KeyExhausted",
+        "KeyRequestInvalid",
+        "KeyServiceUnavailable",
+        "NotFound",
+        "PhysicsError",
+        "PkiError",
+        "SdqkdError",
+        "TopologyError",
+        "Unauthorized",
+        "UnknownTopology",
+    },
 }
 
 

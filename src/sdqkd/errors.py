@@ -9,17 +9,31 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   └── TopologyError        a topology file or built-in name that cannot be used
     │       └── UnknownTopology  no built-in topology and no file of that name
     ├── PhysicsError             parameters outside the model's physical domain
-    └── PkiError                 a certificate or CA that cannot be used
+    ├── PkiError                 a certificate or CA that cannot be used
+    ├── KeyDeliveryError         ETSI GS QKD 014 key delivery refused (each maps to a status code)
+    │   ├── KeyRequestInvalid    → 400: a malformed or unsatisfiable request
+    │   ├── Unauthorized         → 401: the caller may not have these keys (reveals nothing more)
+    │   └── KeyServiceUnavailable → 503: the server cannot serve now
+    │       └── KeyExhausted     → 503: not enough key material for the request
+    └── DeviceError              a (real or emulated) QKD device or optical element refused an operation
+        └── NotFound             no such fibre, channel, switch, port or module
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DeviceError",
+    "KeyDeliveryError",
+    "KeyExhausted",
+    "KeyRequestInvalid",
+    "KeyServiceUnavailable",
+    "NotFound",
     "PhysicsError",
     "PkiError",
     "SdqkdError",
     "TopologyError",
+    "Unauthorized",
     "UnknownTopology",
 ]
 
@@ -54,3 +68,37 @@ class PhysicsError(SdqkdError):
 
 class PkiError(SdqkdError):
     """A certificate, key or CA that cannot be created, read or used."""
+
+
+class KeyDeliveryError(SdqkdError):
+    """ETSI GS QKD 014 key delivery refused. ``details`` become the error body's ``details``."""
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+
+class KeyRequestInvalid(KeyDeliveryError):
+    """A malformed or unsatisfiable key request (HTTP 400)."""
+
+
+class Unauthorized(KeyDeliveryError):
+    """The caller may not have these keys (HTTP 401). The message never says whether a key or SAE
+    exists."""
+
+
+class KeyServiceUnavailable(KeyDeliveryError):
+    """The key server cannot serve now (HTTP 503)."""
+
+
+class KeyExhausted(KeyServiceUnavailable):
+    """Not enough key material for the request (HTTP 503)."""
+
+
+class DeviceError(SdqkdError):
+    """A QKD device or optical element (real or emulated) refused an operation."""
+
+
+class NotFound(DeviceError):
+    """No fibre, channel, switch, port or module of that id."""
