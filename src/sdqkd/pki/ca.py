@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -50,6 +51,7 @@ def _write_private(path: Path, data: bytes) -> None:
     """Write a private key readable by its owner only (0600 from creation, never wider)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(fd, 0o600)  # a file that already existed keeps its mode through open(): narrow it first
         handle.write(data)
 
 
@@ -120,10 +122,13 @@ class CertificateAuthority:
         try:
             certificate = x509.load_pem_x509_certificate((directory / _CA_CERT).read_bytes())
             key = serialization.load_pem_private_key((directory / _CA_KEY).read_bytes(), password=None)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:  # TypeError: encrypted key
             raise PkiError(f"no usable CA in {directory}: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise PkiError(f"the CA key in {directory} is not an EC key")
+        if key.public_key() != certificate.public_key():
+            # signing with it would issue certificates that chain to nothing
+            raise PkiError(f"the CA key in {directory} does not match its certificate")
         return cls(directory, certificate, key)
 
     def issue(
@@ -146,7 +151,7 @@ class CertificateAuthority:
         """
         if role is Role.CA:
             raise PkiError("issue a CA with CertificateAuthority.create")
-        if not re.match(NAME_PATTERN, name):
+        if not re.fullmatch(NAME_PATTERN, name):
             raise PkiError(f"invalid certificate name {name!r}: use letters, digits, '_', '.', '-' (max 64)")
         identity = Identity(role, name)
         key = ec.generate_private_key(ec.SECP256R1())

@@ -12,8 +12,10 @@ from sdqkd.errors import PkiError
 
 __all__ = ["Identity", "Role", "identity_of_certificate"]
 
-_URN = re.compile(r"^urn:sdqkd:([a-z]+):([A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
+# Anchored with \Z, not `$`: `$` also matches before a trailing newline ('alice\n' would pass as 'alice').
+NAME_PATTERN = rf"^{_NAME}\Z"
+_URN = re.compile(rf"urn:sdqkd:([a-z]+):({_NAME})")  # used with fullmatch
 
 
 class Role(StrEnum):
@@ -54,7 +56,7 @@ def identity_of_certificate(certificate: x509.Certificate) -> Identity:
     except x509.ExtensionNotFound as exc:
         raise PkiError("certificate has no subject alternative names") from exc
     for uri in names.get_values_for_type(x509.UniformResourceIdentifier):
-        if match := _URN.match(uri):
+        if match := _URN.fullmatch(uri):
             try:
                 return Identity(Role(match.group(1)), match.group(2))
             except ValueError as exc:

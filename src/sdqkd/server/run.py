@@ -86,19 +86,29 @@ class BackgroundServer:
             self._error = exc
 
     def start(self, timeout_s: float = 10.0) -> BackgroundServer:
+        """Serve in the background; return once the server accepts connections.
+
+        Raises:
+            SdqkdError: the server did not start (e.g. the app's lifespan startup failed) or not within
+                ``timeout_s``; its port and thread are released.
+        """
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if self._error is not None or not self._thread.is_alive():
-                raise SdqkdError(f"server failed to start: {self._error}")
+                self.stop()  # a failed start never reaches __exit__: release the port here
+                raise SdqkdError(f"server failed to start: {self._error!r}") from self._error
             if time.monotonic() > deadline:
+                self.stop()
                 raise SdqkdError("server did not start in time")
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
+        """Stop serving (if started) and release the port."""
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # join() refuses a thread that never started
+            self._thread.join(timeout=10)
         self._sock.close()
 
     def __enter__(self) -> BackgroundServer:
