@@ -4,6 +4,8 @@ and by the KME."""
 
 from __future__ import annotations
 
+from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.etsi014.client import Etsi014Client, Etsi014ClientError
 from sdqkd.etsi014.models import (
     Error,
     Key,
@@ -19,6 +21,8 @@ from sdqkd.etsi014.service import KeyService
 
 __all__ = [
     "Error",
+    "Etsi014Client",
+    "Etsi014ClientError",
     "Key",
     "KeyContainer",
     "KeyId",
@@ -26,6 +30,7 @@ __all__ = [
     "KeyRequest",
     "KeyService",
     "Status",
+    "create_etsi014_app",
     "decode_key",
     "encode_key",
 ]

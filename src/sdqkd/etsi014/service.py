@@ -25,7 +25,13 @@ class KeyService(Protocol):
         ...
 
     async def enc_keys(self, caller: Identity, slave_sae_id: str, request: KeyRequest) -> KeyContainer:
-        """§5.2 Get key: new keys for the caller (master SAE) to share with ``slave_sae_id``."""
+        """§5.2 Get key: new keys for the caller (master SAE) to share with ``slave_sae_id``.
+
+        ``request.size`` (bits), when given, is a multiple of 8 (the app refuses other sizes); its
+        limits, ``number`` and the additional slave SAEs are the service's to check. An
+        ``extension_mandatory`` entry the service does not support must make it raise
+        ``KeyRequestInvalid`` (§5.2, §6.2); unsupported ``extension_optional`` entries are ignored.
+        """
         ...
 
     async def dec_keys(self, caller: Identity, master_sae_id: str, key_ids: KeyIds) -> KeyContainer:

@@ -1,0 +1,297 @@
+"""The ETSI GS QKD 014 V1.1.1 REST API (§5) over any :class:`~sdqkd.etsi014.service.KeyService`.
+
+Routes (§5.1–§5.3), under ``/api/v1/keys``::
+
+    GET       {slave_SAE_ID}/status     → Status
+    POST|GET  {slave_SAE_ID}/enc_keys   → Key container   (body Key request | query number, size)
+    POST|GET  {master_SAE_ID}/dec_keys  → Key container   (body Key IDs | query key_ID)
+
+The caller's identity comes from its TLS client certificate (:func:`sdqkd.server.peer_identity`);
+callers whose role is not allowed get 401. The identity is handed to the service, which decides
+what the caller may see and enforces its own limits (key counts and sizes, extensions). The app adds
+one rule of its own: sizes are whole bytes.
+
+Every answer carries ``Cache-Control: no-store``; every failure is a §6.5 Error body (``message``,
+``details`` when there are any) with 400, 401 or 503 as §5 prescribes, or 404/405 for a route or
+method that does not exist. Nothing logged here names a key, a key ID or a request body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sdqkd.errors import KeyDeliveryError, KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
+from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
+from sdqkd.etsi014.service import KeyService
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.identity import Unauthenticated, peer_identity
+
+__all__ = ["create_etsi014_app"]
+
+logger = logging.getLogger(__name__)
+
+# ETSI GS QKD 014 §5: 400 bad request format, 401 unauthorized, 503 error on the server side.
+_STATUS_OF: dict[type[KeyDeliveryError], int] = {
+    KeyRequestInvalid: 400,
+    Unauthorized: 401,
+    KeyServiceUnavailable: 503,
+}
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "Bad request format"},
+    401: {"model": Error, "description": "Unauthorized: no usable client certificate, or not these keys"},
+    503: {"model": Error, "description": "Error on the server side (e.g. not enough key material)"},
+}
+_METHODS = {"status": "GET", "enc_keys": "GET, POST", "dec_keys": "GET, POST"}  # §5: the Allow header
+_UNEXPECTED = "the key server could not serve the request"
+
+SlaveSaeId = Annotated[str, Path(alias="slave_SAE_ID", description="the SAE to share keys with")]
+MasterSaeId = Annotated[str, Path(alias="master_SAE_ID", description="the SAE that obtained the keys")]
+
+
+class _EncKeysQuery(BaseModel):
+    """§5.2 GET form of Get key: the Key request's ``number`` and ``size`` as query parameters."""
+
+    model_config = ConfigDict(extra="forbid")  # an ignored parameter would silently change the request
+
+    number: int | None = Field(default=None, ge=1, description="number of keys (default 1)")
+    size: int | None = Field(default=None, ge=1, description="key size, bits, a multiple of 8")
+
+
+class _DecKeysQuery(BaseModel):
+    """§5.3 GET form of Get key with key IDs: a single ``key_ID``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: UUID = Field(alias="key_ID")
+
+
+def _error(status_code: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """A §6.5 Error response; ``details`` omitted when there are none."""
+    body: dict[str, Any] = {"message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(Error.model_validate(body).model_dump(mode="json", exclude_none=True), status_code)
+
+
+def _whole_bytes(request: KeyRequest) -> KeyRequest:
+    # §6.2: sizes are in bits; sdqkd delivers whole bytes. Other size limits are the service's.
+    if request.size is not None and request.size % 8:
+        raise KeyRequestInvalid(
+            "size must be a multiple of 8 bits", details=[{"parameter": "size", "value": request.size}]
+        )
+    return request
+
+
+async def _single_valued_query(request: Request) -> None:
+    # A repeated parameter (?key_ID=a&key_ID=b) would otherwise be read as its last value only.
+    keys = [key for key, _ in request.query_params.multi_items()]
+    if len(keys) != len(set(keys)):
+        raise KeyRequestInvalid("a query parameter is repeated")
+
+
+def _caller(request: Request) -> Identity:
+    """The caller's identity, if its role may use this app.
+
+    Raises:
+        Unauthenticated: no usable client certificate, or a role not allowed.
+    """
+    caller = peer_identity(request)
+    if caller.role not in request.app.state.allowed_roles:
+        raise Unauthenticated(f"{caller} may not call this API")
+    return caller
+
+
+def _service(request: Request) -> KeyService:
+    service: KeyService = request.app.state.key_service
+    return service
+
+
+CallerDep = Annotated[Identity, Depends(_caller)]
+ServiceDep = Annotated[KeyService, Depends(_service)]
+
+# Who calls is checked first; the routes get the same (cached) identity through CallerDep.
+_router = APIRouter(
+    prefix="/api/v1/keys",
+    responses=_ERROR_RESPONSES,
+    dependencies=[Depends(_caller), Depends(_single_valued_query)],
+)
+
+
+@_router.get("/{slave_SAE_ID}/status", response_model_exclude_none=True, summary="Get status (§5.1)")
+async def get_status(caller: CallerDep, service: ServiceDep, slave_sae_id: SlaveSaeId) -> Status:
+    return await service.status(caller, slave_sae_id)
+
+
+@_router.post("/{slave_SAE_ID}/enc_keys", response_model_exclude_none=True, summary="Get key (§5.2)")
+async def post_enc_keys(
+    caller: CallerDep,
+    service: ServiceDep,
+    slave_sae_id: SlaveSaeId,
+    request: Annotated[KeyRequest | None, Body()] = None,
+) -> KeyContainer:
+    # §6.2: every member is optional, so an empty body asks for the defaults.
+    container = await service.enc_keys(caller, slave_sae_id, _whole_bytes(request or KeyRequest()))
+    logger.debug("enc_keys: %s got %d keys for %s", caller, len(container.keys), slave_sae_id)
+    return container
+
+
+@_router.get("/{slave_SAE_ID}/enc_keys", response_model_exclude_none=True, summary="Get key (§5.2)")
+async def get_enc_keys(
+    caller: CallerDep, service: ServiceDep, slave_sae_id: SlaveSaeId, query: Annotated[_EncKeysQuery, Query()]
+) -> KeyContainer:
+    request = _whole_bytes(KeyRequest(number=query.number, size=query.size))
+    container = await service.enc_keys(caller, slave_sae_id, request)
+    logger.debug("enc_keys: %s got %d keys for %s", caller, len(container.keys), slave_sae_id)
+    return container
+
+
+@_router.post(
+    "/{master_SAE_ID}/dec_keys", response_model_exclude_none=True, summary="Get key with key IDs (§5.3)"
+)
+async def post_dec_keys(
+    caller: CallerDep, service: ServiceDep, master_sae_id: MasterSaeId, key_ids: KeyIds
+) -> KeyContainer:
+    container = await service.dec_keys(caller, master_sae_id, key_ids)
+    logger.debug("dec_keys: %s got %d keys from %s", caller, len(container.keys), master_sae_id)
+    return container
+
+
+@_router.get(
+    "/{master_SAE_ID}/dec_keys", response_model_exclude_none=True, summary="Get key with key IDs (§5.3)"
+)
+async def get_dec_keys(
+    caller: CallerDep,
+    service: ServiceDep,
+    master_sae_id: MasterSaeId,
+    query: Annotated[_DecKeysQuery, Query()],
+) -> KeyContainer:
+    key_ids = KeyIds(key_ids=[KeyId(key_id=query.key_id)])
+    container = await service.dec_keys(caller, master_sae_id, key_ids)
+    logger.debug("dec_keys: %s got %d keys from %s", caller, len(container.keys), master_sae_id)
+    return container
+
+
+class _NoStoreAndContain:
+    """ASGI middleware: ``Cache-Control: no-store`` on every response (RFC 9111 §5.2.2.5: key
+    material must not be cached), and any unexpected exception turned into a generic 503 Error
+    whose text (which might name keys) is neither sent nor logged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_no_store(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_no_store)
+        except Exception as exc:
+            logger.error("ETSI 014 %s failed with an unexpected %s", scope["method"], type(exc).__name__)
+            if started:  # too late for an Error body: let the server close the connection
+                raise
+            await _error(503, _UNEXPECTED)(scope, receive, send_no_store)
+
+
+class _Etsi014App(FastAPI):
+    """FastAPI whose OpenAPI document says what this server does: mutual TLS, §6.5 Error bodies
+    with 400/401/503, and no 422 (validation failures are 400s)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title, version=self.version, description=self.description, routes=self.routes
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.get("schemas", {}).pop(unused, None)
+            components["securitySchemes"] = {
+                "mutualTLS": {
+                    "type": "mutualTLS",
+                    "description": "TLS 1.2+ client certificate from the network's CA, carrying the "
+                    "caller's identity urn:sdqkd:ROLE:NAME (an SAE's ID is its NAME)",
+                }
+            }
+            schema["security"] = [{"mutualTLS": []}]
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def create_etsi014_app(
+    service: KeyService,
+    *,
+    title: str = "sdqkd ETSI GS QKD 014 key delivery",
+    allowed_roles: frozenset[Role] = frozenset({Role.SAE, Role.KME}),
+) -> FastAPI:
+    """The ETSI GS QKD 014 API serving ``service``.
+
+    Args:
+        service: what holds the keys (a KME, an emulated QKD module).
+        title: the OpenAPI title.
+        allowed_roles: certificate roles that may call; others get 401.
+    """
+    app = _Etsi014App(
+        title=title,
+        version="1.1.1",
+        description="ETSI GS QKD 014 V1.1.1 (2019-02): REST-based key delivery to SAEs.",
+        docs_url=None,  # the interactive docs load scripts from a CDN: not on a key server
+        redoc_url=None,
+    )
+    app.state.key_service = service
+    app.state.allowed_roles = allowed_roles
+    app.add_middleware(_NoStoreAndContain)
+    app.include_router(_router)
+
+    @app.exception_handler(KeyDeliveryError)
+    async def key_delivery_refused(request: Request, exc: KeyDeliveryError) -> JSONResponse:
+        status_code = next((_STATUS_OF[cls] for cls in type(exc).__mro__ if cls in _STATUS_OF), 503)
+        logger.info("ETSI 014 request refused: %d %s", status_code, type(exc).__name__)
+        return _error(status_code, exc.message, exc.details)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        logger.info("ETSI 014 request refused: 401 Unauthenticated")
+        return _error(401, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Where and why only: the offending input is not echoed (it may be a key ID).
+        details = [
+            {"location": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
+            for error in exc.errors()
+        ]
+        return _error(400, "bad request format", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        operation = request.url.path.rsplit("/", 1)[-1]
+        if exc.status_code == 405 and operation in _METHODS:
+            # RFC 9110 §10.2.1: all the methods of the path (Starlette names its first route's only)
+            response.headers["Allow"] = _METHODS[operation]
+        return response
+
+    return app
