@@ -9,7 +9,9 @@ from typer.exceptions import TyperException
 
 from sdqkd import __version__
 from sdqkd.cli.keyrate import keyrate
+from sdqkd.cli.network import down_command, emulator_command, status_command, up_command
 from sdqkd.cli.plan import plan
+from sdqkd.cli.plant import plant_app
 from sdqkd.errors import SdqkdError
 
 __all__ = ["app", "main", "run"]
@@ -24,6 +26,11 @@ app = typer.Typer(
 )
 app.command("keyrate")(keyrate)
 app.command("plan")(plan)
+app.command("up")(up_command)
+app.command("down")(down_command)
+app.command("status")(status_command)
+app.command("emulator")(emulator_command)
+app.add_typer(plant_app, name="plant")
 
 
 def _print_version(value: bool) -> None:

@@ -56,8 +56,9 @@ class Status(_Wire):
 class KeyRequest(_Wire):
     """§6.2 Key request (POST enc_keys). Defaults: number 1, size the link's ``key_size``."""
 
-    number: int | None = Field(default=None, ge=1)
-    size: int | None = Field(default=None, ge=1, description="bits")
+    # strict: JSON true or "2" is not a number of keys (§6.2 says integer)
+    number: int | None = Field(default=None, ge=1, strict=True)
+    size: int | None = Field(default=None, ge=1, strict=True, description="bits")
     additional_slave_sae_ids: list[str] = Field(alias="additional_slave_SAE_IDs", default_factory=list)
     extension_mandatory: list[dict[str, Any]] = Field(default_factory=list)
     extension_optional: list[dict[str, Any]] = Field(default_factory=list)

@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,37 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: Any, tls: TlsFiles, host: str, port: int, sock: socket.socket | None = None) -> None:
-    """Serve ``app`` until interrupted (SIGINT/SIGTERM)."""
-    server = uvicorn.Server(uvicorn_config(app, tls, host, port))
-    asyncio.run(server.serve(sockets=[sock or bind_socket(host, port)]))
+def serve(
+    app: Any,
+    tls: TlsFiles,
+    host: str,
+    port: int,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; ``on_started(url)`` runs once it accepts connections
+    (port 0: a free port, which the URL tells)."""
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{bound_port}"
+    server = uvicorn.Server(uvicorn_config(app, tls, host, bound_port))
+
+    async def main() -> None:
+        async def announce() -> None:
+            while not server.started:
+                await asyncio.sleep(0.02)
+            if on_started is not None:
+                on_started(url)
+
+        announcer = asyncio.create_task(announce())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            announcer.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sock.close()
 
 
 class BackgroundServer:

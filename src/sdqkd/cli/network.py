@@ -1,0 +1,125 @@
+"""``sdqkd up``, ``down``, ``status`` and ``emulator``: running a network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from sdqkd.cli.output import OutputFormat, console, fmt, print_json
+from sdqkd.runtime.rundir import RunDir
+
+__all__ = ["DEFAULT_RUN_DIR", "down_command", "emulator_command", "status_command", "up_command"]
+
+DEFAULT_RUN_DIR = Path("run")
+RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory (PKI, state, logs).")]
+
+
+def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
+    table = Table(title=title)
+    for header in ("link", "nodes", "fibre", "status", "SKR kbit/s", "keys (256 bit)"):
+        table.add_column(header, justify="right" if header in ("SKR kbit/s", "keys (256 bit)") else "left")
+    for link in links:
+        style = {"up": "green", "standby": "yellow"}.get(link["status"], "red")
+        table.add_row(
+            link["id"],
+            " → ".join(link["nodes"]),
+            link["fibre"],
+            f"[{style}]{link['status']}[/]" + (f" ({link['reason']})" if link["status"] != "up" else ""),
+            fmt(link["skr_bps"] / 1e3, ".1f"),
+            f"{link['keys_available']:,}",
+        )
+    return table
+
+
+def up_command(
+    topology: Annotated[
+        str, typer.Option("--topology", help="madrid, chain:N, grid:RxC or a YAML file.")
+    ] = "madrid",
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Run the world X times faster.")] = 1.0,
+) -> None:
+    """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
+    from sdqkd.runtime.launcher import Progress, up
+
+    seen: dict[str, str] = {}
+
+    def on_links(links: list[dict[str, Any]]) -> None:
+        for link in links:
+            state = f"{link['status']} {link['keys_available']}"
+            if seen.get(link["id"]) != state and link["status"] == "up" and link["keys_available"]:
+                console.print(
+                    f"  [green]✓[/] {link['id']}: key flowing at {link['skr_bps'] / 1e3:.1f} kbit/s"
+                )
+            seen[link["id"]] = state
+
+    def ready(status: dict[str, Any]) -> None:
+        console.print(links_table(status["links"], f"sdqkd network {status['topology']} — up"))
+        first = next((n for n in status["nodes"] if n["modules"]), None)
+        link = next((lk for lk in status["links"] if lk["status"] == "up"), None)
+        if first and link:
+            tx_node, rx_node = link["nodes"]
+            node = next(n for n in status["nodes"] if n["id"] == tx_node)
+            url = next(m["etsi014_url"] for m in node["modules"] if m["id"] == link["transmitter"])
+            console.print("\nETSI GS QKD 014, as the KME of " + tx_node + " (paste into a shell):")
+            console.print(
+                f"  curl --cacert {status['ca']} --cert {node['kme']['cert']} --key {node['kme']['key']} \\\n"
+                f"       '{url}/api/v1/keys/{rx_node}/enc_keys?number=1'",
+                soft_wrap=True,
+                highlight=False,
+            )
+        console.print(f"\n`sdqkd status --run-dir {status['run_dir']}` shows the network; Ctrl-C or "
+                      f"`sdqkd down --run-dir {status['run_dir']}` stops it.")  # fmt: skip
+
+    up(
+        topology,
+        run_dir,
+        time_scale,
+        Progress(say=lambda text: console.print(f"• {text}"), links=on_links),
+        ready,
+    )
+
+
+def down_command(run_dir: RunDirOption = DEFAULT_RUN_DIR) -> None:
+    """Stop the network running in a run directory."""
+    from sdqkd.runtime.launcher import down
+
+    down(run_dir)
+    console.print(f"stopped the network in {run_dir}")
+
+
+def status_command(
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.TABLE,
+) -> None:
+    """Show the running network: nodes, certificates, links and their key rates."""
+    from sdqkd.runtime.launcher import network_status
+
+    status = network_status(RunDir(run_dir.resolve()))
+    if output is OutputFormat.JSON:
+        print_json(status)
+        return
+    console.print(
+        f"network {status['topology']} in {status['run_dir']}; emulator {status['emulator']['url']}"
+    )
+    console.print(links_table(status["links"]))
+
+
+def emulator_command(
+    topology: Annotated[
+        str, typer.Option("--topology", help="madrid, chain:N, grid:RxC or a YAML file.")
+    ] = "madrid",
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")] = 0,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Run the world X times faster.")] = 1.0,
+) -> None:
+    """Run the emulated optical plant and QKD modules (HTTPS, mutual TLS) until stopped."""
+    from sdqkd.errors import ConfigError
+    from sdqkd.runtime.emulator_service import run_emulator
+
+    if not time_scale > 0:
+        raise ConfigError("--time-scale must be > 0")
+    run_emulator(topology, run_dir.resolve(), host=host, port=port, time_scale=time_scale)

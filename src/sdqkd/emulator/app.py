@@ -1,0 +1,353 @@
+"""The emulator's HTTPS API (mutual TLS): a vendor-neutral management API per module, the optical
+plant API, the event stream, and each module's ETSI GS QKD 014 key delivery.
+
+    /api/v1/modules[/{id}[/status|/config|/performance|/fail|/repair]]   management (docs/emulator.md)
+    /api/v1/links                                                        module pairs and their rates
+    /api/v1/plant/fibres[...], /api/v1/plant/switches[...]               optical plant
+    /api/v1/events[?module=ID]                                           server-sent events
+    /devices/{module_id}/api/v1/keys/...                                 ETSI GS QKD 014 per module
+
+Errors of the management and plant APIs are RFC 9457 problem details; ETSI 014 errors are the
+spec's own. Callers: the operator and the controller everywhere; an agent (``agent:NODE``) reads
+everything and configures the modules of its node; KMEs only reach ETSI 014.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sdqkd import __version__
+from sdqkd.emulator.devices import ModuleKeyService
+from sdqkd.emulator.engine import Emulator
+from sdqkd.emulator.events import Event
+from sdqkd.emulator.world import PairState
+from sdqkd.errors import DeviceError, NotFound
+from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.identity import Unauthenticated, require_roles
+from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
+
+__all__ = ["create_emulator_app"]
+
+_READERS = require_roles(Role.OPERATOR, Role.CONTROLLER, Role.AGENT)
+_PLANT = require_roles(Role.OPERATOR, Role.CONTROLLER)
+ReaderDep = Annotated[Identity, Depends(_READERS)]
+PlantDep = Annotated[Identity, Depends(_PLANT)]
+_HEARTBEAT_S = 15.0
+
+
+class ModuleConfigBody(BaseModel):
+    """``PUT /api/v1/modules/{id}/config``."""
+
+    peers: list[str] = Field(default_factory=list, description="peer module ids")
+    dwdm_channel: int | None = Field(default=None, ge=1, le=99, description="quantum channel")
+    enabled: bool = False
+
+
+class PowerBody(BaseModel):
+    launch_power_dbm: float
+
+
+class SwitchBody(BaseModel):
+    port: str | None
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAPI:
+    """The emulator's app. With ``run_clock`` the world advances in real time while it serves."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_clock:
+            emulator.start()
+        try:
+            yield
+        finally:
+            await emulator.stop()
+
+    app = FastAPI(
+        title="sdqkd emulator",
+        version=__version__,
+        description="Emulated optical plant and CV-QKD modules (mutual TLS; see docs/emulator.md).",
+        lifespan=lifespan,
+    )
+    world = emulator.world
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _problem(404, "Not Found", str(exc))
+
+    @app.exception_handler(DeviceError)
+    async def _device_error(_: Request, exc: DeviceError) -> JSONResponse:
+        return _problem(409, "Refused by the device", str(exc))
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return _problem(403 if "may not" in str(exc) else 401, "Not allowed", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        return _problem(400, "Bad Request", f"{where}: {error.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    def require_module_writer(caller: Identity, module: QkdModule) -> None:
+        if caller.role in (Role.OPERATOR, Role.CONTROLLER):
+            return
+        if caller.role is Role.AGENT and caller.name == module.node:
+            return
+        raise Unauthenticated(f"{caller} may not configure module {module.id}")
+
+    def describe(module: QkdModule) -> dict[str, Any]:
+        profile = world.topology.profile(module.profile)
+        attachment = module.attachment
+        return {
+            "id": module.id,
+            "node": module.node,
+            "model": profile.model,
+            "technology": module.technology,
+            "protocol": profile.protocol,
+            "role": str(module.role),
+            "profile": profile.id,
+            "wavelength_range_nm": [profile.quantum_wavelength_min_nm, profile.quantum_wavelength_max_nm],
+            "max_absorption_db": profile.max_absorption_db,
+            "attachment": (
+                {"device": "fibre", "id": attachment.fibre}
+                if isinstance(attachment, FibreAttachment)
+                else {"device": "switch", "id": attachment.switch, "port": "common"}
+            ),
+            "etsi014_path": f"/devices/{module.id}",
+        }
+
+    def status(module_id: str) -> dict[str, Any]:
+        module = world.module(module_id)
+        config = world.configs[module_id]
+        pair = emulator.pair_for_module(module_id)
+        if module_id in world.failed_modules:
+            state, reason = "failed", "the module has failed"
+        elif not config.enabled:
+            state, reason = "disabled", "not enabled"
+        elif pair is None:
+            state, reason = "unpaired", "no peer names this module back"
+        else:
+            state, reason = ("up", "") if pair.active else ("down", pair.reason)
+        return {
+            "id": module.id,
+            "state": state,
+            "reason": reason,
+            "peers": config.peers,
+            "dwdm_channel": config.dwdm_channel,
+            "wavelength_nm": quantum_wavelength_nm(config.dwdm_channel) if config.dwdm_channel else None,
+            "enabled": config.enabled,
+            "paired_with": None if pair is None else _other_end(pair, module_id),
+        }
+
+    def performance(module_id: str) -> dict[str, Any]:
+        world.module(module_id)
+        pair = emulator.pair_for_module(module_id)
+        budget = pair.budget if pair else None
+        keys = emulator.keys.get(pair.key) if pair else None
+        size = emulator.limits.key_size_bits
+        return {
+            "id": module_id,
+            "skr_bps": pair.rate_bps if pair else 0.0,
+            "snr": float(budget.result.snr) if budget and pair and pair.active else None,
+            "excess_noise_snu": budget.total_excess_noise_snu if budget else None,
+            "raman_excess_noise_snu": budget.raman_noise_snu if budget else None,
+            "loss_db": budget.loss_db if budget else None,
+            "keys_available": keys.stored_keys(size) if keys else 0,
+            "key_size_bits": size,
+            "keys_waiting": keys.waiting(module_id) if keys else 0,
+            "keys_delivered": keys.delivered_keys if keys else 0,
+        }
+
+    # Modules -----------------------------------------------------------------------------------------
+
+    @app.get("/api/v1/modules")
+    async def list_modules(_: ReaderDep) -> dict[str, Any]:
+        return {"modules": [describe(m) for m in world.topology.qkd_modules]}
+
+    @app.get("/api/v1/modules/{module_id}")
+    async def get_module(module_id: str, _: ReaderDep) -> dict[str, Any]:
+        return describe(world.module(module_id))
+
+    @app.get("/api/v1/modules/{module_id}/status")
+    async def get_status(module_id: str, _: ReaderDep) -> dict[str, Any]:
+        return status(module_id)
+
+    @app.put("/api/v1/modules/{module_id}/config")
+    async def put_config(module_id: str, body: ModuleConfigBody, caller: ReaderDep) -> dict[str, Any]:
+        require_module_writer(caller, world.module(module_id))
+        emulator.change(
+            "module_configured",
+            {"module": module_id, **body.model_dump()},
+            lambda: world.configure(module_id, body.peers, body.dwdm_channel, body.enabled),
+            (module_id,),
+        )
+        return status(module_id)
+
+    @app.get("/api/v1/modules/{module_id}/performance")
+    async def get_performance(module_id: str, _: ReaderDep) -> dict[str, Any]:
+        return performance(module_id)
+
+    @app.post("/api/v1/modules/{module_id}/{action}")
+    async def module_action(module_id: str, action: Literal["fail", "repair"], _: PlantDep) -> dict[str, Any]:
+        world.module(module_id)
+        act = world.fail_module if action == "fail" else world.repair_module
+        emulator.change(f"module_{action}ed", {"module": module_id}, lambda: act(module_id), (module_id,))
+        return status(module_id)
+
+    @app.get("/api/v1/links")
+    async def list_links(_: ReaderDep) -> dict[str, Any]:
+        return {"links": [_pair_json(emulator, p) for p in emulator.pairs()]}
+
+    # Optical plant -----------------------------------------------------------------------------------
+
+    def fibre_json(fibre_id: str) -> dict[str, Any]:
+        fibre = world.fibre(fibre_id)
+        return {
+            "id": fibre.id,
+            "a": fibre.a,
+            "b": fibre.b,
+            "length_km": fibre.length_km,
+            "loss_db": fibre.loss_db,
+            "cut": fibre.id in world.cut_fibres,
+            "channels": [_channel_json(c) for c in fibre.classical_channels],
+        }
+
+    @app.get("/api/v1/plant/fibres")
+    async def list_fibres(_: ReaderDep) -> dict[str, Any]:
+        return {"fibres": [fibre_json(f.id) for f in world.topology.fibres]}
+
+    @app.get("/api/v1/plant/fibres/{fibre_id}")
+    async def get_fibre(fibre_id: str, _: ReaderDep) -> dict[str, Any]:
+        return fibre_json(fibre_id)
+
+    @app.put("/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}")
+    async def set_power(fibre_id: str, channel_id: str, body: PowerBody, _: PlantDep) -> dict[str, Any]:
+        data = {"fibre": fibre_id, "channel": channel_id, "launch_power_dbm": body.launch_power_dbm}
+        emulator.change(
+            "channel_power",
+            data,
+            lambda: world.set_channel_power(fibre_id, channel_id, body.launch_power_dbm),
+        )
+        return fibre_json(fibre_id)
+
+    @app.post("/api/v1/plant/fibres/{fibre_id}/channels", status_code=201)
+    async def add_channel(fibre_id: str, body: dict[str, Any], _: PlantDep) -> dict[str, Any]:
+        emulator.change(
+            "channel_added", {"fibre": fibre_id, **body}, lambda: world.add_channel(fibre_id, body)
+        )
+        return fibre_json(fibre_id)
+
+    @app.delete("/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}")
+    async def remove_channel(fibre_id: str, channel_id: str, _: PlantDep) -> dict[str, Any]:
+        data = {"fibre": fibre_id, "channel": channel_id}
+        emulator.change("channel_removed", data, lambda: world.remove_channel(fibre_id, channel_id))
+        return fibre_json(fibre_id)
+
+    @app.post("/api/v1/plant/fibres/{fibre_id}/{action}")
+    async def fibre_action(fibre_id: str, action: Literal["cut", "restore"], _: PlantDep) -> dict[str, Any]:
+        act = world.cut_fibre if action == "cut" else world.restore_fibre
+        event = "fibre_cut" if action == "cut" else "fibre_restored"
+        emulator.change(event, {"fibre": fibre_id}, lambda: act(fibre_id))
+        return fibre_json(fibre_id)
+
+    @app.get("/api/v1/plant/switches")
+    async def list_switches(_: ReaderDep) -> dict[str, Any]:
+        return {
+            "switches": [s.model_dump(mode="json", exclude={"provenance"}) for s in world.topology.switches]
+        }
+
+    @app.put("/api/v1/plant/switches/{switch_id}")
+    async def set_switch(switch_id: str, body: SwitchBody, _: PlantDep) -> dict[str, Any]:
+        data = {"switch": switch_id, "port": body.port}
+        switch = emulator.change("switch_changed", data, lambda: world.set_switch(switch_id, body.port))
+        return switch.model_dump(mode="json", exclude={"provenance"})
+
+    # Events ------------------------------------------------------------------------------------------
+
+    @app.get("/api/v1/events")
+    async def events(request: Request, _: ReaderDep, module: str | None = None) -> StreamingResponse:
+        if module is not None:
+            world.module(module)
+
+        async def stream() -> AsyncIterator[str]:
+            async with emulator.events.subscribe() as queue:
+                yield "retry: 2000\n\n"
+                while not await request.is_disconnected():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=_HEARTBEAT_S)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    if module is None or module in event.modules:
+                        yield _sse(event)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    # ETSI GS QKD 014 per module ------------------------------------------------------------------------
+
+    for module in world.topology.qkd_modules:
+        app.mount(
+            f"/devices/{module.id}",
+            create_etsi014_app(
+                ModuleKeyService(emulator, module.id),
+                title=f"sdqkd emulated module {module.id}: ETSI GS QKD 014",
+                allowed_roles=frozenset({Role.KME, Role.OPERATOR}),
+            ),
+        )
+    return app
+
+
+def _other_end(pair: PairState, module_id: str) -> str:
+    return pair.receiver if pair.transmitter == module_id else pair.transmitter
+
+
+def _channel_json(channel: ClassicalChannel) -> dict[str, Any]:
+    data = channel.model_dump(mode="json", exclude={"provenance"}, exclude_none=True)
+    return {**data, "frequency_thz": channel.frequency_thz}
+
+
+def _pair_json(emulator: Emulator, pair: PairState) -> dict[str, Any]:
+    world = emulator.world
+    keys = emulator.keys.get(pair.key)
+    return {
+        "transmitter": pair.transmitter,
+        "receiver": pair.receiver,
+        "nodes": [world.module(pair.transmitter).node, world.module(pair.receiver).node],
+        "fibre": pair.fibre,
+        "active": pair.active,
+        "reason": pair.reason,
+        "skr_bps": pair.rate_bps,
+        "keys_available": keys.stored_keys(emulator.limits.key_size_bits) if keys else 0,
+    }
+
+
+def _sse(event: Event) -> str:
+    """One server-sent event (WHATWG HTML §9.2): id, event type and one line of JSON data."""
+    payload = json.dumps({"time": event.time_s, "modules": list(event.modules), **event.data})
+    return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n"

@@ -1,0 +1,313 @@
+"""The emulated physical world: a topology whose optical plant and devices change at run time.
+
+The fibres' classical channels, the switches' cross-connects, cut fibres, failed modules and each
+module's configuration (peers, quantum channel, enabled) are state; everything else is the
+topology. Every change goes through a method here, is validated with the topology's own models,
+and bumps :attr:`World.version` so the engine knows to recompute key rates.
+
+Pairs: a transmitter and a receiver make key together when each names the other as a peer, both
+use the same quantum channel, both are enabled and working, a fibre joins them and every switch on
+the way is cross-connected towards it. A switched transmitter names several receivers as peers; it
+makes key with the one its switch connects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from sdqkd.errors import DeviceError, NotFound
+from sdqkd.planning.budget import LinkBudget, link_budget
+from sdqkd.topology.models import (
+    ClassicalChannel,
+    Fibre,
+    OpticalSwitch,
+    QkdLink,
+    QkdModule,
+    Role,
+    SwitchAttachment,
+    Topology,
+    quantum_wavelength_nm,
+)
+
+__all__ = ["ModuleConfig", "PairState", "World"]
+
+
+@dataclass
+class ModuleConfig:
+    """How a module is configured (by its agent, or by ``sdqkd up`` for now)."""
+
+    peers: list[str] = field(default_factory=list)
+    dwdm_channel: int | None = None
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class PairState:
+    """A transmitter–receiver pair whose configurations name each other, and its channel now."""
+
+    transmitter: str
+    receiver: str
+    fibre: str
+    active: bool
+    reason: str  # why not active ("" when active)
+    budget: LinkBudget | None  # None when the pair cannot be evaluated (e.g. no channel set)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.transmitter, self.receiver)
+
+    @property
+    def rate_bps(self) -> float:
+        return self.budget.secret_key_rate_bps if (self.active and self.budget) else 0.0
+
+
+def _invalid(exc: ValidationError) -> DeviceError:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return DeviceError(f"{where}: {error['msg']}" if where else error["msg"])
+
+
+class World:
+    """The live state of an emulated network.
+
+    Args:
+        topology: the network as built.
+    """
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.cut_fibres: set[str] = set()
+        self.failed_modules: set[str] = set()
+        self.configs: dict[str, ModuleConfig] = {m.id: ModuleConfig() for m in topology.qkd_modules}
+        self.version = 0
+
+    # Look-ups ---------------------------------------------------------------------------------------
+
+    def module(self, module_id: str) -> QkdModule:
+        try:
+            return self.topology.module(module_id)
+        except KeyError as exc:
+            raise NotFound(f"no QKD module {module_id!r}") from exc
+
+    def fibre(self, fibre_id: str) -> Fibre:
+        try:
+            return self.topology.fibre(fibre_id)
+        except KeyError as exc:
+            raise NotFound(f"no fibre {fibre_id!r}") from exc
+
+    def switch(self, switch_id: str) -> OpticalSwitch:
+        try:
+            return self.topology.switch(switch_id)
+        except KeyError as exc:
+            raise NotFound(f"no switch {switch_id!r}") from exc
+
+    def channel(self, fibre_id: str, channel_id: str) -> ClassicalChannel:
+        for channel in self.fibre(fibre_id).classical_channels:
+            if channel.id == channel_id:
+                return channel
+        raise NotFound(f"no classical channel {channel_id!r} on fibre {fibre_id!r}")
+
+    # Changes to the plant ---------------------------------------------------------------------------
+
+    def _replace_fibre(self, fibre: Fibre) -> None:
+        fibres = [fibre if f.id == fibre.id else f for f in self.topology.fibres]
+        self.topology = self.topology.model_copy(update={"fibres": fibres})
+        self.version += 1
+
+    def set_channel_power(self, fibre_id: str, channel_id: str, launch_power_dbm: float) -> ClassicalChannel:
+        """Set a classical channel's launch power (dBm)."""
+        channel = self.channel(fibre_id, channel_id)
+        try:
+            updated = ClassicalChannel.model_validate(
+                {**channel.model_dump(), "launch_power_dbm": launch_power_dbm}
+            )
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
+        fibre = self.fibre(fibre_id)
+        channels = [updated if c.id == channel_id else c for c in fibre.classical_channels]
+        self._replace_fibre(fibre.model_copy(update={"classical_channels": channels}))
+        return updated
+
+    def add_channel(self, fibre_id: str, spec: dict[str, Any]) -> ClassicalChannel:
+        """Add a classical channel to a fibre (``spec`` as in a topology file)."""
+        fibre = self.fibre(fibre_id)
+        try:
+            channel = ClassicalChannel.model_validate(spec)
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
+        if any(c.id == channel.id for c in fibre.classical_channels):
+            raise DeviceError(f"fibre {fibre_id!r} already carries a channel {channel.id!r}")
+        self._replace_fibre(
+            fibre.model_copy(update={"classical_channels": [*fibre.classical_channels, channel]})
+        )
+        return channel
+
+    def remove_channel(self, fibre_id: str, channel_id: str) -> None:
+        """Remove a classical channel from a fibre."""
+        self.channel(fibre_id, channel_id)
+        fibre = self.fibre(fibre_id)
+        channels = [c for c in fibre.classical_channels if c.id != channel_id]
+        self._replace_fibre(fibre.model_copy(update={"classical_channels": channels}))
+
+    def cut_fibre(self, fibre_id: str) -> None:
+        self.fibre(fibre_id)
+        self.cut_fibres.add(fibre_id)
+        self.version += 1
+
+    def restore_fibre(self, fibre_id: str) -> None:
+        self.fibre(fibre_id)
+        self.cut_fibres.discard(fibre_id)
+        self.version += 1
+
+    def set_switch(self, switch_id: str, port_id: str | None) -> OpticalSwitch:
+        """Cross-connect a switch's common port to ``port_id`` (None: open)."""
+        switch = self.switch(switch_id)
+        if port_id is not None and port_id not in {p.id for p in switch.ports}:
+            raise NotFound(f"switch {switch_id!r} has no port {port_id!r}")
+        updated = switch.model_copy(update={"connected_port": port_id})
+        switches = [updated if s.id == switch_id else s for s in self.topology.switches]
+        self.topology = self.topology.model_copy(update={"switches": switches})
+        self.version += 1
+        return updated
+
+    # Changes to the devices -------------------------------------------------------------------------
+
+    def fail_module(self, module_id: str) -> None:
+        self.module(module_id)
+        self.failed_modules.add(module_id)
+        self.version += 1
+
+    def repair_module(self, module_id: str) -> None:
+        self.module(module_id)
+        self.failed_modules.discard(module_id)
+        self.version += 1
+
+    def configure(
+        self, module_id: str, peers: list[str], dwdm_channel: int | None, enabled: bool
+    ) -> ModuleConfig:
+        """Configure a module: its peer modules, quantum channel and whether it runs.
+
+        Raises:
+            NotFound: the module or a peer does not exist.
+            DeviceError: a peer of the same role, a channel outside the device's tuning range,
+                or several peers on a module not behind a switch.
+        """
+        module = self.module(module_id)
+        profile = self.topology.profile(module.profile)
+        for peer_id in peers:
+            peer = self.module(peer_id)
+            if peer.role is module.role:
+                raise DeviceError(
+                    f"module {module_id!r} cannot pair with {peer_id!r}: both are {module.role}s"
+                )
+            if peer.node == module.node:
+                raise DeviceError(f"module {module_id!r} cannot pair with {peer_id!r} at the same node")
+        if len(set(peers)) > 1 and module.role is Role.RECEIVER:
+            raise DeviceError(f"receiver {module_id!r} takes one peer")
+        if len(set(peers)) > 1 and not isinstance(module.attachment, SwitchAttachment):
+            raise DeviceError(f"module {module_id!r} is not behind a switch: it takes one peer")
+        if dwdm_channel is not None:
+            wavelength = quantum_wavelength_nm(dwdm_channel)
+            if not profile.quantum_wavelength_min_nm <= wavelength <= profile.quantum_wavelength_max_nm:
+                low, high = profile.quantum_wavelength_min_nm, profile.quantum_wavelength_max_nm
+                raise DeviceError(
+                    f"channel {dwdm_channel} ({wavelength:.2f} nm) is outside the tuning range of "
+                    f"{module_id!r} ({low}-{high} nm)"
+                )
+        config = ModuleConfig(peers=list(dict.fromkeys(peers)), dwdm_channel=dwdm_channel, enabled=enabled)
+        self.configs[module_id] = config
+        self.version += 1
+        return config
+
+    # Pairs and their channels -----------------------------------------------------------------------
+
+    def pairs(self) -> list[PairState]:
+        """Every transmitter–receiver pair whose configurations name each other."""
+        result = []
+        for tx in self.topology.qkd_modules:
+            if tx.role is not Role.TRANSMITTER:
+                continue
+            for rx_id in self.configs[tx.id].peers:
+                if tx.id in self.configs[rx_id].peers:
+                    result.append(self._pair(tx.id, rx_id))
+        return result
+
+    def pair_of(self, module_id: str) -> PairState | None:
+        """The active pair a module is in now, else its first configured pair, else None."""
+        pairs = [p for p in self.pairs() if module_id in p.key]
+        active = [p for p in pairs if p.active]
+        candidates = active or pairs
+        return candidates[0] if candidates else None
+
+    def _pair(self, tx_id: str, rx_id: str) -> PairState:
+        tx_config, rx_config = self.configs[tx_id], self.configs[rx_id]
+        channel = tx_config.dwdm_channel
+        link = QkdLink(id=f"{tx_id}.{rx_id}", transmitter=tx_id, receiver=rx_id, quantum_dwdm_channel=channel)
+        try:
+            fibre, _ = self.topology.link_path(link)
+        except ValueError:
+            return PairState(tx_id, rx_id, "", False, "no fibre joins the two modules", None)
+        budget = link_budget(self.topology, link) if channel is not None else None
+        reasons = [
+            (not tx_config.enabled or not rx_config.enabled, "a module is disabled"),
+            (
+                channel is None or channel != rx_config.dwdm_channel,
+                "the modules use different quantum channels",
+            ),
+            (bool({tx_id, rx_id} & self.failed_modules), "a module has failed"),
+            (fibre.id in self.cut_fibres, f"fibre {fibre.id} is cut"),
+            (budget is not None and not budget.connected, "a switch on the way is connected elsewhere"),
+        ]
+        reason = next((text for failed, text in reasons if failed), "")
+        return PairState(tx_id, rx_id, fibre.id, not reason, reason, budget)
+
+    # Persistence ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The mutable state, JSON-ready (for the emulator's state file)."""
+        return {
+            "fibres": {
+                f.id: [c.model_dump(mode="json", exclude_none=True) for c in f.classical_channels]
+                for f in self.topology.fibres
+            },
+            "switches": {s.id: s.connected_port for s in self.topology.switches},
+            "cut_fibres": sorted(self.cut_fibres),
+            "failed_modules": sorted(self.failed_modules),
+            "configs": {
+                module_id: {"peers": c.peers, "dwdm_channel": c.dwdm_channel, "enabled": c.enabled}
+                for module_id, c in self.configs.items()
+            },
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Resume from :meth:`snapshot` (entries naming things the topology lacks are ignored)."""
+        fibre_ids = {f.id for f in self.topology.fibres}
+        fibres = []
+        for fibre in self.topology.fibres:
+            channels = snapshot.get("fibres", {}).get(fibre.id)
+            if channels is not None:
+                fibre = fibre.model_copy(
+                    update={"classical_channels": [ClassicalChannel.model_validate(c) for c in channels]}
+                )
+            fibres.append(fibre)
+        switches = []
+        for switch in self.topology.switches:
+            port = snapshot.get("switches", {}).get(switch.id, switch.connected_port)
+            # model_copy does not validate: a port the switch lacks would leave it invalid
+            if port is None or port in {p.id for p in switch.ports}:
+                switch = switch.model_copy(update={"connected_port": port})
+            switches.append(switch)
+        self.topology = self.topology.model_copy(update={"fibres": fibres, "switches": switches})
+        self.cut_fibres = set(snapshot.get("cut_fibres", [])) & fibre_ids
+        self.failed_modules = set(snapshot.get("failed_modules", [])) & set(self.configs)
+        for module_id, config in snapshot.get("configs", {}).items():
+            if module_id in self.configs:
+                self.configs[module_id] = ModuleConfig(
+                    peers=[p for p in config.get("peers", []) if p in self.configs],
+                    dwdm_channel=config.get("dwdm_channel"),
+                    enabled=bool(config.get("enabled", False)),
+                )
+        self.version += 1

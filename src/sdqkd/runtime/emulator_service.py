@@ -1,0 +1,47 @@
+"""``sdqkd emulator``: the emulator as a service process of a run (or on a host of its own)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sdqkd.emulator.app import create_emulator_app
+from sdqkd.emulator.engine import Emulator
+from sdqkd.pki.identity import Role
+from sdqkd.runtime.rundir import RunDir
+from sdqkd.server.run import TlsFiles, serve
+from sdqkd.topology.loader import load_topology
+
+__all__ = ["run_emulator"]
+
+
+def run_emulator(
+    topology_spec: str,
+    run_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    time_scale: float = 1.0,
+    tls: TlsFiles | None = None,
+) -> None:
+    """Serve the emulated world of ``topology_spec`` until SIGINT/SIGTERM.
+
+    Its certificate defaults to the run's ``emulator`` certificate. Once it accepts connections it
+    records its URL and pid in ``RUN/emulator/endpoint.json`` (removed again on exit); its state
+    file ``RUN/emulator/state.json`` makes a restart resume the plant and module configuration.
+    """
+    run = RunDir(run_dir)
+    if tls is None:
+        cert, key = run.require_certificate(Role.EMULATOR, "emulator")
+        tls = TlsFiles(cert=cert, key=key, ca=run.ca_cert)
+    topology = load_topology(topology_spec)
+    run.emulator_dir.mkdir(parents=True, exist_ok=True)
+    emulator = Emulator(topology, time_scale=time_scale, state_file=run.emulator_state)
+    app = create_emulator_app(emulator)
+
+    def announce(url: str) -> None:
+        run.write_json(run.emulator_endpoint, {"url": url, "pid": os.getpid(), "topology": topology.name})
+
+    try:
+        serve(app, tls, host, port, on_started=announce)
+    finally:
+        run.emulator_endpoint.unlink(missing_ok=True)

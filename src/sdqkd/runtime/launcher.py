@@ -1,0 +1,290 @@
+"""``sdqkd up`` / ``down`` / ``status``: a whole network on one host, in one command.
+
+``up`` provisions the run's PKI, starts the emulator as its own process on a free loopback port,
+configures the topology's QKD module pairs (until the controller does), waits until every link
+makes key, prints the network, and stays until Ctrl-C, SIGTERM or ``sdqkd down``; then it stops
+its processes, leaving none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sdqkd.emulator.client import EmulatorClient
+from sdqkd.errors import ConfigError, SdqkdError
+from sdqkd.pki.identity import Role
+from sdqkd.runtime.processes import is_alive, spawn_sdqkd, terminate
+from sdqkd.runtime.rundir import RunDir, provision_pki, sae_id
+from sdqkd.topology.loader import load_topology
+from sdqkd.topology.models import Topology
+
+__all__ = ["LaunchError", "down", "network_status", "operator_client", "pair_configuration", "up"]
+
+_START_TIMEOUT_S = 30.0
+
+
+class LaunchError(SdqkdError):
+    """The network could not be started."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What ``up`` reports while it works (the CLI renders it)."""
+
+    say: Callable[[str], None]
+    links: Callable[[list[dict[str, Any]]], None]
+
+
+def pair_configuration(topology: Topology) -> dict[str, dict[str, Any]]:
+    """Each module's configuration for the topology's QKD links: its peers and quantum channel."""
+    config: dict[str, dict[str, Any]] = defaultdict(lambda: {"peers": [], "dwdm_channel": None})
+    for link in topology.qkd_links:
+        profile = topology.profile(topology.module(link.transmitter).profile)
+        channel = link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel
+        for here, there in ((link.transmitter, link.receiver), (link.receiver, link.transmitter)):
+            config[here]["peers"].append(there)
+            config[here]["dwdm_channel"] = config[here]["dwdm_channel"] or channel
+    return dict(config)
+
+
+def operator_client(run: RunDir) -> EmulatorClient:
+    """A client of the run's emulator with the operator's certificate."""
+    endpoint = run.read_json(run.emulator_endpoint)
+    cert, key = run.require_certificate(Role.OPERATOR, "operator")
+    return EmulatorClient(str(endpoint["url"]), cert, key, run.ca_cert)
+
+
+def _child_spec(spec: str) -> str:
+    path = Path(spec)
+    return str(path.resolve()) if path.is_file() else spec
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[list[bool]]:
+    """A flag set by SIGTERM/SIGINT (instead of dying with children left behind)."""
+    stop = [False]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop[0] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def up(
+    topology_spec: str,
+    run_dir: Path,
+    time_scale: float,
+    progress: Progress,
+    ready: Callable[[dict[str, Any]], None],
+    wait_key_s: float = 60.0,
+) -> None:
+    """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
+
+    Raises:
+        ConfigError: a network already runs there, or bad input.
+        LaunchError: a process failed to start.
+    """
+    if not time_scale > 0:
+        raise ConfigError("--time-scale must be > 0")
+    topology = load_topology(topology_spec)
+    run = RunDir(run_dir.resolve())
+    if run.network.exists():
+        record = run.read_json(run.network)
+        if is_alive(int(record.get("pid", 0))):
+            raise ConfigError(
+                f"a network already runs in {run.root} (pid {record['pid']}): `sdqkd down --run-dir`"
+            )
+    run.root.mkdir(parents=True, exist_ok=True)
+    progress.say(f"PKI in {run.pki}")
+    provision_pki(run, topology)
+    run.emulator_endpoint.unlink(missing_ok=True)
+
+    with _stop_on_signals() as stop:
+        progress.say("starting the emulator")
+        emulator = spawn_sdqkd(
+            [
+                "emulator", "--topology", _child_spec(topology_spec), "--run-dir", str(run.root),
+                "--time-scale", repr(time_scale),
+            ],
+            run.emulator_log,
+        )  # fmt: skip
+        try:
+            endpoint = _wait_for_endpoint(run, emulator.pid, stop)
+            run.write_json(
+                run.network,
+                {
+                    "pid": os.getpid(),
+                    "topology": topology_spec,
+                    "topology_name": topology.name,
+                    "time_scale": time_scale,
+                    "processes": {"emulator": emulator.pid},
+                    "emulator": {"url": endpoint["url"]},
+                },
+            )
+            with operator_client(run) as client:
+                progress.say(
+                    f"emulator at {endpoint['url']}; configuring {len(topology.qkd_links)} QKD links"
+                )
+                for module_id, config in pair_configuration(topology).items():
+                    client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
+                _wait_for_key(run, topology, client, progress, stop, wait_key_s)
+                if not stop[0]:
+                    ready(network_status(run))
+                while not stop[0] and emulator.poll() is None:
+                    time.sleep(0.2)
+                if emulator.poll() is not None and not stop[0]:
+                    raise LaunchError(
+                        f"the emulator stopped (exit {emulator.returncode}); see {run.emulator_log}"
+                    )
+        finally:
+            progress.say("stopping")
+            terminate(emulator.pid)
+            emulator.wait(timeout=5)
+            run.network.unlink(missing_ok=True)
+            run.emulator_endpoint.unlink(missing_ok=True)
+
+
+def _wait_for_endpoint(run: RunDir, pid: int, stop: list[bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline and not stop[0]:
+        if run.emulator_endpoint.exists():
+            endpoint = run.read_json(run.emulator_endpoint)
+            if endpoint.get("pid") == pid:
+                return endpoint
+        if not is_alive(pid):
+            tail = run.emulator_log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+            raise LaunchError("the emulator failed to start: " + (" | ".join(tail) or "no output"))
+        time.sleep(0.05)
+    raise LaunchError(
+        "interrupted" if stop[0] else f"the emulator did not start within {_START_TIMEOUT_S:.0f} s"
+    )
+
+
+def _wait_for_key(
+    run: RunDir,
+    topology: Topology,
+    client: EmulatorClient,
+    progress: Progress,
+    stop: list[bool],
+    timeout_s: float,
+) -> None:
+    """Until every link that can make key (its switch connected) holds key, or ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not stop[0]:
+        links = network_status(run, client)["links"]
+        progress.links(links)
+        waiting = [link for link in links if link["status"] == "up" and link["keys_available"] == 0]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(link["id"] for link in waiting)
+            progress.say(f"still no key on {names} after {timeout_s:.0f} s: serving anyway")
+            return
+        time.sleep(0.25)
+
+
+def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[str, Any]:
+    """The running network as ``sdqkd status --format json`` shows it."""
+    record = run.read_json(run.network)
+    topology = load_topology(record["topology"])
+    own_client = client is None
+    client = client or operator_client(run)
+    try:
+        pairs = {(p["transmitter"], p["receiver"]): p for p in client.links()}
+    finally:
+        if own_client:
+            client.close()
+    operator_cert, operator_key = run.certificate(Role.OPERATOR, "operator")
+    links = []
+    for link in topology.qkd_links:
+        pair = pairs.get((link.transmitter, link.receiver))
+        fibre, _ = topology.link_path(link)
+        if pair is None:
+            state = "unconfigured"
+        elif pair["active"]:
+            state = "up"
+        elif "switch" in pair["reason"]:
+            state = "standby"
+        else:
+            state = "down"
+        links.append(
+            {
+                "id": link.id,
+                "type": "PHYS",
+                "nodes": [topology.module(link.transmitter).node, topology.module(link.receiver).node],
+                "fibre": fibre.id,
+                "status": state,
+                "reason": pair["reason"] if pair else "modules not configured",
+                "skr_bps": pair["skr_bps"] if pair else 0.0,
+                "keys_available": pair["keys_available"] if pair else 0,
+                "transmitter": link.transmitter,
+                "receiver": link.receiver,
+            }
+        )
+    nodes = []
+    for node in topology.nodes:
+        cert, key = run.certificate(Role.SAE, sae_id(node.id))
+        kme_cert, kme_key = run.certificate(Role.KME, node.id)
+        nodes.append(
+            {
+                "id": node.id,
+                "name": node.name,
+                "kme_url": None,
+                "agent_url": None,
+                "kme": {"cert": str(kme_cert), "key": str(kme_key)},
+                "saes": [{"id": sae_id(node.id), "cert": str(cert), "key": str(key)}],
+                "modules": [
+                    {
+                        "id": m.id,
+                        "role": str(m.role),
+                        "etsi014_url": f"{record['emulator']['url']}/devices/{m.id}",
+                    }
+                    for m in topology.qkd_modules
+                    if m.node == node.id
+                ],
+            }
+        )
+    return {
+        "run_dir": str(run.root),
+        "topology": topology.name,
+        "ca": str(run.ca_cert),
+        "operator": {"cert": str(operator_cert), "key": str(operator_key)},
+        "emulator": {"url": record["emulator"]["url"]},
+        "controller": {"url": None},
+        "nodes": nodes,
+        "links": links,
+    }
+
+
+def down(run_dir: Path, timeout_s: float = 20.0) -> bool:
+    """Stop the network running in ``run_dir``; True if one was running.
+
+    Raises:
+        ConfigError: nothing runs there.
+    """
+    run = RunDir(run_dir.resolve())
+    record = run.read_json(run.network)
+    launcher = int(record.get("pid", 0))
+    stopped = terminate(launcher, timeout_s) if launcher and is_alive(launcher) else True
+    for pid in record.get("processes", {}).values():  # the launcher stops them; make sure
+        if is_alive(int(pid)):
+            terminate(int(pid))
+    deadline = time.monotonic() + 5
+    while run.network.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.network.unlink(missing_ok=True)
+    return stopped

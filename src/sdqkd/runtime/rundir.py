@@ -1,0 +1,110 @@
+"""A run directory: where a running network keeps its PKI, state, logs and the record of its
+processes and endpoints (``network.json``), so that other commands (``status``, ``plant``,
+``down``) and other hosts can find it.
+
+    RUN/pki/            the CA and every certificate (ca.crt, ROLE-NAME.crt/.key)
+    RUN/emulator/       the emulator's state file, endpoint record and log
+    RUN/network.json    what ``sdqkd up`` started: topology, processes, URLs, certificates
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdqkd.errors import ConfigError
+from sdqkd.pki.ca import CertificateAuthority, IssuedCertificate
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.topology.models import Topology
+
+__all__ = ["RunDir", "provision_pki", "sae_id"]
+
+
+def sae_id(node_id: str) -> str:
+    """The SAE ID ``sdqkd up`` gives the default application at a node."""
+    return f"{node_id}-app"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one run."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.pki / "ca.crt"
+
+    @property
+    def emulator_dir(self) -> Path:
+        return self.root / "emulator"
+
+    @property
+    def emulator_state(self) -> Path:
+        return self.emulator_dir / "state.json"
+
+    @property
+    def emulator_endpoint(self) -> Path:
+        return self.emulator_dir / "endpoint.json"
+
+    @property
+    def emulator_log(self) -> Path:
+        return self.emulator_dir / "emulator.log"
+
+    @property
+    def network(self) -> Path:
+        return self.root / "network.json"
+
+    def certificate(self, role: Role, name: str) -> tuple[Path, Path]:
+        """(cert, key) paths of ``ROLE:NAME``."""
+        return self.pki / f"{role}-{name}.crt", self.pki / f"{role}-{name}.key"
+
+    def require_certificate(self, role: Role, name: str) -> tuple[Path, Path]:
+        cert, key = self.certificate(role, name)
+        if not (cert.exists() and key.exists()):
+            raise ConfigError(f"no {role} certificate {name!r} in {self.pki} (run `sdqkd up` first)")
+        return cert, key
+
+    def write_json(self, path: Path, data: dict[str, Any]) -> None:
+        """Write JSON atomically (readers never see half a file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path} does not exist: is a network running in {self.root}?") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} is not a JSON object")
+        return data
+
+
+def provision_pki(run: RunDir, topology: Topology) -> dict[str, IssuedCertificate]:
+    """Create the run's CA (if missing) and the certificates a network of ``topology`` needs: the
+    emulator, the operator, and per node its KME, agent and one SAE. Existing certificates are
+    kept. Returns them by ``ROLE:NAME``."""
+    ca = CertificateAuthority.load(run.pki) if run.ca_cert.exists() else CertificateAuthority.create(run.pki)
+    wanted: list[tuple[Role, str]] = [(Role.EMULATOR, "emulator"), (Role.OPERATOR, "operator")]
+    wanted += [(Role.CONTROLLER, "controller")]
+    for node in topology.nodes:
+        wanted += [(Role.KME, node.id), (Role.AGENT, node.id), (Role.SAE, sae_id(node.id))]
+    issued = {}
+    for role, name in wanted:
+        cert, key = run.certificate(role, name)
+        if cert.exists() and key.exists():
+            issued[f"{role}:{name}"] = IssuedCertificate(Identity(role, name), cert, key)
+        else:
+            issued[f"{role}:{name}"] = ca.issue(role, name)
+    return issued
