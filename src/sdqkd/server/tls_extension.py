@@ -1,4 +1,4 @@
-"""The ASGI TLS extension for uvicorn.
+"""The ASGI TLS extension for uvicorn (and TCP_NODELAY on every connection).
 
 uvicorn (0.54) does not yet tell applications which client certificate a connection presented.
 This protocol class does, the standard way: ``scope["extensions"]["tls"]`` per the ASGI TLS
@@ -10,6 +10,7 @@ available from Python's ``ssl``). The extension is computed once per connection.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from typing import Any
 
@@ -45,6 +46,11 @@ class TlsH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # A response goes out as two writes (head, body): with Nagle's algorithm the second waits
+            # for the ACK of the first, which the client delays by ~40 ms. Measured: 44 ms a request.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is None:
             return
