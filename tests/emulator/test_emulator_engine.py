@@ -23,7 +23,7 @@ from emulator_support import (
 from sdqkd.emulator.engine import TICK_S, Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.world import PairState
-from sdqkd.errors import NotFound
+from sdqkd.errors import ConfigError, NotFound
 from sdqkd.topology import Topology
 
 
@@ -338,3 +338,29 @@ def test_stopping_a_clock_that_never_started_is_harmless(emulator: Emulator) -> 
     asyncio.run(emulator.stop())
 
     assert bits(emulator, NORTE_PAIR) == 0.0
+
+
+def test_an_inactive_pair_whose_reason_changes_publishes_link_status(emulator: Emulator) -> None:
+    # concepcion-quintin is switched away; its transmitter then fails: still down, for another reason.
+    async def fail() -> list[Event]:
+        async with emulator.events.subscribe() as queue:
+            emulator.change(
+                "module_failed",
+                {"module": "quintin-rx"},
+                lambda: emulator.world.fail_module("quintin-rx"),
+                ("quintin-rx",),
+            )
+            return drain(queue)
+
+    events = asyncio.run(fail())
+
+    assert by_pair(events)[QUINTIN_PAIR] == ["link_status"]
+    (status,) = [e for e in events if e.type == "link_status"]
+    assert status.data["reason"] == "a module has failed"
+
+
+def test_a_corrupt_state_file_is_refused_with_a_config_error(madrid: Topology, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"fibres": {"concepcion-norte": [{"id": "x", "launch_power_dbm": 0}]}}))
+    with pytest.raises(ConfigError, match="remove it to start afresh"):
+        Emulator(madrid, state_file=state)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sdqkd.emulator.events import EventBroker
 from sdqkd.emulator.keys import PairKeys
 from sdqkd.emulator.world import PairState, World
+from sdqkd.errors import ConfigError
 from sdqkd.topology.models import Topology
 
 __all__ = ["TICK_S", "Emulator", "KeyLimits"]
@@ -29,6 +30,22 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.05
 _T = TypeVar("_T")
+
+
+def _transition(before: PairState | None, after: PairState) -> str | None:
+    """The event a pair's change makes: ``link_up``, ``link_down``, ``rate`` (an active pair's key
+    rate changed), ``link_status`` (an inactive pair's reason changed), or None."""
+    was_active = before is not None and before.active
+    if after.active and not was_active:
+        return "link_up"
+    if not after.active and (before is None or was_active):
+        return "link_down"
+    assert before is not None
+    if after.active and abs(before.rate_bps - after.rate_bps) > 1e-9:
+        return "rate"
+    if not after.active and before.reason != after.reason:
+        return "link_status"
+    return None
 
 
 class KeyLimits:
@@ -64,7 +81,12 @@ class Emulator:
         self._task: asyncio.Task[None] | None = None
         self.started_at_s = time.time()
         if state_file is not None and state_file.exists():
-            self.world.restore(json.loads(state_file.read_text(encoding="utf-8")))
+            try:
+                self.world.restore(json.loads(state_file.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                raise ConfigError(
+                    f"state file {state_file} is unusable ({exc}); remove it to start afresh"
+                ) from exc
         self.refresh()
 
     # The world changes through here ----------------------------------------------------------------
@@ -89,14 +111,9 @@ class Emulator:
             if key not in self.keys:
                 capacity = self.limits.buffer_keys * self.limits.key_size_bits
                 self.keys[key] = PairKeys(key, capacity_bits=capacity)
-            before = self._pairs.get(key)
-            if before is None or before.active != pair.active or abs(before.rate_bps - pair.rate_bps) > 1e-9:
-                self.events.publish(
-                    "link_up" if pair.active and not (before and before.active) else
-                    "link_down" if not pair.active and (before is None or before.active) else "rate",
-                    self._pair_data(pair),
-                    pair.key,
-                )  # fmt: skip
+            event = _transition(self._pairs.get(key), pair)
+            if event is not None:
+                self.events.publish(event, self._pair_data(pair), pair.key)
         for key in set(self.keys) - set(pairs):
             self.keys.pop(key).clear()
             self.events.publish("link_removed", {"transmitter": key[0], "receiver": key[1]}, key)
