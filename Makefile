@@ -1,5 +1,5 @@
 # Two commands for a new user; both create .venv and install sdqkd into it first.
-#   make run   — the main job (plans the built-in Madrid network)
+#   make run   — the main job: the built-in Madrid network, running (sdqkd up; Ctrl-C stops it)
 #   make test  — lint, type-check and the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sdqkd plan --topology madrid
+	$(BIN)/sdqkd up --topology madrid --run-dir run/madrid
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/physics_bench.py
+	$(BIN)/python benchmarks/emulator_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
