@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sdqkd import __version__
@@ -46,7 +46,13 @@ PlantDep = Annotated[Identity, Depends(_PLANT)]
 _HEARTBEAT_S = 15.0
 
 
-class ModuleConfigBody(BaseModel):
+class _Body(BaseModel):
+    # A misspelt member must be refused, not ignored: ignoring {"enable": true} would leave
+    # ``enabled`` at its default and switch the module off.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModuleConfigBody(_Body):
     """``PUT /api/v1/modules/{id}/config``."""
 
     peers: list[str] = Field(default_factory=list, description="peer module ids")
@@ -54,11 +60,11 @@ class ModuleConfigBody(BaseModel):
     enabled: bool = False
 
 
-class PowerBody(BaseModel):
+class PowerBody(_Body):
     launch_power_dbm: float
 
 
-class SwitchBody(BaseModel):
+class SwitchBody(_Body):
     port: str | None
 
 

@@ -28,13 +28,19 @@ class EmulatorClient:
     Args:
         url: the emulator's base URL (``https://localhost:PORT``).
         cert, key, ca: the caller's certificate and key, and the CA to verify the emulator with.
+
+    Raises:
+        EmulatorClientError: the certificate, key or CA cannot be used (missing, unreadable, or a
+            key that is not the certificate's).
     """
 
     def __init__(self, url: str, cert: Path, key: Path, ca: Path, timeout_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, verify=client_ssl_context(cert, key, ca), timeout=timeout_s
-        )
+        try:
+            context = client_ssl_context(cert, key, ca)
+        except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
+            raise EmulatorClientError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
+        self._http = httpx.Client(base_url=self.url, verify=context, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()

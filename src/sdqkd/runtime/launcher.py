@@ -9,6 +9,7 @@ its processes, leaving none behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import time
@@ -69,6 +70,26 @@ def _child_spec(spec: str) -> str:
 
 
 @contextlib.contextmanager
+def _owning(run: RunDir) -> Iterator[None]:
+    """Hold the run directory's lock while ``up`` runs.
+
+    ``network.json`` appears only once the emulator is up, so it cannot stop a second ``up`` that
+    starts meanwhile (both would provision the PKI, overwriting each other's keys, and start an
+    emulator on the same state file). The kernel releases the lock when the process ends, however
+    it ends: a stale lock file never blocks a later ``up``.
+    """
+    run.root.mkdir(parents=True, exist_ok=True)
+    with run.lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"a network already runs in {run.root}: `sdqkd down --run-dir {run.root}`"
+            ) from None
+        yield
+
+
+@contextlib.contextmanager
 def _stop_on_signals() -> Iterator[list[bool]]:
     """A flag set by SIGTERM/SIGINT (instead of dying with children left behind)."""
     stop = [False]
@@ -102,13 +123,19 @@ def up(
         raise ConfigError("--time-scale must be > 0")
     topology = load_topology(topology_spec)
     run = RunDir(run_dir.resolve())
-    if run.network.exists():
-        record = run.read_json(run.network)
-        if is_alive(int(record.get("pid", 0))):
-            raise ConfigError(
-                f"a network already runs in {run.root} (pid {record['pid']}): `sdqkd down --run-dir`"
-            )
-    run.root.mkdir(parents=True, exist_ok=True)
+    with _owning(run):
+        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s)
+
+
+def _up(
+    topology_spec: str,
+    topology: Topology,
+    run: RunDir,
+    time_scale: float,
+    progress: Progress,
+    ready: Callable[[dict[str, Any]], None],
+    wait_key_s: float,
+) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology)
     run.emulator_endpoint.unlink(missing_ok=True)

@@ -30,7 +30,12 @@ def spawn_sdqkd(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def is_alive(pid: int) -> bool:
-    """Whether a process of that id exists (and is not a zombie of ours)."""
+    """Whether a process of that id runs: it exists and is not a zombie.
+
+    A zombie of ours is reaped here. A zombie of another parent (``sdqkd down`` stopping an
+    ``sdqkd up`` that a script or a supervisor started) has exited, but ``kill(pid, 0)`` still
+    finds it until that parent reaps it: its state in ``/proc`` tells (where there is one).
+    """
     try:
         finished, _ = os.waitpid(pid, os.WNOHANG)
         if finished == pid:
@@ -43,7 +48,17 @@ def is_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``/proc`` shows ``pid`` as a zombie (False where there is no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    # proc(5): "pid (comm) state ...": comm may hold spaces and ')', so the state follows the last ')'
+    return stat[stat.rfind(")") + 1 :].split()[:1] == ["Z"]
 
 
 def terminate(pid: int, timeout_s: float = 10.0) -> bool:

@@ -5,6 +5,7 @@ processes and endpoints (``network.json``), so that other commands (``status``, 
     RUN/pki/            the CA and every certificate (ca.crt, ROLE-NAME.crt/.key)
     RUN/emulator/       the emulator's state file, endpoint record and log
     RUN/network.json    what ``sdqkd up`` started: topology, processes, URLs, certificates
+    RUN/up.lock         locked by the ``sdqkd up`` that owns the run, for as long as it runs
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class RunDir:
     @property
     def network(self) -> Path:
         return self.root / "network.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "up.lock"
 
     def certificate(self, role: Role, name: str) -> tuple[Path, Path]:
         """(cert, key) paths of ``ROLE:NAME``."""
