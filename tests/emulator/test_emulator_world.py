@@ -465,3 +465,31 @@ def test_restore_keeps_what_a_partial_snapshot_does_not_mention(world: World, ma
     assert world.topology.fibres == madrid.fibres
     assert pair(world, NORTE_PAIR).active
     assert not pair(world, DIRECT_PAIR).active
+
+
+def test_a_classical_carrier_on_the_quantum_channel_takes_the_link_down(world: World) -> None:
+    world.add_channel(
+        "concepcion-norte",
+        {"id": "intruder", "dwdm_channel": 59, "launch_power_dbm": -20, "direction": "a_to_b"},
+    )
+    assert not pair(world, NORTE_PAIR).active
+    assert pair(world, NORTE_PAIR).reason == "classical channel intruder occupies the quantum channel"
+    world.remove_channel("concepcion-norte", "intruder")
+    assert pair(world, NORTE_PAIR).active
+
+
+def test_a_neighbouring_carrier_100_ghz_away_does_not(world: World) -> None:
+    world.add_channel(
+        "concepcion-norte",
+        {"id": "neighbour", "dwdm_channel": 58, "launch_power_dbm": -20, "direction": "a_to_b"},
+    )
+    assert pair(world, NORTE_PAIR).active
+
+
+@pytest.mark.parametrize("power", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_launch_power_is_refused_and_changes_nothing(world: World, power: float) -> None:
+    version = world.version
+    with pytest.raises(DeviceError, match="finite"):
+        world.set_channel_power("concepcion-norte", "c100g-36", power)
+    assert world.version == version
+    assert world.channel("concepcion-norte", "c100g-36").launch_power_dbm == 0.0

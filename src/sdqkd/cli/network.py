@@ -84,9 +84,11 @@ def up_command(
 
 def down_command(run_dir: RunDirOption = DEFAULT_RUN_DIR) -> None:
     """Stop the network running in a run directory."""
+    from sdqkd.errors import SdqkdError
     from sdqkd.runtime.launcher import down
 
-    down(run_dir)
+    if not down(run_dir):
+        raise SdqkdError(f"the network in {run_dir} did not stop in time; its processes were killed")
     console.print(f"stopped the network in {run_dir}")
 
 

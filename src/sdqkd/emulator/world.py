@@ -13,6 +13,7 @@ makes key with the one its switch connects.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from sdqkd.topology.models import (
     Topology,
     quantum_wavelength_nm,
 )
+from sdqkd.units import dwdm_channel_to_frequency_thz
 
 __all__ = ["ModuleConfig", "PairState", "World"]
 
@@ -120,6 +122,8 @@ class World:
     def set_channel_power(self, fibre_id: str, channel_id: str, launch_power_dbm: float) -> ClassicalChannel:
         """Set a classical channel's launch power (dBm)."""
         channel = self.channel(fibre_id, channel_id)
+        if not math.isfinite(launch_power_dbm):
+            raise DeviceError("launch_power_dbm must be a finite number")
         try:
             updated = ClassicalChannel.model_validate(
                 {**channel.model_dump(), "launch_power_dbm": launch_power_dbm}
@@ -251,6 +255,17 @@ class World:
         except ValueError:
             return PairState(tx_id, rx_id, "", False, "no fibre joins the two modules", None)
         budget = link_budget(self.topology, link) if channel is not None else None
+        # A classical carrier on the quantum channel itself drowns the quantum signal (in-band
+        # crosstalk, far beyond what the Raman model covers): no key.
+        quantum_thz = dwdm_channel_to_frequency_thz(channel) if channel is not None else None
+        occupied = next(
+            (
+                c.id
+                for c in fibre.classical_channels
+                if quantum_thz and abs(c.frequency_thz - quantum_thz) < 0.025
+            ),
+            "",
+        )
         reasons = [
             (not tx_config.enabled or not rx_config.enabled, "a module is disabled"),
             (
@@ -260,6 +275,10 @@ class World:
             (bool({tx_id, rx_id} & self.failed_modules), "a module has failed"),
             (fibre.id in self.cut_fibres, f"fibre {fibre.id} is cut"),
             (budget is not None and not budget.connected, "a switch on the way is connected elsewhere"),
+            (
+                channel is not None and bool(occupied),
+                f"classical channel {occupied} occupies the quantum channel",
+            ),
         ]
         reason = next((text for failed, text in reasons if failed), "")
         return PairState(tx_id, rx_id, fibre.id, not reason, reason, budget)

@@ -151,6 +151,8 @@ def _up(
         )  # fmt: skip
         try:
             endpoint = _wait_for_endpoint(run, emulator.pid, stop)
+            if endpoint is None:  # Ctrl-C or SIGTERM while starting: stop quietly, as later
+                return
             run.write_json(
                 run.network,
                 {
@@ -185,7 +187,8 @@ def _up(
             run.emulator_endpoint.unlink(missing_ok=True)
 
 
-def _wait_for_endpoint(run: RunDir, pid: int, stop: list[bool]) -> dict[str, Any]:
+def _wait_for_endpoint(run: RunDir, pid: int, stop: list[bool]) -> dict[str, Any] | None:
+    """The emulator's endpoint record once it serves; None if told to stop meanwhile."""
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline and not stop[0]:
         if run.emulator_endpoint.exists():
@@ -196,9 +199,9 @@ def _wait_for_endpoint(run: RunDir, pid: int, stop: list[bool]) -> dict[str, Any
             tail = run.emulator_log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
             raise LaunchError("the emulator failed to start: " + (" | ".join(tail) or "no output"))
         time.sleep(0.05)
-    raise LaunchError(
-        "interrupted" if stop[0] else f"the emulator did not start within {_START_TIMEOUT_S:.0f} s"
-    )
+    if stop[0]:
+        return None
+    raise LaunchError(f"the emulator did not start within {_START_TIMEOUT_S:.0f} s")
 
 
 def _wait_for_key(
