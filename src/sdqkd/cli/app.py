@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 from sdqkd import __version__
 from sdqkd.cli.keyrate import keyrate
 from sdqkd.cli.network import down_command, emulator_command, status_command, up_command
+from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
 from sdqkd.errors import SdqkdError
@@ -31,6 +32,7 @@ app.command("down")(down_command)
 app.command("status")(status_command)
 app.command("emulator")(emulator_command)
 app.add_typer(plant_app, name="plant")
+app.add_typer(pki_app, name="pki")
 
 
 def _print_version(value: bool) -> None:
