@@ -61,6 +61,7 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
     assert [node["id"] for node in status["nodes"]] == ["n1", "n2", "n3"]
     for node in status["nodes"]:
         assert {"id", "name", "kme_url", "agent_url", "saes"} <= set(node)
+        assert node["kme_url"].startswith("https://localhost:")  # one KME per node
         assert node["saes"]
         for sae in node["saes"]:
             assert {"id", "cert", "key"} <= set(sae)
@@ -69,6 +70,7 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
         assert {"id", "type", "nodes", "fibre", "status", "skr_bps"} <= set(found)
         assert found["type"] == "PHYS"
         assert found["fibre"] == found["id"]
+        assert set(found["pools"]) == set(found["nodes"])  # pool levels at both KMEs of the link
 
 
 def certificate_files(status: dict[str, Any]) -> list[Path]:
@@ -210,7 +212,8 @@ def test_of_two_ups_started_together_on_one_run_directory_one_refuses_at_once(
     assert lines[0].startswith("sdqkd: error: a network already runs in")
     wait_until_serving(run_dir, ups[winner], outputs[winner])
     emulator_pid = int(json.loads(RunDir(run_dir).network.read_text())["processes"]["emulator"])
-    assert len(processes_mentioning(str(run_dir))) == 2  # one up, one emulator
+    # one up, one emulator, one KME per node of chain:3 (whose command line names its config in the run dir)
+    assert len(processes_mentioning(str(run_dir))) == 2 + 3
 
     assert sdqkd("down", "--run-dir", run_dir).returncode == 0
     assert_stopped(run_dir, ups[winner], emulator_pid)

@@ -9,7 +9,7 @@ from typer.exceptions import TyperException
 
 from sdqkd import __version__
 from sdqkd.cli.keyrate import keyrate
-from sdqkd.cli.network import down_command, emulator_command, status_command, up_command
+from sdqkd.cli.network import down_command, emulator_command, kme_command, status_command, up_command
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
@@ -31,6 +31,7 @@ app.command("up")(up_command)
 app.command("down")(down_command)
 app.command("status")(status_command)
 app.command("emulator")(emulator_command)
+app.command("kme")(kme_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(pki_app, name="pki")
 
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = app(args=args or ["--help"], prog_name="sdqkd", standalone_mode=False)
     except TyperException as exc:
-        print(f"sdqkd: error: {exc.format_message()}", file=sys.stderr)
+        message = " ".join(exc.format_message().split())  # typer wraps some messages over several lines
+        print(f"sdqkd: error: {message}", file=sys.stderr)
         return int(exc.exit_code)
     except typer.Abort:
         print("sdqkd: aborted", file=sys.stderr)

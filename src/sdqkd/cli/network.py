@@ -11,7 +11,14 @@ from rich.table import Table
 from sdqkd.cli.output import OutputFormat, console, fmt, print_json
 from sdqkd.runtime.rundir import RunDir
 
-__all__ = ["DEFAULT_RUN_DIR", "down_command", "emulator_command", "status_command", "up_command"]
+__all__ = [
+    "DEFAULT_RUN_DIR",
+    "down_command",
+    "emulator_command",
+    "kme_command",
+    "status_command",
+    "up_command",
+]
 
 DEFAULT_RUN_DIR = Path("run")
 RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory (PKI, state, logs).")]
@@ -125,3 +132,12 @@ def emulator_command(
     if not time_scale > 0:
         raise ConfigError("--time-scale must be > 0")
     run_emulator(topology, run_dir.resolve(), host=host, port=port, time_scale=time_scale)
+
+
+def kme_command(
+    config: Annotated[Path, typer.Option("--config", help="The KME's configuration file (YAML or JSON).")],
+) -> None:
+    """Run a key management entity (ETSI GS QKD 014 for SAEs, KME↔KME sync) until stopped."""
+    from sdqkd.runtime.kme_service import run_kme
+
+    run_kme(config)

@@ -12,6 +12,8 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
+import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -20,9 +22,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
+
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError, SdqkdError
 from sdqkd.pki.identity import Role
+from sdqkd.pki.tls import client_ssl_context
 from sdqkd.runtime.processes import is_alive, spawn_sdqkd, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki, sae_id
 from sdqkd.topology.loader import load_topology
@@ -127,6 +132,47 @@ def up(
         _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s)
 
 
+def _free_port(host: str = "127.0.0.1") -> int:
+    """A port free now (a KME's URL must be known to its peers before it starts)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def kme_configs(topology: Topology, run: RunDir, emulator_url: str, ports: dict[str, int]) -> dict[str, Any]:
+    """The configuration of each node's KME: its QKD links (peer KME, module) and the SAE directory."""
+    configs: dict[str, Any] = {}
+    directory = {sae_id(node.id): node.id for node in topology.nodes}
+    for node in topology.nodes:
+        cert, key = run.certificate(Role.KME, node.id)
+        links = []
+        for link in topology.qkd_links:
+            ends = {topology.module(link.transmitter).node: link.transmitter,
+                    topology.module(link.receiver).node: link.receiver}  # fmt: skip
+            if node.id not in ends:
+                continue
+            (peer,) = [n for n in ends if n != node.id]
+            links.append(
+                {
+                    "id": link.id,
+                    "peer_kme_id": peer,
+                    "peer_url": f"https://localhost:{ports[peer]}",
+                    "device": {"etsi014_url": f"{emulator_url}/devices/{ends[node.id]}", "peer_sae_id": peer},
+                }
+            )
+        configs[node.id] = {
+            "kme_id": node.id,
+            "host": "127.0.0.1",
+            "port": ports[node.id],
+            "tls": {"cert": str(cert), "key": str(key), "ca": str(run.ca_cert)},
+            "storage": {"backend": "sqlite", "path": str(run.kme_dir / f"{node.id}.db")},
+            "saes": directory,
+            "links": links,
+            "endpoint_file": str(run.kme_endpoint(node.id)),
+        }
+    return configs
+
+
 def _up(
     topology_spec: str,
     topology: Topology,
@@ -139,20 +185,46 @@ def _up(
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology)
     run.emulator_endpoint.unlink(missing_ok=True)
+    children: dict[str, subprocess.Popen[bytes]] = {}
 
     with _stop_on_signals() as stop:
-        progress.say("starting the emulator")
-        emulator = spawn_sdqkd(
-            [
-                "emulator", "--topology", _child_spec(topology_spec), "--run-dir", str(run.root),
-                "--time-scale", repr(time_scale),
-            ],
-            run.emulator_log,
-        )  # fmt: skip
         try:
-            endpoint = _wait_for_endpoint(run, emulator.pid, stop)
+            progress.say("starting the emulator")
+            children["emulator"] = spawn_sdqkd(
+                [
+                    "emulator", "--topology", _child_spec(topology_spec), "--run-dir", str(run.root),
+                    "--time-scale", repr(time_scale),
+                ],
+                run.emulator_log,
+            )  # fmt: skip
+            endpoint = _wait_for_endpoint(
+                run.emulator_endpoint, children["emulator"].pid, run.emulator_log, stop
+            )
             if endpoint is None:  # Ctrl-C or SIGTERM while starting: stop quietly, as later
                 return
+            emulator_url = str(endpoint["url"])
+            with operator_client(run) as client:
+                progress.say(f"emulator at {emulator_url}; configuring {len(topology.qkd_links)} QKD links")
+                for module_id, config in pair_configuration(topology).items():
+                    client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
+
+            progress.say(f"starting {len(topology.nodes)} KMEs")
+            run.kme_dir.mkdir(parents=True, exist_ok=True)
+            ports = {node.id: _free_port() for node in topology.nodes}
+            for node_id, config in kme_configs(topology, run, emulator_url, ports).items():
+                run.kme_endpoint(node_id).unlink(missing_ok=True)
+                run.write_json(run.kme_config(node_id), config)
+                children[f"kme-{node_id}"] = spawn_sdqkd(
+                    ["kme", "--config", str(run.kme_config(node_id))], run.kme_log(node_id)
+                )
+            kme_urls = {}
+            for node in topology.nodes:
+                found = _wait_for_endpoint(
+                    run.kme_endpoint(node.id), children[f"kme-{node.id}"].pid, run.kme_log(node.id), stop
+                )
+                if found is None:
+                    return
+                kme_urls[node.id] = str(found["url"])
             run.write_json(
                 run.network,
                 {
@@ -160,48 +232,46 @@ def _up(
                     "topology": topology_spec,
                     "topology_name": topology.name,
                     "time_scale": time_scale,
-                    "processes": {"emulator": emulator.pid},
-                    "emulator": {"url": endpoint["url"]},
+                    "processes": {name: child.pid for name, child in children.items()},
+                    "emulator": {"url": emulator_url},
+                    "kmes": kme_urls,
                 },
             )
             with operator_client(run) as client:
-                progress.say(
-                    f"emulator at {endpoint['url']}; configuring {len(topology.qkd_links)} QKD links"
-                )
-                for module_id, config in pair_configuration(topology).items():
-                    client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
                 _wait_for_key(run, topology, client, progress, stop, wait_key_s)
-                if not stop[0]:
-                    ready(network_status(run))
-                while not stop[0] and emulator.poll() is None:
-                    time.sleep(0.2)
-                if emulator.poll() is not None and not stop[0]:
-                    raise LaunchError(
-                        f"the emulator stopped (exit {emulator.returncode}); see {run.emulator_log}"
-                    )
+            if not stop[0]:
+                ready(network_status(run))
+            while not stop[0]:
+                stopped = [name for name, child in children.items() if child.poll() is not None]
+                if stopped:
+                    raise LaunchError(f"{stopped[0]} stopped unexpectedly; see the logs in {run.root}")
+                time.sleep(0.2)
         finally:
             progress.say("stopping")
-            terminate(emulator.pid)
-            emulator.wait(timeout=5)
+            for child in reversed(list(children.values())):  # KMEs first, the emulator last
+                terminate(child.pid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
 
 
-def _wait_for_endpoint(run: RunDir, pid: int, stop: list[bool]) -> dict[str, Any] | None:
-    """The emulator's endpoint record once it serves; None if told to stop meanwhile."""
+def _wait_for_endpoint(path: Path, pid: int, log: Path, stop: list[bool]) -> dict[str, Any] | None:
+    """A service's endpoint record once it serves; None if told to stop meanwhile."""
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline and not stop[0]:
-        if run.emulator_endpoint.exists():
-            endpoint = run.read_json(run.emulator_endpoint)
+        if path.exists():
+            endpoint = RunDir(path.parent).read_json(path)
             if endpoint.get("pid") == pid:
                 return endpoint
         if not is_alive(pid):
-            tail = run.emulator_log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-            raise LaunchError("the emulator failed to start: " + (" | ".join(tail) or "no output"))
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+            tail = text.strip().splitlines()[-5:]
+            raise LaunchError(f"{log.stem} failed to start: " + (" | ".join(tail) or "no output"))
         time.sleep(0.05)
     if stop[0]:
         return None
-    raise LaunchError(f"the emulator did not start within {_START_TIMEOUT_S:.0f} s")
+    raise LaunchError(f"{log.stem} did not start within {_START_TIMEOUT_S:.0f} s")
 
 
 def _wait_for_key(
@@ -212,12 +282,18 @@ def _wait_for_key(
     stop: list[bool],
     timeout_s: float,
 ) -> None:
-    """Until every link that can make key (its switch connected) holds key, or ``timeout_s``."""
+    """Until both KMEs of every link that can make key (its switch connected) hold ready key, or
+    ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not stop[0]:
         links = network_status(run, client)["links"]
         progress.links(links)
-        waiting = [link for link in links if link["status"] == "up" and link["keys_available"] == 0]
+        waiting = [
+            link
+            for link in links
+            if link["status"] == "up"
+            and (len(link["pools"]) < 2 or any(p["ready_blocks"] == 0 for p in link["pools"].values()))
+        ]
         if not waiting:
             return
         if time.monotonic() > deadline:
@@ -239,6 +315,8 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
         if own_client:
             client.close()
     operator_cert, operator_key = run.certificate(Role.OPERATOR, "operator")
+    kme_urls: dict[str, str] = record.get("kmes", {})
+    pools = _kme_pools(run, kme_urls)
     links = []
     for link in topology.qkd_links:
         pair = pairs.get((link.transmitter, link.receiver))
@@ -263,6 +341,9 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
                 "keys_available": pair["keys_available"] if pair else 0,
                 "transmitter": link.transmitter,
                 "receiver": link.receiver,
+                "pools": {
+                    node: levels for node, by_link in pools.items() if (levels := by_link.get(link.id))
+                },
             }
         )
     nodes = []
@@ -273,7 +354,7 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
             {
                 "id": node.id,
                 "name": node.name,
-                "kme_url": None,
+                "kme_url": kme_urls.get(node.id),
                 "agent_url": None,
                 "kme": {"cert": str(kme_cert), "key": str(kme_key)},
                 "saes": [{"id": sae_id(node.id), "cert": str(cert), "key": str(key)}],
@@ -298,6 +379,27 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
         "nodes": nodes,
         "links": links,
     }
+
+
+def _kme_pools(run: RunDir, kme_urls: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Pool levels per KME and link (``{node: {link: levels}}``); a KME that does not answer is
+    left out."""
+    if not kme_urls:
+        return {}
+    cert, key = run.require_certificate(Role.OPERATOR, "operator")
+    pools: dict[str, dict[str, dict[str, Any]]] = {}
+    with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=5.0) as http:
+        for node, url in kme_urls.items():
+            try:
+                response = http.get(f"{url}/api/v1/kme")
+                response.raise_for_status()
+            except httpx.HTTPError:
+                continue
+            pools[node] = {
+                entry["id"]: {k: v for k, v in entry.items() if k not in ("id", "peer_kme_id")}
+                for entry in response.json()["links"]
+            }
+    return pools
 
 
 def down(run_dir: Path, timeout_s: float = 20.0) -> bool:

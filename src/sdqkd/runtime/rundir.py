@@ -60,6 +60,19 @@ class RunDir:
         return self.emulator_dir / "emulator.log"
 
     @property
+    def kme_dir(self) -> Path:
+        return self.root / "kme"
+
+    def kme_config(self, node: str) -> Path:
+        return self.kme_dir / f"{node}.json"
+
+    def kme_endpoint(self, node: str) -> Path:
+        return self.kme_dir / f"{node}.endpoint.json"
+
+    def kme_log(self, node: str) -> Path:
+        return self.kme_dir / f"{node}.log"
+
+    @property
     def network(self) -> Path:
         return self.root / "network.json"
 

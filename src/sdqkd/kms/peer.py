@@ -1,0 +1,117 @@
+"""KME↔KME synchronisation over mutual TLS.
+
+Two calls, both from the KME that owns blocks or keys to its peer on the same QKD link:
+
+``POST /kmeapi/v1/links/{link}/blocks`` ``{"block_ids": [...]}``
+    "I pulled these blocks from my module as master; pull your copies." The peer pulls them from
+    its module as slave and answers ``{"held": [...], "missing": [...]}``. Idempotent.
+``POST /kmeapi/v1/links/{link}/assignments`` ``{"key_ids": [...], "slave": SAE}``
+    "Which of these keys did you make for this slave SAE, from which blocks?" Answers
+    ``{"assignments": [{"key_ID", "master_SAE_ID", "slave_SAE_IDs", "size", "block_IDs"}]}`` for the
+    keys that exist and name that slave; the others are simply absent.
+
+Only the peer KME of a configured link may call (certificate ``kme:PEER``); errors are RFC 9457
+problem details.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from sdqkd.errors import KeyServiceUnavailable
+from sdqkd.kms.store import Assignment
+from sdqkd.pki.tls import client_ssl_context
+
+__all__ = [
+    "AssignmentsRequest",
+    "AssignmentsResponse",
+    "BlocksRequest",
+    "BlocksResponse",
+    "PeerClient",
+    "WireAssignment",
+]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class BlocksRequest(_Wire):
+    block_ids: list[uuid.UUID] = Field(min_length=1, max_length=4096)
+
+
+class BlocksResponse(_Wire):
+    held: list[uuid.UUID]
+    missing: list[uuid.UUID]
+
+
+class AssignmentsRequest(_Wire):
+    key_ids: list[uuid.UUID] = Field(alias="key_IDs", min_length=1, max_length=4096)
+    slave: str = Field(min_length=1)
+
+
+class WireAssignment(_Wire):
+    key_id: uuid.UUID = Field(alias="key_ID")
+    master: str = Field(alias="master_SAE_ID")
+    slaves: list[str] = Field(alias="slave_SAE_IDs")
+    size: int
+    block_ids: list[uuid.UUID] = Field(alias="block_IDs")
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> WireAssignment:
+        return cls(
+            key_id=assignment.key_id,
+            master=assignment.master,
+            slaves=list(assignment.slaves),
+            size=assignment.size_bits,
+            block_ids=list(assignment.block_ids),
+        )
+
+    def assignment(self) -> Assignment:
+        return Assignment(self.key_id, self.master, tuple(self.slaves), self.size, tuple(self.block_ids))
+
+
+class AssignmentsResponse(_Wire):
+    assignments: list[WireAssignment]
+
+
+class PeerClient:
+    """This KME's client of one peer KME."""
+
+    def __init__(self, base_url: str, cert: Any, key: Any, ca: Any, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, verify=client_ssl_context(cert, key, ca), timeout=timeout_s
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, body: BaseModel) -> dict[str, Any]:
+        try:
+            response = await self._http.post(path, content=body.model_dump_json(by_alias=True),
+                                             headers={"content-type": "application/json"})  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise KeyServiceUnavailable(f"peer KME unreachable ({type(exc).__name__})") from exc
+        if response.status_code != 200:
+            raise KeyServiceUnavailable(f"peer KME answered {response.status_code}")
+        data = response.json()
+        if not isinstance(data, dict):
+            raise KeyServiceUnavailable("peer KME answered something that is not a JSON object")
+        return data
+
+    async def hold_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> BlocksResponse:
+        data = await self._post(
+            f"/kmeapi/v1/links/{link_id}/blocks", BlocksRequest(block_ids=list(block_ids))
+        )
+        return BlocksResponse.model_validate(data)
+
+    async def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]:
+        body = AssignmentsRequest(key_ids=list(key_ids), slave=slave)
+        data = await self._post(f"/kmeapi/v1/links/{link_id}/assignments", body)
+        return [a.assignment() for a in AssignmentsResponse.model_validate(data).assignments]
