@@ -100,19 +100,19 @@ async def _single_valued_query(request: Request) -> None:
         raise KeyRequestInvalid("a query parameter is repeated")
 
 
-def _caller(request: Request) -> Identity:
+async def _caller(request: Request) -> Identity:
     """The caller's identity, if its role may use this app.
 
     Raises:
         Unauthenticated: no usable client certificate, or a role not allowed.
     """
-    caller = peer_identity(request)
+    caller = await peer_identity(request)
     if caller.role not in request.app.state.allowed_roles:
         raise Unauthenticated(f"{caller} may not call this API")
     return caller
 
 
-def _service(request: Request) -> KeyService:
+async def _service(request: Request) -> KeyService:
     service: KeyService = request.app.state.key_service
     return service
 

@@ -108,6 +108,7 @@ CREATE TABLE IF NOT EXISTS keys (
     created_s  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keys_age ON keys (created_s);
+CREATE INDEX IF NOT EXISTS keys_awaiting ON keys (link_id) WHERE material IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries (
     key_id       TEXT NOT NULL,
     sae_id       TEXT NOT NULL,
@@ -136,6 +137,20 @@ class SqliteKeyStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted key bytes are overwritten in the file
         self._db.executescript(_SCHEMA)
+        # Pool levels are read often (status, the supply loop): counted once here, then kept exact
+        # in every transaction below (this store is its database's only writer).
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._recount()
+
+    def _recount(self) -> None:
+        rows = self._db.execute(
+            "SELECT link_id, owner, state, COUNT(*) FROM blocks GROUP BY link_id, owner, state"
+        )
+        self._counts = {(link, owner, state): count for link, owner, state, count in rows}
+
+    def _count(self, link_id: str, owner: str, state: str, delta: int) -> None:
+        key = (link_id, owner, state)
+        self._counts[key] = self._counts.get(key, 0) + delta
 
     def __repr__(self) -> str:
         return f"SqliteKeyStore({str(self.path)!r})"
@@ -164,26 +179,33 @@ class SqliteKeyStore:
         now = time.time()
         state = "ready" if ready else "pending"
         with self._transaction() as db:
-            db.executemany(
+            cursor = db.executemany(
                 "INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
                 [(link_id, str(block_id), owner, state, material, now) for block_id, material in blocks],
             )
+            self._count(link_id, owner, state, cursor.rowcount)
 
     def mark_ready(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> None:
         """The peer holds these blocks too: they may now be handed out."""
         with self._transaction() as db:
-            db.executemany(
-                "UPDATE blocks SET state = 'ready' WHERE link_id = ? AND block_id = ? AND owner = 'self'",
+            cursor = db.executemany(
+                "UPDATE blocks SET state = 'ready' "
+                "WHERE link_id = ? AND block_id = ? AND owner = 'self' AND state = 'pending'",
                 [(link_id, str(b)) for b in block_ids],
             )
+            self._count(link_id, "self", "pending", -cursor.rowcount)
+            self._count(link_id, "self", "ready", cursor.rowcount)
 
     def drop_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> None:
         """Delete blocks (the peer could not get its copy)."""
         with self._transaction() as db:
-            db.executemany(
-                "DELETE FROM blocks WHERE link_id = ? AND block_id = ?",
-                [(link_id, str(b)) for b in block_ids],
-            )
+            for block_id in block_ids:
+                row = db.execute(
+                    "DELETE FROM blocks WHERE link_id = ? AND block_id = ? RETURNING owner, state",
+                    (link_id, str(block_id)),
+                ).fetchone()
+                if row is not None:
+                    self._count(link_id, row[0], row[1], -1)
 
     def pending_blocks(self, link_id: str, older_than_s: float) -> list[uuid.UUID]:
         """Own blocks still waiting for the peer's confirmation, older than ``older_than_s`` seconds."""
@@ -211,23 +233,17 @@ class SqliteKeyStore:
 
     def levels(self, link_id: str) -> PoolLevels:
         with self._lock:
-            counts = dict(
-                self._db.execute(
-                    "SELECT owner || ':' || state, COUNT(*) FROM blocks WHERE link_id = ? "
-                    "GROUP BY owner, state",
-                    (link_id,),
-                ).fetchall()
-            )
             awaiting = self._db.execute(
                 "SELECT COUNT(*) FROM keys WHERE link_id = ? AND material IS NOT NULL", (link_id,)
             ).fetchone()[0]
-        return PoolLevels(
-            link_id=link_id,
-            ready_self=counts.get("self:ready", 0),
-            pending_self=counts.get("self:pending", 0),
-            held_for_peer=counts.get("peer:ready", 0),
-            keys_awaiting_slaves=awaiting,
-        )
+            counts = self._counts
+            return PoolLevels(
+                link_id=link_id,
+                ready_self=counts.get((link_id, "self", "ready"), 0),
+                pending_self=counts.get((link_id, "self", "pending"), 0),
+                held_for_peer=counts.get((link_id, "peer", "ready"), 0),
+                keys_awaiting_slaves=awaiting,
+            )
 
     # Keys this KME makes (master side) ------------------------------------------------------------
 
@@ -276,6 +292,7 @@ class SqliteKeyStore:
             db.executemany(
                 "DELETE FROM blocks WHERE link_id = ? AND block_id = ?", [(link_id, row[0]) for row in rows]
             )
+            self._count(link_id, "self", "ready", -len(rows))
         return keys
 
     def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]:
@@ -354,6 +371,7 @@ class SqliteKeyStore:
                         "DELETE FROM blocks WHERE link_id = ? AND block_id = ?",
                         [(link_id, str(b)) for b in assignment.block_ids],
                     )
+                    self._count(link_id, "peer", "ready", -len(assignment.block_ids))
 
     def deliver(self, master: str, slave: str, key_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, bytes]]:
         """The keys ``master`` got for ``slave``; all or none, each once. Bytes are deleted once
@@ -404,4 +422,6 @@ class SqliteKeyStore:
             old = [row[0] for row in db.execute("SELECT key_id FROM keys WHERE created_s < ?", (cutoff,))]
             db.executemany("DELETE FROM deliveries WHERE key_id = ?", [(k,) for k in old])
             db.executemany("DELETE FROM keys WHERE key_id = ?", [(k,) for k in old])
+            if blocks:
+                self._recount()
         return int(blocks) + len(old)
