@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from sdqkd.errors import SdqkdError
-from sdqkd.server.tls_extension import TlsH11Protocol
+from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
 __all__ = ["BackgroundServer", "TlsFiles", "bind_socket", "serve", "uvicorn_config"]
 
@@ -36,7 +36,8 @@ def uvicorn_config(app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int =
         app,
         host=host,
         port=port,
-        http=TlsH11Protocol,
+        http=TlsHttpToolsProtocol,  # C parser (httptools); TlsH11Protocol is the pure-Python equivalent
+        loop="uvloop",
         ws="none",
         ssl_certfile=str(tls.cert),
         ssl_keyfile=str(tls.key),
@@ -88,7 +89,8 @@ def serve(
             announcer.cancel()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:  # uvloop
+            runner.run(main())
     finally:
         sock.close()
 
@@ -109,7 +111,8 @@ class BackgroundServer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
+                runner.run(self._server.serve(sockets=[self._sock]))
         except BaseException as exc:  # reported by start()/stop()
             self._error = exc
 
