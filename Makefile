@@ -31,6 +31,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/physics_bench.py
 	$(BIN)/python benchmarks/emulator_bench.py
+	$(BIN)/python benchmarks/kme_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
