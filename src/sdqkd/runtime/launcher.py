@@ -4,6 +4,12 @@
 configures the topology's QKD module pairs (until the controller does), waits until every link
 makes key, prints the network, and stays until Ctrl-C, SIGTERM or ``sdqkd down``; then it stops
 its processes, leaving none behind.
+
+While it serves, ``up`` supervises its children. A KME that dies (a crash, ``kill -9``, the OOM
+killer) is started again on the same port and database: its key store is crash-safe, so keys it
+handed out stay retrievable by their slaves. A KME that keeps dying (more than
+``KME_RESTARTS`` times within ``KME_RESTART_WINDOW_S``) stops the network, as does the death of
+the emulator (the state of the optical plant lives in it).
 """
 
 from __future__ import annotations
@@ -33,9 +39,21 @@ from sdqkd.runtime.rundir import RunDir, provision_pki, sae_id
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology
 
-__all__ = ["LaunchError", "down", "network_status", "operator_client", "pair_configuration", "up"]
+__all__ = [
+    "KME_RESTARTS",
+    "KME_RESTART_WINDOW_S",
+    "LaunchError",
+    "down",
+    "network_status",
+    "operator_client",
+    "pair_configuration",
+    "up",
+]
 
 _START_TIMEOUT_S = 30.0
+KME_RESTARTS = 3
+"""How many times ``up`` restarts one KME within :data:`KME_RESTART_WINDOW_S` before it gives up."""
+KME_RESTART_WINDOW_S = 60.0
 
 
 class LaunchError(SdqkdError):
@@ -212,11 +230,8 @@ def _up(
             run.kme_dir.mkdir(parents=True, exist_ok=True)
             ports = {node.id: _free_port() for node in topology.nodes}
             for node_id, config in kme_configs(topology, run, emulator_url, ports).items():
-                run.kme_endpoint(node_id).unlink(missing_ok=True)
                 run.write_json(run.kme_config(node_id), config)
-                children[f"kme-{node_id}"] = spawn_sdqkd(
-                    ["kme", "--config", str(run.kme_config(node_id))], run.kme_log(node_id)
-                )
+                children[f"kme-{node_id}"] = _spawn_kme(run, node_id)
             kme_urls = {}
             for node in topology.nodes:
                 found = _wait_for_endpoint(
@@ -225,27 +240,22 @@ def _up(
                 if found is None:
                     return
                 kme_urls[node.id] = str(found["url"])
-            run.write_json(
-                run.network,
-                {
-                    "pid": os.getpid(),
-                    "topology": topology_spec,
-                    "topology_name": topology.name,
-                    "time_scale": time_scale,
-                    "processes": {name: child.pid for name, child in children.items()},
-                    "emulator": {"url": emulator_url},
-                    "kmes": kme_urls,
-                },
-            )
+            record: dict[str, Any] = {
+                "pid": os.getpid(),
+                "topology": topology_spec,
+                "topology_name": topology.name,
+                "time_scale": time_scale,
+                "processes": {name: child.pid for name, child in children.items()},
+                "emulator": {"url": emulator_url},
+                "kmes": kme_urls,
+            }
+            run.write_json(run.network, record)
+            supervisor = _Supervisor(run, children, record, progress, stop)
             with operator_client(run) as client:
-                _wait_for_key(run, topology, client, progress, stop, wait_key_s)
+                _wait_for_key(run, topology, client, progress, stop, wait_key_s, supervisor.check)
             if not stop[0]:
                 ready(network_status(run))
-            while not stop[0]:
-                stopped = [name for name, child in children.items() if child.poll() is not None]
-                if stopped:
-                    raise LaunchError(f"{stopped[0]} stopped unexpectedly; see the logs in {run.root}")
-                time.sleep(0.2)
+            supervisor.serve()
         finally:
             progress.say("stopping")
             for child in reversed(list(children.values())):  # KMEs first, the emulator last
@@ -254,6 +264,78 @@ def _up(
                     child.wait(timeout=5)
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
+
+
+def _spawn_kme(run: RunDir, node_id: str) -> subprocess.Popen[bytes]:
+    """Start the KME of ``node_id`` from its configuration in the run directory."""
+    run.kme_endpoint(node_id).unlink(missing_ok=True)  # a killed KME leaves its record behind
+    return spawn_sdqkd(["kme", "--config", str(run.kme_config(node_id))], run.kme_log(node_id))
+
+
+def _exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-returncode).name}"
+        return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+class _Supervisor:
+    """Watches the children of ``up``: restarts a KME that died, at most :data:`KME_RESTARTS` times
+    within :data:`KME_RESTART_WINDOW_S` (its port and database stay the same, so its peers and SAEs
+    find it again), and keeps ``network.json``'s process ids current."""
+
+    def __init__(
+        self,
+        run: RunDir,
+        children: dict[str, subprocess.Popen[bytes]],
+        record: dict[str, Any],
+        progress: Progress,
+        stop: list[bool],
+    ) -> None:
+        self.run = run
+        self.children = children
+        self.record = record
+        self.progress = progress
+        self.stop = stop
+        self._restarts: dict[str, list[float]] = defaultdict(list)
+
+    def check(self) -> None:
+        """Look at every child once; restart the KMEs that died (waiting until they serve).
+
+        Raises:
+            LaunchError: the emulator died, a KME kept dying, or a restarted KME did not start.
+        """
+        for name, child in list(self.children.items()):
+            if self.stop[0] or child.poll() is None:
+                continue
+            reason = _exit_reason(child.returncode)
+            if not name.startswith("kme-"):
+                raise LaunchError(f"{name} {reason}; see the logs in {self.run.root}")
+            node_id = name.removeprefix("kme-")
+            now = time.monotonic()
+            recent = [t for t in self._restarts[name] if now - t < KME_RESTART_WINDOW_S]
+            if len(recent) >= KME_RESTARTS:
+                raise LaunchError(
+                    f"{name} {reason}, {len(recent) + 1} times within {KME_RESTART_WINDOW_S:.0f} s: "
+                    f"not restarting it; see {self.run.kme_log(node_id)}"
+                )
+            self._restarts[name] = [*recent, now]
+            self.progress.say(f"{name} {reason}; restarting it ({len(recent) + 1}/{KME_RESTARTS})")
+            self.children[name] = _spawn_kme(self.run, node_id)
+            self.record["processes"][name] = self.children[name].pid
+            self.run.write_json(self.run.network, self.record)  # `down` must find it while it starts
+            found = _wait_for_endpoint(
+                self.run.kme_endpoint(node_id), self.children[name].pid, self.run.kme_log(node_id), self.stop
+            )
+            if found is not None:
+                self.progress.say(f"{name} serves again at {found['url']}")
+
+    def serve(self) -> None:
+        """Check the children until told to stop."""
+        while not self.stop[0]:
+            self.check()
+            time.sleep(0.2)
 
 
 def _wait_for_endpoint(path: Path, pid: int, log: Path, stop: list[bool]) -> dict[str, Any] | None:
@@ -281,11 +363,13 @@ def _wait_for_key(
     progress: Progress,
     stop: list[bool],
     timeout_s: float,
+    check: Callable[[], None],
 ) -> None:
     """Until both KMEs of every link that can make key (its switch connected) hold ready key, or
-    ``timeout_s``."""
+    ``timeout_s``; ``check`` looks after the processes meanwhile."""
     deadline = time.monotonic() + timeout_s
     while not stop[0]:
+        check()
         links = network_status(run, client)["links"]
         progress.links(links)
         waiting = [
