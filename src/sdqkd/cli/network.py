@@ -64,16 +64,20 @@ def up_command(
 
     def ready(status: dict[str, Any]) -> None:
         console.print(links_table(status["links"], f"sdqkd network {status['topology']} — up"))
-        first = next((n for n in status["nodes"] if n["modules"]), None)
+        nodes = {n["id"]: n for n in status["nodes"]}
         link = next((lk for lk in status["links"] if lk["status"] == "up"), None)
-        if first and link:
-            tx_node, rx_node = link["nodes"]
-            node = next(n for n in status["nodes"] if n["id"] == tx_node)
-            url = next(m["etsi014_url"] for m in node["modules"] if m["id"] == link["transmitter"])
-            console.print("\nETSI GS QKD 014, as the KME of " + tx_node + " (paste into a shell):")
+        if link and all(nodes[n]["kme_url"] for n in link["nodes"]):
+            master, slave = (nodes[n] for n in link["nodes"])
+            m_sae, s_sae = master["saes"][0], slave["saes"][0]
             console.print(
-                f"  curl --cacert {status['ca']} --cert {node['kme']['cert']} --key {node['kme']['key']} \\\n"
-                f"       '{url}/api/v1/keys/{rx_node}/enc_keys?number=1'",
+                f"\nETSI GS QKD 014: a key for {m_sae['id']} to share with {s_sae['id']} (paste into a shell)"
+            )
+            console.print(
+                f"  curl --cacert {status['ca']} --cert {m_sae['cert']} --key {m_sae['key']} \\\n"
+                f"       '{master['kme_url']}/api/v1/keys/{s_sae['id']}/enc_keys?number=1'\n"
+                f"and the same key at the other end, once (KEY_ID from that answer):\n"
+                f"  curl --cacert {status['ca']} --cert {s_sae['cert']} --key {s_sae['key']} \\\n"
+                f"       '{slave['kme_url']}/api/v1/keys/{m_sae['id']}/dec_keys?key_ID=KEY_ID'",
                 soft_wrap=True,
                 highlight=False,
             )
