@@ -64,6 +64,9 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # /openapi.json is the mounted ETSI 014 app's: the API SAEs use (the KME↔KME API is
+        # documented in sdqkd.kms.peer). Served here, it would hide that one.
+        openapi_url=None,
     )
 
     @app.exception_handler(Unauthorized)

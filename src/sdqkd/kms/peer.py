@@ -41,8 +41,11 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
 
+_MAX_IDS = 4096  # block or key IDs per call
+
+
 class BlocksRequest(_Wire):
-    block_ids: list[uuid.UUID] = Field(min_length=1, max_length=4096)
+    block_ids: list[uuid.UUID] = Field(min_length=1, max_length=_MAX_IDS)
 
 
 class BlocksResponse(_Wire):
@@ -51,7 +54,7 @@ class BlocksResponse(_Wire):
 
 
 class AssignmentsRequest(_Wire):
-    key_ids: list[uuid.UUID] = Field(alias="key_IDs", min_length=1, max_length=4096)
+    key_ids: list[uuid.UUID] = Field(alias="key_IDs", min_length=1, max_length=_MAX_IDS)
     slave: str = Field(min_length=1)
 
 
@@ -112,6 +115,10 @@ class PeerClient:
         return BlocksResponse.model_validate(data)
 
     async def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]:
-        body = AssignmentsRequest(key_ids=list(key_ids), slave=slave)
-        data = await self._post(f"/kmeapi/v1/links/{link_id}/assignments", body)
-        return [a.assignment() for a in AssignmentsResponse.model_validate(data).assignments]
+        found: list[Assignment] = []
+        # An SAE may name any number of key IDs in dec_keys; a call carries at most _MAX_IDS.
+        for start in range(0, len(key_ids), _MAX_IDS):
+            body = AssignmentsRequest(key_ids=list(key_ids[start : start + _MAX_IDS]), slave=slave)
+            data = await self._post(f"/kmeapi/v1/links/{link_id}/assignments", body)
+            found += [a.assignment() for a in AssignmentsResponse.model_validate(data).assignments]
+        return found

@@ -337,10 +337,13 @@ class SqliteKeyStore:
 
     def record_assignments(self, link_id: str, assignments: Sequence[Assignment]) -> None:
         """Make the peer KME's keys from the blocks held for it (blocks are consumed). A key whose
-        blocks are not all here is skipped (it stays unknown, so its slaves get 401)."""
+        blocks are not all here, or that names a block twice, is skipped (it stays unknown, so its
+        slaves get 401)."""
         now = time.time()
         with self._transaction() as db:
             for assignment in assignments:
+                if len(set(assignment.block_ids)) != len(assignment.block_ids):
+                    continue  # the same block's bytes twice in one key: never made by a sound peer
                 if db.execute("SELECT 1 FROM keys WHERE key_id = ?", (str(assignment.key_id),)).fetchone():
                     continue
                 parts = []
