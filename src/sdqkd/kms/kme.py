@@ -246,6 +246,13 @@ class Kme:
             await asyncio.sleep(pause)
 
     async def _expire(self) -> None:
+        """Housekeeping: wipe keys past their TTL, and checkpoint the store so that used key bytes
+        do not linger in its write-ahead log (every 2 s)."""
+        last_expiry = 0.0
         while True:
-            await asyncio.sleep(min(10.0, self.config.key_ttl_s / 4))
-            self.store.expire(self.config.key_ttl_s)
+            await asyncio.sleep(2.0)
+            now = asyncio.get_running_loop().time()
+            if now - last_expiry >= min(10.0, self.config.key_ttl_s / 4):
+                self.store.expire(self.config.key_ttl_s)
+                last_expiry = now
+            self.store.checkpoint()

@@ -82,6 +82,7 @@ class KeyStore(Protocol):
     ) -> list[tuple[uuid.UUID, bytes]]: ...
     def key_link(self, key_id: uuid.UUID) -> str | None: ...
     def expire(self, ttl_s: float, now_s: float | None = None) -> int: ...
+    def checkpoint(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -163,8 +164,16 @@ class SqliteKeyStore:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._recount()  # the counters may have moved before the failure
                 raise
             self._db.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Write the WAL back into the database and truncate it: the WAL's copies of deleted key
+        bytes are gone (``secure_delete`` already overwrote them in the database). The KME does this
+        every few seconds."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
