@@ -4,63 +4,43 @@ command, polling, the processes of a run, and SAE clients of a running network's
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from process_support import (  # shared with the other process tests; re-exported here
+    SDQKD as SDQKD,
+)
+from process_support import (
+    START_TIMEOUT_S as START_TIMEOUT_S,
+)
+from process_support import (
+    is_running as is_running,
+)
+from process_support import (
+    processes_mentioning as processes_mentioning,
+)
+from process_support import (
+    sdqkd as sdqkd,
+)
+from process_support import (
+    status_now as status_now,
+)
+from process_support import (
+    wait_for as wait_for,
+)
 from sdqkd.errors import SdqkdError
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.pki.identity import Role
-from sdqkd.runtime.launcher import network_status
 from sdqkd.runtime.rundir import RunDir, sae_id
 
-SDQKD = [sys.executable, "-m", "sdqkd.cli.app"]
 TIME_SCALE = "200"
-START_TIMEOUT_S = 30.0
 
 _T = TypeVar("_T")
 
 Up = Callable[..., subprocess.Popen[bytes]]
-
-
-def sdqkd(*args: str | Path, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """Run ``sdqkd ARGS`` to completion, output captured."""
-    return subprocess.run(
-        [*SDQKD, *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-
-
-def wait_for(probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float, what: str) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.05)
-
-
-def status_now(run_dir: Path) -> dict[str, Any] | None:
-    """``sdqkd status --format json`` of the run, or None while there is none to show."""
-    if not RunDir(run_dir).network.exists():
-        return None
-    try:
-        return network_status(RunDir(run_dir))
-    except SdqkdError:  # network.json written, the emulator not answering yet
-        return None
 
 
 def pools_ready(status: dict[str, Any] | None, link_id: str) -> bool:
@@ -111,28 +91,6 @@ def wait_until_kme_restarted(run_dir: Path, node: str, old_pid: int, timeout_s: 
         return pid if pid != old_pid and serving == pid else 0
 
     return wait_for(probe, lambda pid: pid > 0, timeout_s, f"KME {node} restarted")
-
-
-def is_running(pid: int) -> bool:
-    """Whether a process of that id exists (``os.kill(pid, 0)``)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Ids of the processes whose command line contains ``text`` (Linux /proc; [] elsewhere)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if text in command and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
 
 
 def sae_client(run_dir: Path, node: str) -> Etsi014Client:
