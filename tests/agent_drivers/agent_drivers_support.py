@@ -1,0 +1,73 @@
+"""Test support for the agent's device drivers and its ETSI GS QKD 015 mapping (imported by the conftest
+and the tests): the session's certificates, drivers over a real emulator, and validation against the
+official YANG modules."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from yangson import DataModel
+from yangson.enumerations import ContentType
+
+from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.pki import CertificateAuthority, IssuedCertificate
+from sdqkd.server import BackgroundServer
+
+# Fast enough that key is buffered at once, slow enough that buffers do not fill during a test.
+TIME_SCALE = 100.0
+
+SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
+"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+
+NORTE_MODULES = {"norte-rx", "norte-tx"}
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class AgentPki:
+    """A CA, the emulator's server certificate, two agents' and the operator's."""
+
+    ca: CertificateAuthority
+    emulator: IssuedCertificate
+    agent_norte: IssuedCertificate
+    agent_concepcion: IssuedCertificate
+    operator: IssuedCertificate
+
+
+def driver_as(
+    server: BackgroundServer, pki: AgentPki, caller: IssuedCertificate, node_id: str
+) -> EmulatorDriver:
+    """A driver of ``node_id``'s modules presenting ``caller``'s certificate (use ``async with``)."""
+    return EmulatorDriver(server.url, caller.cert, caller.key, pki.ca.cert_path, node_id)
+
+
+def wait_for(
+    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 5.0, what: str = ""
+) -> _T:
+    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
+        time.sleep(0.02)
+
+
+def validate_tree(model: DataModel, tree: dict[str, Any]) -> None:
+    """Raise (a yangson error) unless ``tree`` is a valid instance of the data model, state included."""
+    model.from_raw(tree).validate(ctype=ContentType.all)
+
+
+def validate_notification(model: DataModel, payload: dict[str, Any]) -> None:
+    """Raise (a yangson error) unless ``payload`` (``{"module:notification": {...}}``) is a valid
+    instance of that notification of the model."""
+    ((name, content),) = payload.items()
+    model.from_raw(content, subschema=name).validate(ctype=ContentType.all)

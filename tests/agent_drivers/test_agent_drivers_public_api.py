@@ -1,0 +1,64 @@
+"""The public API of the agent's device drivers and its ETSI GS QKD 015 mapping, frozen: a change here
+is a deliberate API change, made on purpose."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC_API = {
+    "sdqkd.agent.drivers": {
+        "Attachment",
+        "DeviceDescription",
+        "DeviceEvent",
+        "DeviceEventKind",
+        "DeviceRefused",
+        "EmulatorDriver",
+        "ModuleRole",
+        "ModuleState",
+        "ModuleStatus",
+        "Performance",
+        "QkdDeviceDriver",
+    },
+    "sdqkd.agent.etsi015": {
+        "DWDM_CHANNELS",
+        "NODE_MODULE",
+        "QKD_NODE",
+        "SDQKD_NAMESPACE",
+        "TYPES_MODULE",
+        "InterfaceAddress",
+        "InterfaceDirectory",
+        "InterfaceStatus",
+        "LinkDeviceCall",
+        "LinkStatus",
+        "ModuleConfiguration",
+        "NodeStatus",
+        "PhysicalLink",
+        "interface_address",
+        "interface_down_notification",
+        "interface_entry",
+        "interface_new_notification",
+        "interface_status",
+        "link_device_call",
+        "link_down_notification",
+        "link_entry",
+        "link_perf_update_notification",
+        "link_status",
+        "module_configurations",
+        "node_tree",
+        "parse_link",
+        "qkdi_id",
+        "qkdn_id",
+        "wavelength_range",
+    },
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_API))
+def test_the_public_api_is_what_it_was(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+
+    assert set(module.__all__) == PUBLIC_API[module_name]
+    for name in module.__all__:
+        assert hasattr(module, name), name
