@@ -77,6 +77,8 @@ PUBLIC_API = {
         "NotFound",
         "PhysicsError",
         "PkiError",
+        "ResourceNotFound",
+        "RestconfError",
         "SdqkdError",
         "TopologyError",
         "Unauthorized",

@@ -15,11 +15,15 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   ├── Unauthorized         → 401: the caller may not have these keys (reveals nothing more)
     │   └── KeyServiceUnavailable → 503: the server cannot serve now
     │       └── KeyExhausted     → 503: not enough key material for the request
-    └── DeviceError              a (real or emulated) QKD device or optical element refused an operation
-        └── NotFound             no such fibre, channel, switch, port or module
+    ├── DeviceError              a (real or emulated) QKD device or optical element refused an operation
+    │   └── NotFound             no such fibre, channel, switch, port or module
+    └── RestconfError            a RESTCONF (RFC 8040) operation refused, with the fields of its error body
+        └── ResourceNotFound     → 404: no such data resource
 """
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 __all__ = [
     "ConfigError",
@@ -31,6 +35,8 @@ __all__ = [
     "NotFound",
     "PhysicsError",
     "PkiError",
+    "ResourceNotFound",
+    "RestconfError",
     "SdqkdError",
     "TopologyError",
     "Unauthorized",
@@ -102,3 +108,49 @@ class DeviceError(SdqkdError):
 
 class NotFound(DeviceError):
     """No fibre, channel, switch, port or module of that id."""
+
+
+RestconfErrorType = Literal["transport", "rpc", "protocol", "application"]
+
+
+class RestconfError(SdqkdError):
+    """A RESTCONF operation refused: one ``error`` entry of an ``ietf-restconf:errors`` body
+    (RFC 8040 §7.1), its fields kept apart as NETCONF's ``rpc-error`` has them (RFC 6241 §4.3).
+
+    Attributes:
+        error_type: the layer that failed: ``transport``, ``rpc``, ``protocol`` or ``application``.
+        error_tag: what failed (RFC 8040 §7), e.g. ``invalid-value``, ``malformed-message``,
+            ``data-exists``, ``data-missing``, ``access-denied``, ``operation-not-supported``,
+            ``unknown-element``; it determines the HTTP status.
+        error_message: for a human.
+        error_path: the node concerned, as an instance-identifier (RFC 7951 §6.11), e.g.
+            ``/etsi-qkd-sdn-node:qkd_node/qkd_links/qkd_link[qkdl_id="..."]``.
+        error_app_tag: a model- or implementation-specific condition (e.g. ``must-violation``).
+        error_info: further content of ``error-info``, member names module-qualified.
+    """
+
+    def __init__(
+        self,
+        error_type: RestconfErrorType,
+        error_tag: str,
+        error_message: str,
+        *,
+        error_path: str | None = None,
+        error_app_tag: str | None = None,
+        error_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.error_type: RestconfErrorType = error_type
+        self.error_tag = error_tag
+        self.error_message = error_message
+        self.error_path = error_path
+        self.error_app_tag = error_app_tag
+        self.error_info = error_info
+        super().__init__(f"{error_tag}: {error_message}" + (f" ({error_path})" if error_path else ""))
+
+
+class ResourceNotFound(RestconfError):
+    """The target data resource (or an ancestor it needs) does not exist: RFC 8040 §7, 404 with
+    error-tag ``invalid-value``."""
+
+    def __init__(self, error_message: str, *, error_path: str | None = None) -> None:
+        super().__init__("protocol", "invalid-value", error_message, error_path=error_path)

@@ -1,0 +1,536 @@
+"""RESTCONF (RFC 8040) over one :class:`~sdqkd.agent.datastore.Datastore`, and a notification stream.
+
+    GET                    /.well-known/host-meta         the RESTCONF root, as XRD (RFC 8040 §3.1)
+    GET                    /restconf                      the API resource (§3.3) and where the stream is
+    GET                    /restconf/yang-library-version, /restconf/operations (none: the model has no RPCs)
+    GET HEAD OPTIONS POST  /restconf/data                 the datastore (§3.3.1); POST creates a top node
+    GET HEAD OPTIONS PUT POST PATCH DELETE  /restconf/data/PATH   a data resource (§3.5, §4)
+    GET                    /restconf/streams/NAME/json    notifications as server-sent events (§6)
+
+Data is JSON only (``application/yang-data+json``, RFC 7951). ``GET`` takes the query parameters
+``content`` (``all``, ``config``, ``nonconfig``) and ``depth`` (1-65535 or ``unbounded``), nothing else.
+``PUT`` answers 201 when it created the resource and 204 when it replaced it; ``POST`` 201 with
+``Location``; ``PATCH`` (plain patch, §4.6.1) and ``DELETE`` 204.
+
+Event stream: the notifications the owner publishes on its :class:`EventSource` (for the ETSI GS QKD
+015 agent: ``etsi-qkd-sdn-node:sdqkdn_interface_new`` and the module's other notifications), each as
+one server-sent event whose ``data:`` is ``{"ietf-restconf:notification": {"eventTime": ...,
+"etsi-qkd-sdn-node:sdqkdn_interface_new": {...}}}`` (§6.4), from
+``/restconf/streams/etsi-qkd-sdn-node/json``. The model here has no ``ietf-restconf-monitoring``, so the
+stream's location is advertised beside the API resource in ``GET /restconf``: member
+``ietf-restconf-monitoring:restconf-state`` shaped as that module's ``streams`` (§9.3). No replay, no
+filter. Comment lines (``: keep-alive``) keep idle connections open.
+
+Access (mutual TLS; the caller's identity is its client certificate's): reading needs a role in
+``readers`` or ``writers``, writing a role in ``writers``. No usable certificate: 401; a role not
+allowed: 403 (error-tag ``access-denied``).
+
+Errors are always an ``ietf-restconf:errors`` body (§7.1) with the status of §7's table (400
+invalid-value/malformed-message/unknown-element, 401/403 access-denied, 404 no such resource, 405
+operation-not-supported, 406/415 media types, 409 data-exists/data-missing, 413 too-big, 500
+operation-failed). Every response carries ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yangson.enumerations import ContentType
+from yangson.exceptions import YangsonException
+
+from sdqkd import __version__
+from sdqkd.agent.datastore import Content, Datastore
+from sdqkd.agent.yang import JsonValue
+from sdqkd.errors import ResourceNotFound, RestconfError
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.identity import Unauthenticated, peer_identity
+
+__all__ = ["MEDIA_TYPE", "EventSource", "create_restconf_app", "errors_body"]
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/yang-data+json"
+_JSON_TYPES = frozenset({MEDIA_TYPE, "application/json"})
+_YANG_LIBRARY_VERSION = "2016-06-21"  # RFC 8040 §3.3.3: the revision of ietf-yang-library (RFC 7895)
+_MAX_BODY_BYTES = 1 << 20
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DATA_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+_ALLOW_RESOURCE = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+_ALLOW_DATASTORE = "GET, HEAD, OPTIONS, POST"
+_QUERY = frozenset({"content", "depth"})
+_CONTENTS: dict[str, Content] = {"all": "all", "config": "config", "nonconfig": "nonconfig"}
+
+# RFC 8040 §7: the status of each error-tag (where the table gives several, the first; 401/404/406/415
+# are chosen where the cause is known).
+_STATUS_OF_TAG = {
+    "in-use": 409,
+    "invalid-value": 400,
+    "too-big": 413,
+    "missing-attribute": 400,
+    "bad-attribute": 400,
+    "unknown-attribute": 400,
+    "bad-element": 400,
+    "unknown-element": 400,
+    "unknown-namespace": 400,
+    "access-denied": 403,
+    "lock-denied": 409,
+    "resource-denied": 409,
+    "rollback-failed": 500,
+    "data-exists": 409,
+    "data-missing": 409,
+    "operation-not-supported": 405,
+    "operation-failed": 500,
+    "partial-operation": 500,
+    "malformed-message": 400,
+}
+
+
+class _UnsupportedMediaType(RestconfError):
+    """415: a request body in a media type other than JSON."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("protocol", "invalid-value", message)
+
+
+class _NotAcceptable(RestconfError):
+    """406: the client accepts none of the media types of the answer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("protocol", "invalid-value", message)
+
+
+_STATUS_OF_CLASS: dict[type[RestconfError], int] = {
+    ResourceNotFound: 404,
+    _UnsupportedMediaType: 415,
+    _NotAcceptable: 406,
+}
+
+
+def errors_body(*errors: RestconfError) -> dict[str, Any]:
+    """The ``ietf-restconf:errors`` body (RFC 8040 §7.1) of ``errors``."""
+    entries = []
+    for error in errors:
+        entry: dict[str, Any] = {"error-type": error.error_type, "error-tag": error.error_tag}
+        if error.error_app_tag is not None:
+            entry["error-app-tag"] = error.error_app_tag
+        if error.error_path is not None:
+            entry["error-path"] = error.error_path
+        entry["error-message"] = error.error_message
+        if error.error_info is not None:
+            entry["error-info"] = error.error_info
+        entries.append(entry)
+    return {"ietf-restconf:errors": {"error": entries}}
+
+
+def _status_of(error: RestconfError) -> int:
+    for cls in type(error).__mro__:
+        if cls in _STATUS_OF_CLASS:
+            return _STATUS_OF_CLASS[cls]
+    return _STATUS_OF_TAG.get(error.error_tag, 400)
+
+
+def _yang_json(body: JsonValue, status_code: int = 200, *, head: bool = False) -> Response:
+    content = b"" if head else json.dumps(body, ensure_ascii=False).encode()
+    return Response(content, status_code=status_code, media_type=MEDIA_TYPE)
+
+
+def _error_response(error: RestconfError, status_code: int | None = None) -> Response:
+    return _yang_json(errors_body(error), status_code or _status_of(error))
+
+
+# Event stream ---------------------------------------------------------------------------------------
+
+
+def _event_time() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class EventSource:
+    """A RESTCONF notification stream (RFC 8040 §6): what the owner publishes goes to every subscriber;
+    a slow subscriber loses its oldest notifications and never blocks the owner.
+
+    Args:
+        name: the stream's name, the last-but-one step of its URL.
+        model: when given, each notification is validated against it (a notification of the model).
+        description: what the stream carries (advertised in ``GET /restconf``).
+        queue_size: notifications kept for a subscriber that has not read them yet.
+    """
+
+    def __init__(
+        self,
+        name: str = "etsi-qkd-sdn-node",
+        *,
+        model: Any = None,
+        description: str = "ETSI GS QKD 015 notifications of this SD-QKD node",
+        queue_size: int = 1000,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self._model = model
+        self._queue_size = queue_size
+        self._subscribers: dict[asyncio.Queue[dict[str, JsonValue]], asyncio.AbstractEventLoop] = {}
+
+    def publish(
+        self, notification: dict[str, JsonValue], event_time: str | None = None
+    ) -> dict[str, JsonValue]:
+        """Send a notification to every subscriber. Safe to call from any thread.
+
+        Args:
+            notification: ``{"module:notification": {...}}``, e.g.
+                ``{"etsi-qkd-sdn-node:sdqkdn_interface_new": {"qkd_interface": {...}}}``.
+            event_time: RFC 3339 time (default: now, UTC).
+
+        Returns:
+            The ``ietf-restconf:notification`` sent.
+
+        Raises:
+            RestconfError: the notification is not valid for the model (invalid-value).
+        """
+        self._validate(notification)
+        envelope = {"ietf-restconf:notification": {"eventTime": event_time or _event_time(), **notification}}
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for queue, loop in list(self._subscribers.items()):
+            if loop is running:
+                _offer(queue, envelope)
+                continue
+            try:
+                loop.call_soon_threadsafe(_offer, queue, envelope)
+            except RuntimeError:  # its loop is closed: the subscriber has gone with it
+                self._subscribers.pop(queue, None)
+        return envelope
+
+    def _validate(self, notification: dict[str, JsonValue]) -> None:
+        if not isinstance(notification, dict) or len(notification) != 1:
+            raise RestconfError("application", "invalid-value", "a notification is an object of one member")
+        ((name, content),) = notification.items()
+        if ":" not in name:
+            raise RestconfError(
+                "application", "invalid-value", f"{name!r} is not module-qualified (RFC 7951 §4)"
+            )
+        if self._model is None:
+            return
+        try:
+            self._model.from_raw(content, subschema=name).validate(ctype=ContentType.all)
+        except YangsonException as exc:
+            raise RestconfError(
+                "application", "invalid-value", f"not a valid {name} notification: {exc}"
+            ) from exc
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, JsonValue]]]:
+        """A queue that receives every notification published while the context is open."""
+        queue: asyncio.Queue[dict[str, JsonValue]] = asyncio.Queue(self._queue_size)
+        self._subscribers[queue] = asyncio.get_running_loop()
+        try:
+            yield queue
+        finally:
+            self._subscribers.pop(queue, None)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+def _offer(queue: asyncio.Queue[dict[str, JsonValue]], envelope: dict[str, JsonValue]) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(envelope)
+
+
+# Request helpers ------------------------------------------------------------------------------------
+
+
+def _resource_of(request: Request) -> str | None:
+    """The data resource path after ``/restconf/data/``, still percent-encoded: a comma or slash inside
+    a key is told from the separators only there (RFC 8040 §3.5.3)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    _, _, rest = path.partition("/restconf/data")
+    return rest.removeprefix("/") or None
+
+
+def _query(request: Request, allowed: frozenset[str]) -> dict[str, str]:
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    for name in names:
+        if name not in allowed:
+            raise RestconfError(
+                "protocol", "invalid-value", f"query parameter {name!r} is not supported here"
+            )
+        if names.count(name) > 1:
+            raise RestconfError("protocol", "invalid-value", f"query parameter {name!r} is repeated")
+    return dict(items)
+
+
+def _read_parameters(request: Request) -> tuple[Content, int | None]:
+    """RFC 8040 §4.8.1 ``content`` and §4.8.2 ``depth``."""
+    query = _query(request, _QUERY)
+    content = _CONTENTS.get(query.get("content", "all"))
+    if content is None:
+        raise RestconfError("protocol", "invalid-value", "content is one of all, config, nonconfig")
+    depth_text = query.get("depth", "unbounded")
+    if depth_text == "unbounded":
+        return content, None
+    depth = int(depth_text) if depth_text.isdigit() else 0
+    if not 1 <= depth <= 65535:
+        raise RestconfError("protocol", "invalid-value", "depth is 1 to 65535 or unbounded")
+    return content, depth
+
+
+def _check_accept(request: Request, offered: frozenset[str]) -> None:
+    header = request.headers.get("accept")
+    if not header:
+        return
+    major = {media.split("/")[0] + "/*" for media in offered}
+    for part in header.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in offered or media in major or media == "*/*":
+            return
+    raise _NotAcceptable(f"this resource is served as {', '.join(sorted(offered))}")
+
+
+async def _read_json(request: Request) -> JsonValue:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _JSON_TYPES:
+        raise _UnsupportedMediaType(f"send the body as {MEDIA_TYPE} (YANG Patch and XML are not supported)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_BODY_BYTES:
+            raise RestconfError("protocol", "too-big", f"the body exceeds {_MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    text = b"".join(chunks)
+    if not text.strip():
+        raise RestconfError("protocol", "malformed-message", "the request has no body")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise RestconfError("protocol", "malformed-message", f"the body is not JSON: {exc}") from exc
+
+
+def _unique_members(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
+    result = dict(pairs)
+    if len(result) != len(pairs):  # RFC 8259 §4 leaves duplicates undefined; RFC 7951 data has none
+        raise ValueError("a member name is repeated")
+    return result
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+# The app --------------------------------------------------------------------------------------------
+
+
+class _NoStoreAndContain:
+    """ASGI middleware: ``Cache-Control: no-store`` on every response, and an unexpected exception
+    answered as a 500 ``operation-failed`` error (its text is not sent)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_no_store(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_no_store)
+        except Exception:
+            logger.exception("RESTCONF %s failed unexpectedly", scope["method"])
+            if started:  # too late for an error body: let the server close the connection
+                raise
+            error = RestconfError(
+                "application", "operation-failed", "the server could not complete the request"
+            )
+            await _error_response(error)(scope, receive, send_no_store)
+
+
+def create_restconf_app(
+    datastore: Datastore,
+    *,
+    readers: frozenset[Role],
+    writers: frozenset[Role],
+    stream: EventSource | None = None,
+    heartbeat_s: float = 15.0,
+    title: str = "sdqkd RESTCONF",
+) -> FastAPI:
+    """A RESTCONF server of ``datastore`` (see the module's description).
+
+    Args:
+        datastore: what is served.
+        readers: certificate roles that may read (GET, HEAD, OPTIONS, the event stream).
+        writers: certificate roles that may also write (PUT, POST, PATCH, DELETE).
+        stream: the notification stream to serve, if any.
+        heartbeat_s: seconds between keep-alive comments on an idle event stream.
+        title: the app's title.
+    """
+    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_NoStoreAndContain)
+    may_read = readers | writers
+
+    async def caller(request: Request, allowed: frozenset[Role], action: str) -> Identity:
+        identity = await peer_identity(request)  # Unauthenticated → 401
+        if identity.role not in allowed:
+            raise RestconfError("protocol", "access-denied", f"{identity} may not {action} this datastore")
+        return identity
+
+    @app.exception_handler(RestconfError)
+    async def restconf_error(request: Request, exc: RestconfError) -> Response:
+        response = _error_response(exc)
+        if response.status_code == 405:
+            datastore_itself = request.url.path.rstrip("/").endswith("/restconf/data")
+            response.headers["Allow"] = _ALLOW_DATASTORE if datastore_itself else _ALLOW_RESOURCE
+        if response.status_code >= 500:
+            logger.error("RESTCONF %s refused: %s", request.method, exc)
+        return response
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
+        return _error_response(RestconfError("protocol", "access-denied", str(exc)), 401)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            error = RestconfError("protocol", "invalid-value", f"no resource at {request.url.path}")
+        elif exc.status_code == 405:
+            error = RestconfError(
+                "protocol", "operation-not-supported", f"{request.method} is not supported here"
+            )
+        else:
+            error = RestconfError("protocol", "invalid-value", str(exc.detail))
+        response = _error_response(error, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(RestconfError("protocol", "invalid-value", "the request is not valid"))
+
+    @app.get("/.well-known/host-meta", include_in_schema=False)
+    async def host_meta(request: Request) -> Response:
+        # RFC 8040 §3.1 (RFC 6415 host-meta): where the RESTCONF API lives.
+        await caller(request, may_read, "read")
+        xrd = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
+            '  <Link rel="restconf" href="/restconf"/>\n'
+            "</XRD>\n"
+        )
+        return Response(xrd, media_type="application/xrd+xml")
+
+    @app.get("/restconf", include_in_schema=False)
+    async def api_root(request: Request) -> Response:
+        await caller(request, may_read, "read")
+        _query(request, frozenset())
+        _check_accept(request, _JSON_TYPES)
+        body: dict[str, Any] = {
+            "ietf-restconf:restconf": {
+                "data": {},
+                "operations": {},
+                "yang-library-version": _YANG_LIBRARY_VERSION,
+            }
+        }
+        if stream is not None:
+            location = f"{str(request.base_url).rstrip('/')}/restconf/streams/{stream.name}/json"
+            body["ietf-restconf-monitoring:restconf-state"] = {
+                "streams": {
+                    "stream": [
+                        {
+                            "name": stream.name,
+                            "description": stream.description,
+                            "replay-support": False,
+                            "access": [{"encoding": "json", "location": location}],
+                        }
+                    ]
+                }
+            }
+        return _yang_json(body)
+
+    @app.get("/restconf/yang-library-version", include_in_schema=False)
+    async def yang_library_version(request: Request) -> Response:
+        await caller(request, may_read, "read")
+        return _yang_json({"ietf-restconf:yang-library-version": _YANG_LIBRARY_VERSION})
+
+    @app.get("/restconf/operations", include_in_schema=False)
+    async def operations(request: Request) -> Response:
+        await caller(request, may_read, "read")
+        return _yang_json({"ietf-restconf:operations": {}})
+
+    @app.api_route("/restconf/data", methods=_DATA_METHODS, include_in_schema=False)
+    @app.api_route("/restconf/data/{resource:path}", methods=_DATA_METHODS, include_in_schema=False)
+    async def data(request: Request) -> Response:
+        method = request.method
+        resource = _resource_of(request)
+        if method in _READ_METHODS:
+            await caller(request, may_read, "read")
+        else:
+            await caller(request, writers, "write")
+        if method == "OPTIONS":
+            allow = _ALLOW_RESOURCE if resource else _ALLOW_DATASTORE
+            return Response(status_code=200, headers={"Allow": allow, "Accept-Patch": MEDIA_TYPE})
+        if method in ("GET", "HEAD"):
+            content, depth = _read_parameters(request)
+            _check_accept(request, _JSON_TYPES)
+            return _yang_json(datastore.get(resource, content, depth), head=method == "HEAD")
+        _query(request, frozenset())  # insert/point (ordered-by user) are not supported
+        if method == "DELETE":
+            await datastore.delete(resource or "")
+            return Response(status_code=204)
+        body = await _read_json(request)
+        if method == "POST":
+            created = await datastore.post(resource, body)
+            location = f"{str(request.base_url).rstrip('/')}/restconf/data/{created}"
+            return Response(status_code=201, headers={"Location": location})
+        if method == "PUT":
+            return Response(status_code=201 if await datastore.put(resource or "", body) else 204)
+        await datastore.patch(resource or "", body)
+        return Response(status_code=204)
+
+    @app.get("/restconf/streams/{name}/json", include_in_schema=False)
+    async def events(request: Request, name: str) -> StreamingResponse:
+        await caller(request, may_read, "read")
+        if stream is None or name != stream.name:
+            raise ResourceNotFound(f"no event stream {name!r}")
+        _query(request, frozenset())  # no replay (start-time), no filter
+        _check_accept(request, frozenset({"text/event-stream"}))
+        source = stream
+
+        async def notifications() -> AsyncIterator[str]:
+            async with source.subscribe() as queue:
+                yield ": subscribed\n\n"  # the client knows it is subscribed once this arrives
+                while not await request.is_disconnected():
+                    try:
+                        envelope = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    # RFC 8040 §6.4: one notification per event, its JSON on the data field.
+                    yield f"data: {json.dumps(envelope, ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(notifications(), media_type="text/event-stream")
+
+    return app

@@ -1,0 +1,94 @@
+"""Fixtures for the RESTCONF server tests: the official ETSI GS QKD 015 data model (the tests skip
+without it), a datastore holding a realistic node, a per-session CA with a certificate for each kind of
+caller, in-process clients that present one, and the app served with mutual TLS on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, WithClientCertificate, node_tree
+
+from sdqkd.agent.datastore import Datastore
+from sdqkd.agent.restconf import EventSource, create_restconf_app
+from sdqkd.agent.yang import load_data_model
+from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role
+from sdqkd.server import BackgroundServer, TlsFiles
+
+WRITERS = frozenset({Role.OPERATOR, Role.CONTROLLER})
+READERS = frozenset({Role.AGENT})
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def model() -> Any:
+    """The yangson model of the official modules in ``../shared/specs/etsi-gs-qkd-015``."""
+    if not (YANG_DIR / "yang-library.json").is_file():
+        pytest.skip(f"the ETSI GS QKD 015 YANG modules are not at {YANG_DIR.resolve()}")
+    return load_data_model(YANG_DIR)
+
+
+@pytest.fixture
+def datastore(model: Any) -> Datastore:
+    """A fresh datastore: a node with two CV-QKD interfaces, no links, no applications."""
+    return Datastore(model, node_tree())
+
+
+@pytest.fixture
+def stream(model: Any) -> EventSource:
+    return EventSource(model=model)
+
+
+@pytest.fixture
+def app(datastore: Datastore, stream: EventSource) -> FastAPI:
+    return create_restconf_app(datastore, readers=READERS, writers=WRITERS, stream=stream)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    ca = CertificateAuthority.create(tmp_path_factory.mktemp("restconf-ca"))
+    return Pki(
+        ca=ca,
+        server=ca.issue(Role.AGENT, "norte"),
+        controller=ca.issue(Role.CONTROLLER, "controller"),
+        operator=ca.issue(Role.OPERATOR, "operator"),
+        reader=ca.issue(Role.AGENT, "quintin"),
+        sae=ca.issue(Role.SAE, "alice"),
+    )
+
+
+@pytest.fixture
+async def call_as(app: FastAPI) -> AsyncIterator[CallAs]:
+    """``call_as(certificate)``: an in-process client presenting ``certificate`` (None: none)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(certificate: IssuedCertificate | None) -> httpx.AsyncClient:
+        pem = certificate.cert.read_text() if certificate is not None else None
+        transport = httpx.ASGITransport(app=WithClientCertificate(app, pem))
+        clients.append(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def controller(call_as: CallAs, pki: Pki) -> httpx.AsyncClient:
+    """The SDN controller, in process."""
+    return call_as(pki.controller)
+
+
+@pytest.fixture
+def server(app: FastAPI, pki: Pki) -> Iterator[BackgroundServer]:
+    """The app served by the agent ``norte`` with mutual TLS on a loopback port."""
+    tls = TlsFiles(cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert_path)
+    with BackgroundServer(app, tls) as running:
+        yield running
