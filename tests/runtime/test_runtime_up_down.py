@@ -62,6 +62,7 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
     for node in status["nodes"]:
         assert {"id", "name", "kme_url", "agent_url", "saes"} <= set(node)
         assert node["kme_url"].startswith("https://localhost:")  # one KME per node
+        assert node["agent_url"].startswith("https://localhost:")  # and one agent
         assert node["saes"]
         for sae in node["saes"]:
             assert {"id", "cert", "key"} <= set(sae)
@@ -212,8 +213,9 @@ def test_of_two_ups_started_together_on_one_run_directory_one_refuses_at_once(
     assert lines[0].startswith("sdqkd: error: a network already runs in")
     wait_until_serving(run_dir, ups[winner], outputs[winner])
     emulator_pid = int(json.loads(RunDir(run_dir).network.read_text())["processes"]["emulator"])
-    # one up, one emulator, one KME per node of chain:3 (whose command line names its config in the run dir)
-    assert len(processes_mentioning(str(run_dir))) == 2 + 3
+    # one up, one emulator, and per node of chain:3 one KME and one agent (their command lines name their
+    # configuration files in the run dir)
+    assert len(processes_mentioning(str(run_dir))) == 2 + 3 + 3
 
     assert sdqkd("down", "--run-dir", run_dir).returncode == 0
     assert_stopped(run_dir, ups[winner], emulator_pid)

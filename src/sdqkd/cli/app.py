@@ -9,7 +9,14 @@ from typer.exceptions import TyperException
 
 from sdqkd import __version__
 from sdqkd.cli.keyrate import keyrate
-from sdqkd.cli.network import down_command, emulator_command, kme_command, status_command, up_command
+from sdqkd.cli.network import (
+    agent_command,
+    down_command,
+    emulator_command,
+    kme_command,
+    status_command,
+    up_command,
+)
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
@@ -32,6 +39,7 @@ app.command("down")(down_command)
 app.command("status")(status_command)
 app.command("emulator")(emulator_command)
 app.command("kme")(kme_command)
+app.command("agent")(agent_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(pki_app, name="pki")
 

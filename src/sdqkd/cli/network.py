@@ -13,6 +13,7 @@ from sdqkd.runtime.rundir import RunDir
 
 __all__ = [
     "DEFAULT_RUN_DIR",
+    "agent_command",
     "down_command",
     "emulator_command",
     "kme_command",
@@ -47,6 +48,12 @@ def up_command(
     ] = "madrid",
     run_dir: RunDirOption = DEFAULT_RUN_DIR,
     time_scale: Annotated[float, typer.Option("--time-scale", help="Run the world X times faster.")] = 1.0,
+    yang_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--yang-dir", help="The ETSI GS QKD 015 YANG modules (default: $SDQKD_YANG_DIR or ../shared)."
+        ),
+    ] = None,
 ) -> None:
     """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
     from sdqkd.runtime.launcher import Progress, up
@@ -90,6 +97,7 @@ def up_command(
         time_scale,
         Progress(say=lambda text: console.print(f"• {text}"), links=on_links),
         ready,
+        yang_dir=yang_dir,
     )
 
 
@@ -145,3 +153,12 @@ def kme_command(
     from sdqkd.runtime.kme_service import run_kme
 
     run_kme(config)
+
+
+def agent_command(
+    config: Annotated[Path, typer.Option("--config", help="The agent's configuration file (YAML or JSON).")],
+) -> None:
+    """Run an SD-QKD node agent (ETSI GS QKD 015 over RESTCONF) until stopped."""
+    from sdqkd.agent.service import run_agent
+
+    run_agent(config)

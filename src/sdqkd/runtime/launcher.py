@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from sdqkd.agent.etsi015 import SDQKD_NAMESPACE, qkdi_id, qkdn_id
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError, SdqkdError
 from sdqkd.pki.identity import Role
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 _START_TIMEOUT_S = 30.0
+_QKD_LINKS = "etsi-qkd-sdn-node:qkd_node/qkd_links"
 KME_RESTARTS = 3
 """How many times ``up`` restarts one KME within :data:`KME_RESTART_WINDOW_S` before it gives up."""
 KME_RESTART_WINDOW_S = 60.0
@@ -135,6 +138,7 @@ def up(
     progress: Progress,
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float = 60.0,
+    yang_dir: Path | None = None,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -147,7 +151,7 @@ def up(
     topology = load_topology(topology_spec)
     run = RunDir(run_dir.resolve())
     with _owning(run):
-        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s)
+        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, find_yang_dir(yang_dir))
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -191,6 +195,87 @@ def kme_configs(topology: Topology, run: RunDir, emulator_url: str, ports: dict[
     return configs
 
 
+def agent_config(
+    run: RunDir, node_id: str, location: str, yang_dir: Path, emulator_url: str
+) -> dict[str, Any]:
+    """The configuration of a node's agent (its driver: the emulator)."""
+    cert, key = run.certificate(Role.AGENT, node_id)
+    return {
+        "node_id": node_id,
+        "location": location,
+        "host": "127.0.0.1",
+        "port": 0,
+        "tls": {"cert": str(cert), "key": str(key), "ca": str(run.ca_cert)},
+        "yang_dir": str(yang_dir),
+        "driver": {"kind": "emulator", "url": emulator_url},
+        "endpoint_file": str(run.agent_endpoint(node_id)),
+    }
+
+
+def qkd_link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The ETSI GS QKD 015 ``qkd_link`` entry each node's agent gets for each QKD link of the
+    topology: ``{node: [(qkdl_id, entry)]}`` (ids derived from the topology's, as the agents do)."""
+    entries: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for link in topology.qkd_links:
+        profile = topology.profile(topology.module(link.transmitter).profile)
+        channel = link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel
+        link_id = str(uuid.uuid5(SDQKD_NAMESPACE, f"link:{link.id}"))
+        ends = (
+            (link.transmitter, link.receiver, "TRANSMITTER"),
+            (link.receiver, link.transmitter, "RECEIVER"),
+        )
+        for here, there, role in ends:
+            node, peer = topology.module(here).node, topology.module(there).node
+            entries[node].append(
+                (
+                    link_id,
+                    {
+                        "qkdl_id": link_id,
+                        "qkdl_enable": True,
+                        "qkdl_type": "etsi-qkd-node-types:PHYS",
+                        "qkdl_local": {"qkdn_id": str(qkdn_id(node)), "qkdi_id": qkdi_id(here)},
+                        "qkdl_remote": {"qkdn_id": str(qkdn_id(peer)), "qkdi_id": qkdi_id(there)},
+                        "phys_wavelength": str(channel),
+                        "phys_qkd_role": f"etsi-qkd-node-types:{role}",
+                    },
+                )
+            )
+    return dict(entries)
+
+
+def provision_links(run: RunDir, topology: Topology, agent_urls: dict[str, str]) -> None:
+    """Write every QKD link of the topology into the agents of its two nodes (RESTCONF PUT, with the
+    operator's certificate) — the controller's job once it exists.
+
+    Raises:
+        LaunchError: an agent refused a link (the RESTCONF error's message).
+    """
+    cert, key = run.require_certificate(Role.OPERATOR, "operator")
+    headers = {"content-type": "application/yang-data+json", "accept": "application/yang-data+json"}
+    with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=10.0) as http:
+        for node, links in qkd_link_entries(topology).items():
+            for link_id, entry in links:
+                url = f"{agent_urls[node]}/restconf/data/{_QKD_LINKS}/qkd_link={link_id}"
+                response = http.put(url, json={"etsi-qkd-sdn-node:qkd_link": [entry]}, headers=headers)
+                if response.status_code not in (200, 201, 204):
+                    raise LaunchError(f"agent {node} refused link {link_id}: {response.text}")
+
+
+def find_yang_dir(explicit: Path | None) -> Path | None:
+    """The ETSI GS QKD 015 YANG directory: ``explicit``, else ``$SDQKD_YANG_DIR``, else the
+    ``shared/specs/etsi-gs-qkd-015`` beside this checkout; None if none has ``yang-library.json``."""
+    candidates = [explicit] if explicit is not None else []
+    if os.environ.get("SDQKD_YANG_DIR"):
+        candidates.append(Path(os.environ["SDQKD_YANG_DIR"]))
+    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015")
+    for candidate in candidates:
+        if (candidate / "yang-library.json").is_file():
+            return candidate.resolve()
+    if explicit is not None:
+        raise ConfigError(f"{explicit}: no yang-library.json there (the ETSI GS QKD 015 YANG modules)")
+    return None
+
+
 def _up(
     topology_spec: str,
     topology: Topology,
@@ -199,6 +284,7 @@ def _up(
     progress: Progress,
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float,
+    yang_dir: Path | None,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology)
@@ -221,10 +307,41 @@ def _up(
             if endpoint is None:  # Ctrl-C or SIGTERM while starting: stop quietly, as later
                 return
             emulator_url = str(endpoint["url"])
-            with operator_client(run) as client:
-                progress.say(f"emulator at {emulator_url}; configuring {len(topology.qkd_links)} QKD links")
-                for module_id, config in pair_configuration(topology).items():
-                    client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
+            agent_urls: dict[str, str] = {}
+            if yang_dir is None:
+                progress.say(
+                    "no ETSI GS QKD 015 YANG modules (--yang-dir or SDQKD_YANG_DIR): no agents; "
+                    "configuring the emulator's modules directly"
+                )
+                with operator_client(run) as client:
+                    for module_id, config in pair_configuration(topology).items():
+                        client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
+            else:
+                progress.say(f"emulator at {emulator_url}; starting {len(topology.nodes)} agents")
+                run.agent_dir.mkdir(parents=True, exist_ok=True)
+                for node in topology.nodes:
+                    run.agent_endpoint(node.id).unlink(missing_ok=True)
+                    run.write_json(
+                        run.agent_config(node.id),
+                        agent_config(run, node.id, node.name, yang_dir, emulator_url),
+                    )
+                    children[f"agent-{node.id}"] = spawn_sdqkd(
+                        ["agent", "--config", str(run.agent_config(node.id))], run.agent_log(node.id)
+                    )
+                for node in topology.nodes:
+                    found = _wait_for_endpoint(
+                        run.agent_endpoint(node.id),
+                        children[f"agent-{node.id}"].pid,
+                        run.agent_log(node.id),
+                        stop,
+                    )
+                    if found is None:
+                        return
+                    agent_urls[node.id] = str(found["url"])
+                progress.say(
+                    f"provisioning {len(topology.qkd_links)} QKD links through the agents (ETSI GS QKD 015)"
+                )
+                provision_links(run, topology, agent_urls)
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
             run.kme_dir.mkdir(parents=True, exist_ok=True)
@@ -248,6 +365,7 @@ def _up(
                 "processes": {name: child.pid for name, child in children.items()},
                 "emulator": {"url": emulator_url},
                 "kmes": kme_urls,
+                "agents": agent_urls,
             }
             run.write_json(run.network, record)
             supervisor = _Supervisor(run, children, record, progress, stop)
@@ -439,7 +557,7 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
                 "id": node.id,
                 "name": node.name,
                 "kme_url": kme_urls.get(node.id),
-                "agent_url": None,
+                "agent_url": record.get("agents", {}).get(node.id),
                 "kme": {"cert": str(kme_cert), "key": str(kme_key)},
                 "saes": [{"id": sae_id(node.id), "cert": str(cert), "key": str(key)}],
                 "modules": [

@@ -73,6 +73,19 @@ class RunDir:
         return self.kme_dir / f"{node}.log"
 
     @property
+    def agent_dir(self) -> Path:
+        return self.root / "agent"
+
+    def agent_config(self, node: str) -> Path:
+        return self.agent_dir / f"{node}.json"
+
+    def agent_endpoint(self, node: str) -> Path:
+        return self.agent_dir / f"{node}.endpoint.json"
+
+    def agent_log(self, node: str) -> Path:
+        return self.agent_dir / f"{node}.log"
+
+    @property
     def network(self) -> Path:
         return self.root / "network.json"
 

@@ -1,0 +1,186 @@
+"""The SD-QKD node agent: one node's QKD devices (through a driver) as an ETSI GS QKD 015 datastore.
+
+- At start it discovers the node's modules and fills ``qkd_interfaces`` (announcing each with
+  ``sdqkdn_interface_new`` on the event stream).
+- A ``qkd_link`` written by the controller is applied to the devices before it is accepted: the
+  links of the node become module configurations (peers, quantum channel, enabled) and the driver
+  configures the modules; a device that refuses vetoes the write (a RESTCONF error, nothing changes).
+- Every second it refreshes the live state: interface and link status, ``skr``/``eskr``; device
+  events (module or link down) update it at once and raise ``sdqkdn_interface_down`` /
+  ``sdqkdn_link_down``; ``sdqkdn_link_perf_update`` carries the SNR (see ``etsi015`` on why the
+  datastore cannot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from sdqkd.agent.datastore import ChangeKind, Datastore
+from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, QkdDeviceDriver
+from sdqkd.agent.etsi015 import (
+    QKD_NODE,
+    InterfaceDirectory,
+    PhysicalLink,
+    interface_down_notification,
+    interface_entry,
+    interface_new_notification,
+    interface_status,
+    link_device_call,
+    link_down_notification,
+    link_perf_update_notification,
+    link_status,
+    module_configurations,
+    node_tree,
+    parse_link,
+    qkdi_id,
+    qkdn_id,
+)
+from sdqkd.agent.restconf import EventSource
+from sdqkd.agent.yang import JsonValue
+from sdqkd.errors import ConfigError, DeviceError, RestconfError
+
+__all__ = ["NodeAgent"]
+
+log = logging.getLogger(__name__)
+_LINKS = f"{QKD_NODE}/qkd_links/qkd_link"
+_INTERFACES = f"{QKD_NODE}/qkd_interfaces/qkd_interface"
+_REFRESH_S = 1.0
+
+
+class NodeAgent:
+    """The agent of node ``node_id``.
+
+    Args:
+        node_id: the node (its ``qkdn_id`` is derived from it).
+        location: free text for ``qkdn_location_id``.
+        driver: the node's devices.
+        model: the ETSI GS QKD 015 yangson data model.
+    """
+
+    def __init__(self, node_id: str, location: str, driver: QkdDeviceDriver, model: Any) -> None:
+        self.node_id = node_id
+        self.qkdn_id: UUID = qkdn_id(node_id)
+        self.location = location
+        self.driver = driver
+        self.model = model
+        self.stream = EventSource(model=model)
+        self.modules: list[DeviceDescription] = []
+        self.directory: InterfaceDirectory | None = None
+        self._datastore: Datastore | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._configured: dict[str, tuple[tuple[str, ...], int | None, bool]] = {}
+
+    @property
+    def datastore(self) -> Datastore:
+        if self._datastore is None:
+            raise RuntimeError("the agent has not started")
+        return self._datastore
+
+    async def start(self) -> None:
+        """Discover the devices, build the datastore, and start following the devices."""
+        self.modules = await self.driver.discover()
+        peers = await self.driver.peer_modules()
+        self.directory = InterfaceDirectory([*self.modules, *peers])
+        statuses = {m.id: await self.driver.status(m.id) for m in self.modules}
+        interfaces = [interface_entry(qkdi_id(m.id), m, statuses[m.id].state) for m in self.modules]
+        self._datastore = Datastore(self.model, node_tree(self.qkdn_id, self.location, interfaces, [], []))
+        self._datastore.on_change(self._on_change)
+        for module in self.modules:
+            self.stream.publish(interface_new_notification(qkdi_id(module.id), module))
+        self._tasks = [
+            asyncio.create_task(self._follow_events(), name=f"agent-{self.node_id}-events"),
+            asyncio.create_task(self._refresh_loop(), name=f"agent-{self.node_id}-refresh"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.driver.aclose()
+
+    # Links written by the controller -----------------------------------------------------------------
+
+    def _links(self, tree: Mapping[str, Any]) -> list[PhysicalLink]:
+        entries = tree.get(QKD_NODE, {}).get("qkd_links", {}).get("qkd_link", [])
+        return [parse_link(entry, self.qkdn_id) for entry in entries]
+
+    async def _on_change(self, kind: ChangeKind, path: str, old: JsonValue, new: JsonValue) -> None:
+        """Apply the node's links to its devices; a refusal vetoes the change."""
+        if "qkd_links" not in path and not path.endswith(QKD_NODE):
+            return
+        try:
+            await self._apply(self._links(self.datastore.tree()))
+        except (ConfigError, DeviceError) as exc:
+            raise RestconfError("application", "operation-failed", str(exc), error_path=path) from exc
+        await self._refresh()
+
+    async def _apply(self, links: list[PhysicalLink]) -> None:
+        assert self.directory is not None
+        calls = [link_device_call(link, self.directory) for link in links]
+        for config in module_configurations(calls, [m.id for m in self.modules]):
+            wanted = (config.peers, config.dwdm_channel, config.enabled)
+            if self._configured.get(config.module_id) == wanted:
+                continue
+            await self.driver.configure(
+                config.module_id, list(config.peers), config.dwdm_channel, config.enabled
+            )
+            self._configured[config.module_id] = wanted
+
+    # Live state -------------------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        """Interface and link status and performance from the devices, into the datastore."""
+        assert self.directory is not None
+        statuses: dict[str, ModuleStatus] = {m.id: await self.driver.status(m.id) for m in self.modules}
+        for module in self.modules:
+            self.datastore.set_operational(
+                f"{_INTERFACES}={qkdi_id(module.id)}/qkdi_status",
+                f"etsi-qkd-node-types:{interface_status(statuses[module.id].state)}",
+            )
+        for link in self._links(self.datastore.tree()):
+            call = link_device_call(link, self.directory)
+            performance = await self.driver.performance(call.module_id)
+            state = link_status(statuses[call.module_id], call.peer_module_id, performance.keys_available)
+            base = f"{_LINKS}={link.qkdl_id}"
+            self.datastore.set_operational(f"{base}/qkdl_status", f"etsi-qkd-node-types:{state}")
+            skr = max(0, min(int(performance.skr_bps), 2**32 - 1))
+            self.datastore.set_operational(f"{base}/qkdl_performance", {"skr": skr, "eskr": skr})
+            if statuses[call.module_id].paired_with == call.peer_module_id:
+                self.stream.publish(link_perf_update_notification(link.qkdl_id, performance))
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_REFRESH_S)
+            try:
+                await self._refresh()
+            except (DeviceError, RestconfError, ConfigError) as exc:
+                log.warning("agent %s: refresh failed: %s", self.node_id, exc)
+
+    async def _follow_events(self) -> None:
+        """Device events: a module or link going down is announced at once."""
+        async for event in self.driver.events():
+            try:
+                if event.kind is DeviceEventKind.MODULE_DOWN:
+                    for module_id in event.modules:
+                        if any(m.id == module_id for m in self.modules):
+                            reason = event.reason or "module down"
+                            self.stream.publish(interface_down_notification(qkdi_id(module_id), reason))
+                if event.kind is DeviceEventKind.LINK_DOWN:
+                    for link in self._links(self.datastore.tree()):
+                        assert self.directory is not None
+                        call = link_device_call(link, self.directory)
+                        if {call.module_id, call.peer_module_id} == {event.transmitter, event.receiver}:
+                            reason = event.reason or "link down"
+                            self.stream.publish(link_down_notification(link.qkdl_id, reason))
+                if event.kind is not DeviceEventKind.RATE:
+                    await self._refresh()
+            except (DeviceError, RestconfError, ConfigError) as exc:
+                log.warning("agent %s: event handling failed: %s", self.node_id, exc)

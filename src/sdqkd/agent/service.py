@@ -1,0 +1,152 @@
+"""``sdqkd agent --config FILE``: a node agent as a service (RESTCONF over HTTPS, mutual TLS).
+
+```yaml
+node_id: norte
+location: Norte
+host: 127.0.0.1
+port: 0                                  # 0: a free port
+tls: {cert: pki/agent-norte.crt, key: pki/agent-norte.key, ca: pki/ca.crt}
+yang_dir: /path/to/etsi-gs-qkd-015       # the official ETSI GS QKD 015 YANG modules + yang-library.json
+driver: {kind: emulator, url: https://emulator:9000}
+endpoint_file: agent/norte.endpoint.json
+```
+Relative paths are relative to the configuration file. The controller and the operator may write the
+datastore; they and the node's own KME may read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import Receive, Scope, Send
+
+from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.node import NodeAgent
+from sdqkd.agent.restconf import create_restconf_app
+from sdqkd.agent.yang import load_data_model
+from sdqkd.errors import ConfigError
+from sdqkd.pki.identity import Role
+from sdqkd.server.run import TlsFiles, serve
+
+__all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Tls(_Model):
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class _Driver(_Model):
+    kind: Literal["emulator"] = "emulator"
+    url: str
+
+
+class AgentConfig(_Model):
+    node_id: str = Field(min_length=1)
+    location: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    tls: _Tls
+    yang_dir: Path
+    driver: _Driver
+    endpoint_file: Path | None = None
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    """Read and validate an agent configuration (YAML or JSON).
+
+    Raises:
+        ConfigError: unreadable or invalid (the message names the field).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the agent configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an agent configuration is a mapping")
+    base = path.parent
+    for section, key in (("tls", "cert"), ("tls", "key"), ("tls", "ca")):
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute():
+            data[section][key] = str(base / value)
+    for key in ("yang_dir", "endpoint_file"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(base / data[key])
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from exc
+
+
+class AgentApp:
+    """The agent's ASGI app: at startup it starts the agent (device discovery fills the datastore),
+    then serves the datastore over RESTCONF; at shutdown it stops the agent."""
+
+    def __init__(self, agent: NodeAgent) -> None:
+        self.agent = agent
+        self.restconf: FastAPI | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.restconf is None:
+            raise RuntimeError("the agent has not started")
+        else:
+            await self.restconf(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.agent.start()
+                except Exception as exc:  # reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                self.restconf = create_restconf_app(
+                    self.agent.datastore,
+                    readers=frozenset({Role.KME}),
+                    writers=frozenset({Role.CONTROLLER, Role.OPERATOR}),
+                    stream=self.agent.stream,
+                    title=f"sdqkd agent {self.agent.node_id}: ETSI GS QKD 015 over RESTCONF",
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.agent.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def run_agent(config_path: Path) -> None:
+    """Serve the agent of ``config_path`` until SIGINT/SIGTERM."""
+    config = load_agent_config(config_path)
+    model = load_data_model(config.yang_dir)
+    tls = TlsFiles(config.tls.cert, config.tls.key, config.tls.ca)
+    driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
+    agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model)
+    app = AgentApp(agent)
+
+    def announce(url: str) -> None:
+        if config.endpoint_file is not None:
+            temporary = config.endpoint_file.with_suffix(".tmp")
+            temporary.write_text(json.dumps({"url": url, "pid": os.getpid(), "node_id": config.node_id}))
+            os.replace(temporary, config.endpoint_file)
+
+    try:
+        serve(app, tls, config.host, config.port, announce)
+    finally:
+        if config.endpoint_file is not None:
+            config.endpoint_file.unlink(missing_ok=True)
