@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from sdqkd.agent.etsi015 import (
     interface_status,
     link_device_call,
     link_down_notification,
+    link_entry,
     link_perf_update_notification,
     link_status,
     module_configurations,
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 _LINKS = f"{QKD_NODE}/qkd_links/qkd_link"
 _INTERFACES = f"{QKD_NODE}/qkd_interfaces/qkd_interface"
 _REFRESH_S = 1.0
+
+_ModuleConfig = tuple[tuple[str, ...], int | None, bool]
+"""A module's configuration as the driver sets it: its peers, its quantum channel, whether it runs."""
 
 
 class NodeAgent:
@@ -73,7 +78,8 @@ class NodeAgent:
         self.directory: InterfaceDirectory | None = None
         self._datastore: Datastore | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._configured: dict[str, tuple[tuple[str, ...], int | None, bool]] = {}
+        # what each module is configured with now (peers, channel, enabled), as last read or set
+        self._configured: dict[str, _ModuleConfig] = {}
 
     @property
     def datastore(self) -> Datastore:
@@ -87,6 +93,7 @@ class NodeAgent:
         peers = await self.driver.peer_modules()
         self.directory = InterfaceDirectory([*self.modules, *peers])
         statuses = {m.id: await self.driver.status(m.id) for m in self.modules}
+        self._configured = {i: (s.peers, s.dwdm_channel, s.enabled) for i, s in statuses.items()}
         interfaces = [interface_entry(qkdi_id(m.id), m, statuses[m.id].state) for m in self.modules]
         self._datastore = Datastore(self.model, node_tree(self.qkdn_id, self.location, interfaces, [], []))
         self._datastore.on_change(self._on_change)
@@ -98,13 +105,16 @@ class NodeAgent:
         ]
 
     async def stop(self) -> None:
+        """Stop following the devices and release the driver (also after a failed :meth:`start`)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        await self.driver.aclose()
+        try:
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            self._tasks.clear()
+            await self.driver.aclose()
 
     # Links written by the controller -----------------------------------------------------------------
 
@@ -120,19 +130,48 @@ class NodeAgent:
             await self._apply(self._links(self.datastore.tree()))
         except (ConfigError, DeviceError) as exc:
             raise RestconfError("application", "operation-failed", str(exc), error_path=path) from exc
-        await self._refresh()
+        try:
+            await self._refresh()
+        except (DeviceError, RestconfError, ConfigError) as exc:
+            # The devices took the change: a status read that fails now must not undo it in the
+            # datastore (the refresh loop catches up).
+            log.warning("agent %s: refresh after a change failed: %s", self.node_id, exc)
 
     async def _apply(self, links: list[PhysicalLink]) -> None:
+        """Configure the modules for ``links``: all of it or, when a device refuses, none of it (the
+        modules configured before the refusal are put back as they were)."""
         assert self.directory is not None
         calls = [link_device_call(link, self.directory) for link in links]
-        for config in module_configurations(calls, [m.id for m in self.modules]):
-            wanted = (config.peers, config.dwdm_channel, config.enabled)
-            if self._configured.get(config.module_id) == wanted:
+        before = dict(self._configured)
+        changed: list[str] = []
+        try:
+            for config in module_configurations(calls, [m.id for m in self.modules]):
+                wanted = (config.peers, config.dwdm_channel, config.enabled)
+                if self._configured.get(config.module_id) == wanted:
+                    continue
+                changed.append(config.module_id)
+                await self.driver.configure(
+                    config.module_id, list(config.peers), config.dwdm_channel, config.enabled
+                )
+                self._configured[config.module_id] = wanted
+        except DeviceError:
+            await self._restore(changed, before)
+            raise
+
+    async def _restore(self, module_ids: list[str], configured: dict[str, _ModuleConfig]) -> None:
+        """Put modules back to their configuration in ``configured`` (a veto's undo, best effort)."""
+        for module_id in reversed(module_ids):
+            previous = configured.get(module_id)
+            if previous is None:
                 continue
-            await self.driver.configure(
-                config.module_id, list(config.peers), config.dwdm_channel, config.enabled
-            )
-            self._configured[config.module_id] = wanted
+            peers, channel, enabled = previous
+            try:
+                await self.driver.configure(module_id, list(peers), channel, enabled)
+            except DeviceError as exc:
+                self._configured.pop(module_id, None)  # unknown now: the next write configures it again
+                log.error("agent %s: cannot restore module %s after a veto: %s", self.node_id, module_id, exc)
+            else:
+                self._configured[module_id] = previous
 
     # Live state -------------------------------------------------------------------------------------
 
@@ -148,12 +187,19 @@ class NodeAgent:
         for link in self._links(self.datastore.tree()):
             call = link_device_call(link, self.directory)
             performance = await self.driver.performance(call.module_id)
+            paired = statuses[call.module_id].paired_with == call.peer_module_id
+            if not paired:
+                # A module reports the performance of the pair it is in now (a switched transmitter
+                # serves one receiver at a time): this link makes no key and holds none of its keys.
+                performance = dataclasses.replace(
+                    performance, skr_bps=0.0, snr=None, keys_available=0, keys_waiting=0
+                )
             state = link_status(statuses[call.module_id], call.peer_module_id, performance.keys_available)
+            entry = link_entry(link, status=state, performance=performance)  # RFC 7951 encoding of etsi015
             base = f"{_LINKS}={link.qkdl_id}"
-            self.datastore.set_operational(f"{base}/qkdl_status", f"etsi-qkd-node-types:{state}")
-            skr = max(0, min(int(performance.skr_bps), 2**32 - 1))
-            self.datastore.set_operational(f"{base}/qkdl_performance", {"skr": skr, "eskr": skr})
-            if statuses[call.module_id].paired_with == call.peer_module_id:
+            self.datastore.set_operational(f"{base}/qkdl_status", entry["qkdl_status"])
+            self.datastore.set_operational(f"{base}/qkdl_performance", entry["qkdl_performance"])
+            if paired:
                 self.stream.publish(link_perf_update_notification(link.qkdl_id, performance))
 
     async def _refresh_loop(self) -> None:

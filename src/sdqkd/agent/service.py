@@ -17,6 +17,7 @@ datastore; they and the node's own KME may read it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,8 @@ from sdqkd.pki.identity import Role
 from sdqkd.server.run import TlsFiles, serve
 
 __all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
+
+log = logging.getLogger(__name__)
 
 
 class _Model(BaseModel):
@@ -114,6 +117,10 @@ class AgentApp:
                 try:
                     await self.agent.start()
                 except Exception as exc:  # reported to the server, which exits
+                    try:
+                        await self.agent.stop()  # release what start() opened: the driver's connections
+                    except Exception:
+                        log.exception("agent %s: cleaning up after a failed start failed", self.agent.node_id)
                     await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
                     return
                 self.restconf = create_restconf_app(

@@ -1,0 +1,145 @@
+"""Test support for the node agent over real mutual TLS (imported by the conftest and the tests): the
+module's certificates, the running network (an emulated Madrid and an agent per node), RESTCONF clients,
+the links the controller writes, server-sent events, and validation against the official YANG modules."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from yangson.enumerations import ContentType
+
+from sdqkd.agent.etsi015 import qkdi_id
+from sdqkd.agent.node import NodeAgent
+from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
+from sdqkd.runtime.launcher import qkd_link_entries
+from sdqkd.topology.models import Topology
+
+SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
+"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+
+TIME_SCALE = 50.0
+NODES = ("concepcion", "norte", "quintin")
+MEDIA = "application/yang-data+json"
+READ = {"Accept": MEDIA}
+WRITE = {"Content-Type": MEDIA, "Accept": MEDIA}
+NODE = "etsi-qkd-sdn-node:qkd_node"
+TYPES = "etsi-qkd-node-types:"
+DATA = "/restconf/data"
+STREAM = "/restconf/streams/etsi-qkd-sdn-node/json"
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class NodePki:
+    """A CA and a certificate for every caller of the test network."""
+
+    ca: CertificateAuthority
+    emulator: IssuedCertificate
+    agents: dict[str, IssuedCertificate]  # agent:NODE, each agent's server and emulator-client certificate
+    controller: IssuedCertificate
+    operator: IssuedCertificate
+    kme: IssuedCertificate  # kme:norte
+    sae: IssuedCertificate  # sae:x
+
+
+@dataclass(frozen=True)
+class Network:
+    """The emulator and the agents, each served on loopback with mutual TLS."""
+
+    topology: Topology
+    emulator_url: str
+    agent_urls: dict[str, str]
+    agents: dict[str, NodeAgent]
+
+
+def client(url: str, issued: IssuedCertificate, pki: NodePki, read_s: float = 5.0) -> httpx.Client:
+    """An HTTPS client of ``url`` presenting ``issued`` (verifying the server against the module's CA)."""
+    context = client_ssl_context(issued.cert, issued.key, pki.ca.cert_path)
+    return httpx.Client(base_url=url, verify=context, timeout=httpx.Timeout(5.0, read=read_s))
+
+
+def link_path(link_id: str) -> str:
+    return f"{DATA}/{NODE}/qkd_links/qkd_link={link_id}"
+
+
+def link_body(entry: dict[str, Any]) -> dict[str, Any]:
+    """A PUT body for one ``qkd_link`` entry (an array of one, RFC 7951 §5.4)."""
+    return {"etsi-qkd-sdn-node:qkd_link": [entry]}
+
+
+def link_ids(topology: Topology) -> dict[str, str]:
+    """The ``qkdl_id`` of each topology link (by the topology's link id), from the entries the launcher
+    writes."""
+    ids: dict[str, str] = {}
+    for entries in qkd_link_entries(topology).values():
+        for link_id, entry in entries:
+            ends = {entry["qkdl_local"]["qkdi_id"], entry["qkdl_remote"]["qkdi_id"]}
+            for link in topology.qkd_links:
+                if ends == {qkdi_id(link.transmitter), qkdi_id(link.receiver)}:
+                    ids[link.id] = link_id
+    return ids
+
+
+def provision(network: Network, pki: NodePki) -> dict[str, list[int]]:
+    """PUT every link entry of :func:`qkd_link_entries` into its agent as ``provision_links`` does (with
+    the controller's certificate); the status codes per node."""
+    codes: dict[str, list[int]] = {}
+    for node, entries in qkd_link_entries(network.topology).items():
+        with client(network.agent_urls[node], pki.controller, pki) as controller:
+            codes[node] = [
+                controller.put(link_path(link_id), json=link_body(entry), headers=WRITE).status_code
+                for link_id, entry in entries
+            ]
+    return codes
+
+
+def pairs(links: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The emulator's ``/api/v1/links`` by (transmitter, receiver)."""
+    return {(link["transmitter"], link["receiver"]): link for link in links}
+
+
+def wait_for(
+    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 3.0, what: str = ""
+) -> _T:
+    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
+        time.sleep(0.05)
+
+
+def notifications(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The ``ietf-restconf:notification`` of each server-sent event (WHATWG HTML §9.2.6, RFC 8040
+    §6.4); comment lines (``: keep-alive``) skipped."""
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                envelope = json.loads("\n".join(data))
+                assert list(envelope) == ["ietf-restconf:notification"]
+                yield envelope["ietf-restconf:notification"]
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+
+
+def validate_tree(model: Any, tree: dict[str, Any]) -> None:
+    """Raise (a yangson error) unless ``tree`` is a valid instance of the data model, state included."""
+    model.from_raw(tree).validate(ctype=ContentType.all)
+
+
+def validate_notification(model: Any, name: str, content: dict[str, Any]) -> None:
+    """Raise (a yangson error) unless ``content`` is a valid instance of notification ``name``."""
+    model.from_raw(content, subschema=name).validate(ctype=ContentType.all)

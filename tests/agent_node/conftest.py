@@ -1,0 +1,75 @@
+"""Fixtures for the node agent over real mutual TLS: a per-module CA with a certificate for every caller,
+the official ETSI GS QKD 015 data model (the tests skip without it), and per module one network: an
+emulated Madrid (time × 50) and the agents of Concepción, Norte and Quintín, each served on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from agent_node_support import NODES, SPECS, TIME_SCALE, Network, NodePki
+
+from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.node import NodeAgent
+from sdqkd.agent.service import AgentApp
+from sdqkd.agent.yang import load_data_model
+from sdqkd.emulator.app import create_emulator_app
+from sdqkd.emulator.client import EmulatorClient
+from sdqkd.emulator.engine import Emulator
+from sdqkd.pki import CertificateAuthority, Role
+from sdqkd.server import BackgroundServer, TlsFiles
+from sdqkd.topology.loader import load_topology
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    """The yangson model of the official modules in ``../shared/specs/etsi-gs-qkd-015``."""
+    if not (SPECS / "yang-library.json").is_file():
+        pytest.skip(
+            f"the ETSI GS QKD 015 YANG modules are not at {SPECS}: the agent cannot start without them"
+        )
+    return load_data_model(SPECS)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> NodePki:
+    ca = CertificateAuthority.create(tmp_path_factory.mktemp("agent-node-ca"))
+    return NodePki(
+        ca=ca,
+        emulator=ca.issue(Role.EMULATOR, "emulator"),
+        agents={node: ca.issue(Role.AGENT, node) for node in NODES},
+        controller=ca.issue(Role.CONTROLLER, "controller"),
+        operator=ca.issue(Role.OPERATOR, "operator"),
+        kme=ca.issue(Role.KME, "norte"),
+        sae=ca.issue(Role.SAE, "x"),
+    )
+
+
+@pytest.fixture(scope="module")
+def network(model: Any, pki: NodePki) -> Iterator[Network]:
+    """A fresh emulated Madrid (nothing configured) and an agent per node, shared by the module's tests."""
+    topology = load_topology("madrid")
+    with ExitStack() as stack:
+        tls = TlsFiles(pki.emulator.cert, pki.emulator.key, pki.ca.cert_path)
+        emulator = Emulator(topology, time_scale=TIME_SCALE)
+        emulator_server = stack.enter_context(BackgroundServer(create_emulator_app(emulator), tls))
+        agents: dict[str, NodeAgent] = {}
+        urls: dict[str, str] = {}
+        for node in NODES:
+            issued = pki.agents[node]
+            driver = EmulatorDriver(emulator_server.url, issued.cert, issued.key, pki.ca.cert_path, node)
+            agents[node] = NodeAgent(node, topology.node(node).name, driver, model)
+            agent_tls = TlsFiles(issued.cert, issued.key, pki.ca.cert_path)
+            urls[node] = stack.enter_context(BackgroundServer(AgentApp(agents[node]), agent_tls)).url
+        yield Network(topology, emulator_server.url, urls, agents)
+
+
+@pytest.fixture(scope="module")
+def operator(network: Network, pki: NodePki) -> Iterator[EmulatorClient]:
+    """The operator's client of the module's emulator."""
+    with EmulatorClient(
+        network.emulator_url, pki.operator.cert, pki.operator.key, pki.ca.cert_path
+    ) as client:
+        yield client

@@ -1,0 +1,106 @@
+"""The node agent's notification stream (RFC 8040 §6) over mutual TLS: device events in the emulator reach
+a subscriber of Norte's agent as ETSI GS QKD 015 notifications within 2 s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from agent_node_support import (
+    DATA,
+    NODE,
+    READ,
+    STREAM,
+    TYPES,
+    Network,
+    NodePki,
+    client,
+    link_ids,
+    notifications,
+    pairs,
+    provision,
+    validate_notification,
+    wait_for,
+)
+
+from sdqkd.agent.etsi015 import qkdi_id
+from sdqkd.emulator.client import EmulatorClient
+
+pytestmark = pytest.mark.integration
+
+EVENT_DEADLINE_S = 2.0
+INTERFACE_DOWN = "etsi-qkd-sdn-node:sdqkdn_interface_down"
+LINK_DOWN = "etsi-qkd-sdn-node:sdqkdn_link_down"
+
+
+@pytest.fixture
+def provisioned(network: Network, pki: NodePki, operator: EmulatorClient) -> Iterator[None]:
+    """Every Madrid link written to its agents and Concepción-Norte making key; the plant put right after."""
+    provision(network, pki)
+    wait_for(operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"])
+    yield
+    operator.module_action("norte-rx", "repair")
+    operator.fibre_action("concepcion-norte", "restore")
+
+
+def receive(
+    received: Iterator[dict[str, Any]], name: str, accept: Callable[[dict[str, Any]], bool], since: float
+) -> dict[str, Any]:
+    """The first notification ``name`` whose content ``accept`` approves, arriving within the deadline
+    after ``since`` (others are skipped: link performance updates come every second)."""
+    for notification in received:
+        if name in notification and accept(notification[name]):
+            elapsed = time.monotonic() - since
+            assert elapsed < EVENT_DEADLINE_S, f"{name} after {elapsed:.2f} s"
+            return dict(notification)
+        assert time.monotonic() - since < EVENT_DEADLINE_S, f"no {name} within {EVENT_DEADLINE_S} s"
+    raise AssertionError(f"the stream ended before {name}")
+
+
+@pytest.mark.usefixtures("provisioned")
+def test_a_module_failure_and_a_fibre_cut_are_notified_within_two_seconds(
+    network: Network, pki: NodePki, operator: EmulatorClient, model: Any
+) -> None:
+    link_id = link_ids(network.topology)["concepcion-norte"]
+    with (
+        client(network.agent_urls["norte"], pki.controller, pki, read_s=EVENT_DEADLINE_S) as norte,
+        norte.stream("GET", STREAM, headers={"Accept": "text/event-stream"}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == ": subscribed"  # nothing published from here on is missed
+        received = notifications(lines)
+
+        failed_at = time.monotonic()
+        operator.module_action("norte-rx", "fail")
+        interface = qkdi_id("norte-rx")
+        down = receive(
+            received, INTERFACE_DOWN, lambda n: n["qkd_interface"]["qkdi_id"] == interface, failed_at
+        )
+        status = f"{DATA}/{NODE}/qkd_interfaces/qkd_interface={interface}/qkdi_status"
+        wait_for(
+            lambda: norte.get(status, headers=READ).json(),
+            lambda answer: answer == {"etsi-qkd-sdn-node:qkdi_status": f"{TYPES}FAILED"},
+            timeout_s=1.0,
+            what="norte-rx FAILED in the datastore",
+        )
+
+        operator.module_action("norte-rx", "repair")
+        wait_for(operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"])
+        cut_at = time.monotonic()
+        operator.fibre_action("concepcion-norte", "cut")
+        # the failure took the link down too: this one is the cut's
+        cut = receive(
+            received,
+            LINK_DOWN,
+            lambda n: n["qkd_link"]["qkdl_id"] == link_id and "cut" in n["qkd_link"]["reason"],
+            cut_at,
+        )
+
+    for notification, name in ((down, INTERFACE_DOWN), (cut, LINK_DOWN)):
+        assert notification["eventTime"].endswith("Z")
+        validate_notification(model, name, notification[name])
+    assert cut[LINK_DOWN]["qkd_link"]["reason"] == "fibre concepcion-norte is cut"
