@@ -44,9 +44,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yangson.enumerations import ContentType
 from yangson.exceptions import YangsonException
 
@@ -56,6 +54,7 @@ from sdqkd.agent.yang import JsonValue
 from sdqkd.errors import ResourceNotFound, RestconfError
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.server.middleware import NoStoreAndContain
 
 __all__ = ["MEDIA_TYPE", "EventSource", "create_restconf_app", "errors_body"]
 
@@ -337,38 +336,6 @@ def _no_constant(name: str) -> None:
 # The app --------------------------------------------------------------------------------------------
 
 
-class _NoStoreAndContain:
-    """ASGI middleware: ``Cache-Control: no-store`` on every response, and an unexpected exception
-    answered as a 500 ``operation-failed`` error (its text is not sent)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_no_store(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_no_store)
-        except Exception:
-            logger.exception("RESTCONF %s failed unexpectedly", scope["method"])
-            if started:  # too late for an error body: let the server close the connection
-                raise
-            error = RestconfError(
-                "application", "operation-failed", "the server could not complete the request"
-            )
-            await _error_response(error)(scope, receive, send_no_store)
-
-
 def create_restconf_app(
     datastore: Datastore,
     *,
@@ -389,7 +356,15 @@ def create_restconf_app(
         title: the app's title.
     """
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(_NoStoreAndContain)
+    app.add_middleware(
+        NoStoreAndContain,
+        error_response=lambda: _error_response(
+            RestconfError("application", "operation-failed", "the server could not complete the request")
+        ),
+        logger=logger,
+        label="RESTCONF",
+        traceback=True,  # no key material in a datastore of configuration and state
+    )
     may_read = readers | writers
 
     async def caller(request: Request, allowed: frozenset[Role], action: str) -> Identity:

@@ -27,15 +27,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sdqkd.errors import KeyDeliveryError, KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
 from sdqkd.etsi014.service import KeyService
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.server.middleware import NoStoreAndContain
 
 __all__ = ["create_etsi014_app"]
 
@@ -182,36 +181,6 @@ async def get_dec_keys(
     return container
 
 
-class _NoStoreAndContain:
-    """ASGI middleware: ``Cache-Control: no-store`` on every response (RFC 9111 §5.2.2.5: key
-    material must not be cached), and any unexpected exception turned into a generic 503 Error
-    whose text (which might name keys) is neither sent nor logged."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_no_store(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_no_store)
-        except Exception as exc:
-            logger.error("ETSI 014 %s failed with an unexpected %s", scope["method"], type(exc).__name__)
-            if started:  # too late for an Error body: let the server close the connection
-                raise
-            await _error(503, _UNEXPECTED)(scope, receive, send_no_store)
-
-
 class _Etsi014App(FastAPI):
     """FastAPI whose OpenAPI document says what this server does: mutual TLS, §6.5 Error bodies
     with 400/401/503, and no 422 (validation failures are 400s)."""
@@ -261,7 +230,9 @@ def create_etsi014_app(
     )
     app.state.key_service = service
     app.state.allowed_roles = allowed_roles
-    app.add_middleware(_NoStoreAndContain)
+    app.add_middleware(
+        NoStoreAndContain, error_response=lambda: _error(503, _UNEXPECTED), logger=logger, label="ETSI 014"
+    )
     app.include_router(_router)
 
     @app.exception_handler(KeyDeliveryError)
