@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, WithClientCertificate, node_tree
+from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, node_tree
 
+from asgi_support import clients_presenting
 from sdqkd.agent.datastore import Datastore
 from sdqkd.agent.restconf import EventSource, create_restconf_app
 from sdqkd.agent.yang import load_data_model
-from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role
+from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer, TlsFiles
 
 WRITERS = frozenset({Role.OPERATOR, Role.CONTROLLER})
@@ -67,17 +68,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 async def call_as(app: FastAPI) -> AsyncIterator[CallAs]:
     """``call_as(certificate)``: an in-process client presenting ``certificate`` (None: none)."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make(certificate: IssuedCertificate | None) -> httpx.AsyncClient:
-        pem = certificate.cert.read_text() if certificate is not None else None
-        transport = httpx.ASGITransport(app=WithClientCertificate(app, pem))
-        clients.append(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        await client.aclose()
+    async with clients_presenting(app, BASE_URL) as make:
+        yield make
 
 
 @pytest.fixture

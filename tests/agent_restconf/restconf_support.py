@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 from yangson.enumerations import ContentType
 
+from asgi_support import CallAs as CallAs  # shared with the other in-process tests; re-exported
+from asgi_support import WithClientCertificate as WithClientCertificate
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 
 # The official modules, beside the repository (never copied into it).
@@ -188,23 +190,6 @@ class Pki:
     operator: IssuedCertificate
     reader: IssuedCertificate  # another node's agent: may read, not write
     sae: IssuedCertificate  # neither
-
-
-class WithClientCertificate:
-    """ASGI middleware giving every request ``scope["extensions"]["tls"]`` with ``pem`` as the client
-    certificate (as :mod:`sdqkd.server.tls_extension` does), or none when ``pem`` is None."""
-
-    def __init__(self, app: Any, pem: str | None) -> None:
-        self.app, self.pem = app, pem
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.pem is not None:
-            extensions = {**(scope.get("extensions") or {}), "tls": {"client_cert_chain": [self.pem]}}
-            scope = {**scope, "extensions": extensions}
-        await self.app(scope, receive, send)
-
-
-CallAs = Callable[[IssuedCertificate | None], httpx.AsyncClient]
 
 
 def notifications(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

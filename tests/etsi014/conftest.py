@@ -13,14 +13,14 @@ from etsi014_support import (
     CallAs,
     FakeKeyService,
     Pki,
-    WithClientCertificate,
     certificate_without_identity,
 )
 from fastapi import FastAPI
 
+from asgi_support import clients_presenting
 from sdqkd.etsi014 import KeyService
 from sdqkd.etsi014.app import create_etsi014_app
-from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role
+from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer, TlsFiles
 
 
@@ -60,17 +60,8 @@ def app(service: FakeKeyService) -> FastAPI:
 @pytest.fixture
 async def call_as(app: FastAPI) -> AsyncIterator[CallAs]:
     """``call_as(certificate)``: an in-process client presenting ``certificate`` (None: none)."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make(certificate: IssuedCertificate | None) -> httpx.AsyncClient:
-        pem = certificate.cert.read_text() if certificate is not None else None
-        transport = httpx.ASGITransport(app=WithClientCertificate(app, pem))
-        clients.append(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        await client.aclose()
+    async with clients_presenting(app, BASE_URL) as make:
+        yield make
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from asgi_support import CallAs as CallAs  # shared with the other in-process tests; re-exported
+from asgi_support import WithClientCertificate as WithClientCertificate
 from sdqkd.errors import KeyRequestInvalid, Unauthorized
 from sdqkd.etsi014 import Key, KeyContainer, KeyIds, KeyRequest, Status, encode_key
 from sdqkd.pki import CertificateAuthority, Identity, IssuedCertificate, Role
 
 BASE_URL = "http://kme-1.test"
 KEYS = "/api/v1/keys"
-
-CallAs = Callable[[IssuedCertificate | None], httpx.AsyncClient]
 
 
 class FakeKeyService:
@@ -140,20 +139,6 @@ def certificate_without_identity(ca: CertificateAuthority, directory: Path) -> I
     )
     # The identity field is only a label here: the certificate itself carries none.
     return IssuedCertificate(identity=Identity(Role.SAE, "sae-anonymous"), cert=cert_path, key=key_path)
-
-
-class WithClientCertificate:
-    """ASGI middleware giving every request ``scope["extensions"]["tls"]`` with ``pem`` as the
-    client certificate (as :mod:`sdqkd.server.tls_extension` does), or none when ``pem`` is None."""
-
-    def __init__(self, app: Any, pem: str | None) -> None:
-        self.app, self.pem = app, pem
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.pem is not None:
-            extensions = {**(scope.get("extensions") or {}), "tls": {"client_cert_chain": [self.pem]}}
-            scope = {**scope, "extensions": extensions}
-        await self.app(scope, receive, send)
 
 
 def assert_error(response: httpx.Response, status_code: int, *, with_details: bool | None = None) -> Any:
