@@ -11,6 +11,7 @@ from sdqkd import __version__
 from sdqkd.cli.keyrate import keyrate
 from sdqkd.cli.network import (
     agent_command,
+    controller_command,
     down_command,
     emulator_command,
     kme_command,
@@ -40,6 +41,7 @@ app.command("status")(status_command)
 app.command("emulator")(emulator_command)
 app.command("kme")(kme_command)
 app.command("agent")(agent_command)
+app.command("controller")(controller_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(pki_app, name="pki")
 

@@ -14,6 +14,7 @@ from sdqkd.runtime.rundir import RunDir
 __all__ = [
     "DEFAULT_RUN_DIR",
     "agent_command",
+    "controller_command",
     "down_command",
     "emulator_command",
     "kme_command",
@@ -162,3 +163,14 @@ def agent_command(
     from sdqkd.agent.service import run_agent
 
     run_agent(config)
+
+
+def controller_command(
+    config: Annotated[
+        Path, typer.Option("--config", help="The controller's configuration file (YAML or JSON).")
+    ],
+) -> None:
+    """Run the central SDN controller (registry, link provisioning, applications, northbound API)."""
+    from sdqkd.controller.service import run_controller
+
+    run_controller(config)
