@@ -68,7 +68,10 @@ PUBLIC_API = {
         "plan_topology",
     },
     "sdqkd.errors": {
+        "AdmissionRefused",
+        "AgentUnavailable",
         "ConfigError",
+        "ControlPlaneError",
         "DeviceError",
         "KeyDeliveryError",
         "KeyExhausted",
@@ -82,6 +85,7 @@ PUBLIC_API = {
         "SdqkdError",
         "TopologyError",
         "Unauthorized",
+        "UnknownResource",
         "UnknownTopology",
     },
 }

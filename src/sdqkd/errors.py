@@ -17,8 +17,12 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │       └── KeyExhausted     → 503: not enough key material for the request
     ├── DeviceError              a (real or emulated) QKD device or optical element refused an operation
     │   └── NotFound             no such fibre, channel, switch, port or module
-    └── RestconfError            a RESTCONF (RFC 8040) operation refused, with the fields of its error body
-        └── ResourceNotFound     → 404: no such data resource
+    ├── RestconfError            a RESTCONF (RFC 8040) operation refused, with the fields of its error body
+    │   └── ResourceNotFound     → 404: no such data resource
+    └── ControlPlaneError        the SDN controller cannot do what was asked
+        ├── AgentUnavailable     → 502: a node agent or KME did not answer, or not as RESTCONF/the API says
+        ├── AdmissionRefused     → 409: an application the QKD links cannot carry now
+        └── UnknownResource      → 404: no such node, link or application
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 __all__ = [
+    "AdmissionRefused",
+    "AgentUnavailable",
     "ConfigError",
+    "ControlPlaneError",
     "DeviceError",
     "KeyDeliveryError",
     "KeyExhausted",
@@ -40,6 +47,7 @@ __all__ = [
     "SdqkdError",
     "TopologyError",
     "Unauthorized",
+    "UnknownResource",
     "UnknownTopology",
 ]
 
@@ -154,3 +162,19 @@ class ResourceNotFound(RestconfError):
 
     def __init__(self, error_message: str, *, error_path: str | None = None) -> None:
         super().__init__("protocol", "invalid-value", error_message, error_path=error_path)
+
+
+class ControlPlaneError(SdqkdError):
+    """The SDN controller cannot do what was asked."""
+
+
+class AgentUnavailable(ControlPlaneError):
+    """A node agent (or KME) did not answer, or answered outside its protocol."""
+
+
+class AdmissionRefused(ControlPlaneError):
+    """An application the QKD links cannot carry now (no link, link down, not enough key rate)."""
+
+
+class UnknownResource(ControlPlaneError):
+    """No such node, link or application."""

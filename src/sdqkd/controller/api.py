@@ -1,0 +1,409 @@
+"""The controller's HTTPS API (mutual TLS): call-home for agents, the northbound API for operators,
+Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
+
+    PUT    /api/v1/nodes/{node_id}     call-home: only the agent certificate of that node
+    GET    /api/v1/nodes[/{node_id}]   registered nodes: URLs, reachability, interfaces
+    GET    /api/v1/links[/{link_id}]   QKD links: status, live SKR, pool levels, reserved capacity
+    GET    /api/v1/apps[/{app_id}]     applications; POST admits one; DELETE removes one
+    GET    /api/v1/alarms              alarms (``?active=true``: only those not cleared)
+    GET    /api/v1/topology            the network graph (nodes and edges with their attributes)
+    GET    /metrics                    Prometheus text exposition format
+
+Everything but call-home needs an operator or controller certificate. Errors are
+``{"message": ..., "details": [...]}`` with 400 (bad request), 401 (no usable certificate),
+403 (a certificate not allowed), 404 (no such node, link or application), 409 (admission refused),
+502 (an agent did not take the change).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
+
+from sdqkd import __version__
+from sdqkd.controller.core import AppRequest, Controller, NodeView
+from sdqkd.controller.links import LinkState, PlannedLink
+from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
+from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, RestconfError, UnknownResource
+from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
+from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.server.middleware import NoStoreAndContain
+
+__all__ = ["create_controller_app"]
+
+log = logging.getLogger(__name__)
+_UINT32 = 2**32 - 1
+_NAME = NAME_PATTERN.removesuffix(r"\Z")  # pydantic's (Rust) regex has no \Z; fullmatch anchors it
+_SAE_ID = re.compile(NAME_PATTERN)
+
+
+class Forbidden(Exception):
+    """A certificate that may not make this call."""
+
+
+def _error(status: int, message: str, details: list[Any] | None = None) -> JSONResponse:
+    return JSONResponse({"message": message, "details": details or []}, status_code=status)
+
+
+def _caller(*roles: Role) -> Callable[[Request], Any]:
+    async def dependency(request: Request) -> Identity:
+        identity = await peer_identity(request)  # no usable certificate: 401
+        if identity.role not in roles:
+            raise Forbidden(f"{identity} may not call this")
+        return identity
+
+    return dependency
+
+
+OperatorDep = Annotated[Identity, Depends(_caller(Role.OPERATOR, Role.CONTROLLER))]
+AgentDep = Annotated[Identity, Depends(_caller(Role.AGENT))]
+
+
+# Wire schemas -----------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Registration(_Strict):
+    """What an agent says when it calls home."""
+
+    qkdn_id: UUID
+    agent_url: str = Field(pattern=r"^https://\S+$", max_length=2048)
+    kme_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=2048)
+    location: str = Field(default="", max_length=256)
+
+
+class Qos(_Strict):
+    """ETSI GS QKD 015 ``app_qos`` (bit/s, ms, s)."""
+
+    max_bandwidth: int | None = Field(default=None, ge=0, le=_UINT32)
+    min_bandwidth: int | None = Field(default=None, ge=0, le=_UINT32)
+    jitter: int | None = Field(default=None, ge=0, le=_UINT32)
+    ttl: int | None = Field(default=None, ge=0, le=_UINT32)
+    clients_shared_path_enable: bool = False
+    clients_shared_keys_required: bool = False
+
+
+class AppCreate(_Strict):
+    """An application to admit: keys between ``server_sae_id`` at ``server_node`` and
+    ``client_sae_id`` at ``client_node``."""
+
+    server_sae_id: str = Field(pattern=f"{_NAME}$")
+    server_node: str = Field(min_length=1, max_length=64)
+    client_sae_id: str = Field(pattern=f"{_NAME}$")
+    client_node: str = Field(min_length=1, max_length=64)
+    qos: Qos = Field(default_factory=Qos)
+    priority: int = Field(default=0, ge=0, le=_UINT32)
+
+
+# Views ------------------------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _node_json(view: NodeView) -> dict[str, Any]:
+    interfaces = []
+    if view.tree is not None:
+        for entry in view.tree.get("qkd_interfaces", {}).get("qkd_interface", []):
+            att = entry.get("qkdi_att_point", {})
+            interfaces.append(
+                {
+                    "qkdi_id": entry.get("qkdi_id"),
+                    "model": entry.get("qkdi_model"),
+                    "type": str(entry.get("qkdi_type", "")).split(":")[-1] or None,
+                    "status": str(entry.get("qkdi_status", "")).split(":")[-1] or None,
+                    "attachment": {k: v for k, v in att.items()} if isinstance(att, dict) else None,
+                }
+            )
+    record: NodeRecord = view.record
+    return {
+        "id": record.node_id,
+        "qkdn_id": str(record.qkdn_id),
+        "location": record.location,
+        "agent_url": record.agent_url,
+        "kme_url": record.kme_url,
+        "registered_at": _iso(record.registered_at),
+        "reachable": view.reachable,
+        "last_seen": _iso(view.last_seen),
+        "error": view.error,
+        "interfaces": interfaces,
+    }
+
+
+def _link_json(controller: Controller, link: PlannedLink) -> dict[str, Any]:
+    ends = controller.ends(link)
+    state = controller.link_states.get(link.id, LinkState.UNKNOWN)
+    return {
+        "id": link.id,
+        "qkdl_id": str(link.qkdl_id),
+        "type": "PHYS",
+        "nodes": list(link.nodes),
+        "fibre": link.fibre,
+        "switched": link.switched,
+        "dwdm_channel": link.dwdm_channel,
+        "status": str(state),
+        "skr_bps": controller.capacity_bps(link),
+        "target_rate_bps": link.target_rate_bps,
+        "reserved_bps": controller.reserved_bps(link.id),
+        "apps": [str(app.app_id) for app in controller.apps.values() if app.link_id == link.id],
+        "ends": {
+            node: None
+            if end is None
+            else {
+                "module": link.end_at(node).module,
+                "qkdi_id": link.end_at(node).qkdi_id,
+                "role": str(link.end_at(node).role),
+                "provisioned": end.provisioned,
+                "qkdl_status": end.status,
+                "interface_status": end.interface_status,
+                "skr_bps": end.skr_bps,
+                "eskr_bps": end.eskr_bps,
+            }
+            for node, end in ends.items()
+        },
+        "pools": {
+            node: view.pools[link.id]
+            for node in link.nodes
+            if (view := controller.nodes.get(node)) is not None and link.id in view.pools
+        },
+    }
+
+
+def _app_json(controller: Controller, app: AppRecord) -> dict[str, Any]:
+    return {**app.to_json(), "status": controller.app_status(app)}
+
+
+def _alarm_json(alarm: Alarm) -> dict[str, Any]:
+    return {
+        "id": alarm.id,
+        "kind": str(alarm.kind),
+        "source": alarm.source,
+        "severity": str(alarm.severity),
+        "message": alarm.message,
+        "active": alarm.active,
+        "raised_at": _iso(alarm.raised_at),
+        "cleared_at": _iso(alarm.cleared_at),
+    }
+
+
+class _Metrics(Collector):
+    """The controller's state as Prometheus gauges, computed at each scrape."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.controller
+        up = GaugeMetricFamily("sdqkd_link_up", "1 while the QKD link makes key", labels=["link"])
+        skr = GaugeMetricFamily(
+            "sdqkd_link_skr_bps", "secret key rate of the QKD link, bit/s", labels=["link"]
+        )
+        reserved = GaugeMetricFamily(
+            "sdqkd_link_reserved_bps", "key rate reserved by admitted applications, bit/s", labels=["link"]
+        )
+        pools = GaugeMetricFamily(
+            "sdqkd_pool_ready_blocks", "key blocks ready at a KME for the link", labels=["link", "node"]
+        )
+        for link in c.links:
+            up.add_metric([link.id], 1.0 if c.link_states.get(link.id) is LinkState.UP else 0.0)
+            skr.add_metric([link.id], float(c.capacity_bps(link)))
+            reserved.add_metric([link.id], float(c.reserved_bps(link.id)))
+            for node in link.nodes:
+                view = c.nodes.get(node)
+                if view is not None and link.id in view.pools:
+                    pools.add_metric([link.id, node], float(view.pools[link.id].get("ready_blocks", 0)))
+        reachable = GaugeMetricFamily(
+            "sdqkd_node_reachable", "1 while the node's agent answers", labels=["node"]
+        )
+        for node_id, view in sorted(c.nodes.items()):
+            reachable.add_metric([node_id], 1.0 if view.reachable else 0.0)
+        alarms = GaugeMetricFamily("sdqkd_alarms_active", "active alarms", labels=["severity"])
+        counts: dict[str, int] = {}
+        for alarm in c.store.alarms(active_only=True):
+            counts[str(alarm.severity)] = counts.get(str(alarm.severity), 0) + 1
+        for severity, count in sorted(counts.items()):
+            alarms.add_metric([severity], float(count))
+        apps = GaugeMetricFamily("sdqkd_apps", "admitted applications")
+        apps.add_metric([], float(len(c.apps)))
+        yield from (up, skr, reserved, pools, reachable, alarms, apps)
+
+
+# The app ----------------------------------------------------------------------------------------------
+
+
+def create_controller_app(controller: Controller) -> ASGIApp:
+    """The controller's ASGI app; its lifespan starts and stops ``controller``."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await controller.start()
+        try:
+            yield
+        finally:
+            await controller.stop()
+
+    app = FastAPI(
+        title="sdqkd SDN controller",
+        version=__version__,
+        description="Node registry (call-home), QKD links, applications and alarms of an SD-QKD network.",
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(_Metrics(controller))
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return _error(401, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return _error(403, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in error.get("loc", ())), "problem": error.get("msg")}
+            for error in exc.errors()
+        ]
+        first = details[0] if details else {"field": "", "problem": "invalid"}
+        return _error(400, f"{first['field']}: {first['problem']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(ConfigError)
+    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.exception_handler(UnknownResource)
+    async def _unknown(_: Request, exc: UnknownResource) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(AdmissionRefused)
+    async def _refused(_: Request, exc: AdmissionRefused) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(AgentUnavailable)
+    async def _unavailable(_: Request, exc: AgentUnavailable) -> JSONResponse:
+        return _error(502, f"an agent did not answer: {exc}")
+
+    @app.exception_handler(RestconfError)
+    async def _restconf(_: Request, exc: RestconfError) -> JSONResponse:
+        detail = {
+            "error-tag": exc.error_tag,
+            "error-path": exc.error_path,
+            "error-message": exc.error_message,
+        }
+        return _error(502, f"an agent refused: {exc.error_tag}: {exc.error_message}", [detail])
+
+    # Call-home ------------------------------------------------------------------------------------------
+
+    @app.put("/api/v1/nodes/{node_id}", status_code=200)
+    async def call_home(node_id: str, body: Registration, caller: AgentDep) -> JSONResponse:
+        if caller.name != node_id:
+            raise Forbidden(f"{caller} may not register node {node_id!r}")
+        if not _SAE_ID.fullmatch(node_id):
+            raise ConfigError(f"invalid node id {node_id!r}")
+        record = NodeRecord(
+            node_id=node_id,
+            qkdn_id=body.qkdn_id,
+            agent_url=body.agent_url.rstrip("/"),
+            kme_url=body.kme_url.rstrip("/") if body.kme_url else None,
+            location=body.location,
+            registered_at=dt.datetime.now(dt.UTC),
+        )
+        new = await controller.register(record)
+        return JSONResponse(_node_json(controller.nodes[node_id]), status_code=201 if new else 200)
+
+    # Northbound ----------------------------------------------------------------------------------------
+
+    @app.get("/api/v1/nodes")
+    async def nodes(_: OperatorDep) -> list[dict[str, Any]]:
+        return [_node_json(view) for _, view in sorted(controller.nodes.items())]
+
+    @app.get("/api/v1/nodes/{node_id}")
+    async def node(node_id: str, _: OperatorDep) -> dict[str, Any]:
+        view = controller.nodes.get(node_id)
+        if view is None:
+            raise UnknownResource(f"no node {node_id!r} has called home")
+        return _node_json(view)
+
+    @app.get("/api/v1/links")
+    async def links(_: OperatorDep) -> list[dict[str, Any]]:
+        return [_link_json(controller, link) for link in controller.links]
+
+    @app.get("/api/v1/links/{link_id}")
+    async def link(link_id: str, _: OperatorDep) -> dict[str, Any]:
+        return _link_json(controller, controller.link(link_id))
+
+    @app.get("/api/v1/apps")
+    async def apps(_: OperatorDep) -> list[dict[str, Any]]:
+        return [_app_json(controller, app) for app in controller.apps.values()]
+
+    @app.post("/api/v1/apps", status_code=201)
+    async def create_app(body: AppCreate, _: OperatorDep) -> dict[str, Any]:
+        request = AppRequest(
+            server_sae_id=body.server_sae_id,
+            server_node=body.server_node,
+            client_sae_id=body.client_sae_id,
+            client_node=body.client_node,
+            qos=body.qos.model_dump(),
+            priority=body.priority,
+        )
+        return _app_json(controller, await controller.create_app(request))
+
+    @app.get("/api/v1/apps/{app_id}")
+    async def get_app(app_id: UUID, _: OperatorDep) -> dict[str, Any]:
+        found = controller.apps.get(app_id)
+        if found is None:
+            raise UnknownResource(f"no application {app_id}")
+        return _app_json(controller, found)
+
+    @app.delete("/api/v1/apps/{app_id}", status_code=204)
+    async def delete_app(app_id: UUID, _: OperatorDep) -> Response:
+        await controller.delete_app(app_id)
+        return Response(status_code=204)
+
+    @app.get("/api/v1/alarms")
+    async def alarms(_: OperatorDep, active: bool = False) -> list[dict[str, Any]]:
+        return [_alarm_json(alarm) for alarm in controller.store.alarms(active_only=active)]
+
+    @app.get("/api/v1/topology")
+    async def topology(_: OperatorDep) -> dict[str, Any]:
+        graph = controller.graph()
+        return {
+            "name": controller.topology.name,
+            "nodes": [{"id": node, **attrs} for node, attrs in graph.nodes(data=True)],
+            "edges": [{"a": a, "b": b, **attrs} for a, b, attrs in graph.edges(data=True)],
+        }
+
+    @app.get("/metrics")
+    async def metrics(_: OperatorDep) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def internal_error() -> ASGIApp:
+        return _error(500, "internal error")
+
+    return NoStoreAndContain(
+        app, error_response=internal_error, logger=log, label="controller", traceback=True
+    )

@@ -1,0 +1,221 @@
+"""The QKD links the controller provisions, from the topology, and what the agents' trees say of them.
+
+Each QKD link of the topology becomes one ``qkd_link`` (``qkdl_type`` PHYS) written into the agents
+of both its nodes, with the same ``qkdl_id`` at both ends: ``uuid5(SDQKD_NAMESPACE, "link:" + link
+id)``, like the agents' node and interface ids (:mod:`sdqkd.agent.etsi015`), so nothing needs to be
+exchanged. Each end names its own module's interface as ``qkdl_local`` and the other end's as
+``qkdl_remote``, with the quantum channel (``phys_wavelength``) and its module's role.
+
+A link's status at the controller combines both ends' ``qkdl_status``:
+
+    up              ACTIVE at both ends: making key
+    standby         a switched link whose switch serves another link now (PENDING, no failure)
+    down            an end is not ACTIVE for another reason, or its interface FAILED
+    unprovisioned   not (yet) in both agents' trees
+    unknown         an end's agent does not answer
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sdqkd.agent.drivers import ModuleRole
+from sdqkd.agent.etsi015 import (
+    SDQKD_NAMESPACE,
+    InterfaceAddress,
+    PhysicalLink,
+    link_entry,
+    qkdi_id,
+    qkdn_id,
+)
+from sdqkd.topology.models import Role, Topology
+
+__all__ = ["LinkEnd", "LinkState", "PlannedLink", "end_state", "link_state", "planned_links", "qkdl_id"]
+
+_TYPES = "etsi-qkd-node-types:"
+
+
+def qkdl_id(link_id: str) -> UUID:
+    """The ``qkdl_id`` of the topology's QKD link ``link_id`` (the same at both its agents)."""
+    return uuid.uuid5(SDQKD_NAMESPACE, f"link:{link_id}")
+
+
+class LinkState(StrEnum):
+    UP = "up"
+    STANDBY = "standby"
+    DOWN = "down"
+    UNPROVISIONED = "unprovisioned"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LinkEnd:
+    """One end of a QKD link: the node, its module and the module's interface number."""
+
+    node: str
+    module: str
+    qkdi_id: int
+    role: ModuleRole
+
+    @property
+    def address(self) -> InterfaceAddress:
+        return InterfaceAddress(qkdn_id(self.node), self.qkdi_id)
+
+
+@dataclass(frozen=True)
+class PlannedLink:
+    """A QKD link of the topology as the controller provisions it.
+
+    Attributes:
+        id: the topology's link id.
+        qkdl_id: its ETSI 015 id.
+        transmitter, receiver: its ends.
+        dwdm_channel: the quantum channel (100 GHz grid number).
+        fibre: the fibre it runs over.
+        switched: whether an optical switch lies on its way (it may then wait its turn).
+        target_rate_bps: the key rate it should keep, if the topology says.
+    """
+
+    id: str
+    qkdl_id: UUID
+    transmitter: LinkEnd
+    receiver: LinkEnd
+    dwdm_channel: int
+    fibre: str
+    switched: bool
+    target_rate_bps: float | None
+
+    @property
+    def nodes(self) -> tuple[str, str]:
+        return self.transmitter.node, self.receiver.node
+
+    def end_at(self, node: str) -> LinkEnd:
+        return self.transmitter if node == self.transmitter.node else self.receiver
+
+    def entry(self, node: str) -> dict[str, Any]:
+        """The ``qkd_link`` entry (configuration only) the agent of ``node`` gets."""
+        here = self.end_at(node)
+        there = self.receiver if here is self.transmitter else self.transmitter
+        link = PhysicalLink(
+            qkdl_id=self.qkdl_id,
+            local=here.address,
+            remote=there.address,
+            enabled=True,
+            dwdm_channel=self.dwdm_channel,
+            role=here.role,
+        )
+        return link_entry(link)
+
+
+def planned_links(topology: Topology) -> list[PlannedLink]:
+    """Every QKD link of ``topology``, as the controller provisions it."""
+    planned = []
+    for link in topology.qkd_links:
+        tx, rx = topology.module(link.transmitter), topology.module(link.receiver)
+        profile = topology.profile(tx.profile)
+        fibre, hops = topology.link_path(link)
+        roles = {Role.TRANSMITTER: ModuleRole.TRANSMITTER, Role.RECEIVER: ModuleRole.RECEIVER}
+        planned.append(
+            PlannedLink(
+                id=link.id,
+                qkdl_id=qkdl_id(link.id),
+                transmitter=LinkEnd(tx.node, tx.id, qkdi_id(tx.id), roles[tx.role]),
+                receiver=LinkEnd(rx.node, rx.id, qkdi_id(rx.id), roles[rx.role]),
+                dwdm_channel=link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel,
+                fibre=fibre.id,
+                switched=bool(hops),
+                target_rate_bps=link.target_rate_bps,
+            )
+        )
+    return planned
+
+
+# What the agents' trees say ---------------------------------------------------------------------------
+
+_CONFIG_LEAVES = ("qkdl_enable", "qkdl_type", "qkdl_local", "qkdl_remote", "phys_wavelength", "phys_qkd_role")
+
+
+def _items(tree: dict[str, Any], container: str, item: str) -> list[dict[str, Any]]:
+    found = tree.get(container, {}).get(item, [])
+    return found if isinstance(found, list) else []
+
+
+def find_link(tree: dict[str, Any], link_qkdl_id: UUID) -> dict[str, Any] | None:
+    """The ``qkd_link`` of ``link_qkdl_id`` in an agent's tree, if there."""
+    for entry in _items(tree, "qkd_links", "qkd_link"):
+        if entry.get("qkdl_id") == str(link_qkdl_id):
+            return entry
+    return None
+
+
+def find_interface(tree: dict[str, Any], interface_id: int) -> dict[str, Any] | None:
+    """The ``qkd_interface`` numbered ``interface_id`` in an agent's tree, if there."""
+    for entry in _items(tree, "qkd_interfaces", "qkd_interface"):
+        if entry.get("qkdi_id") == interface_id:
+            return entry
+    return None
+
+
+def needs_write(tree: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the agent's ``qkd_link`` differs from ``wanted`` in its configuration (or is missing)."""
+    current = find_link(tree, UUID(wanted["qkdl_id"]))
+    if current is None:
+        return True
+    return any(current.get(leaf) != wanted.get(leaf) for leaf in _CONFIG_LEAVES)
+
+
+@dataclass(frozen=True)
+class EndState:
+    """One end of a link as its agent reports it.
+
+    Attributes:
+        provisioned: the agent holds the link.
+        status: ``qkdl_status`` without its module prefix (``ACTIVE``, ``PASSIVE``, ``PENDING``,
+            ``OFF``), None if not reported.
+        interface_status: its interface's ``qkdi_status`` (``ENABLED``, ``DISABLED``, ``FAILED``).
+        skr_bps, eskr_bps: ``qkdl_performance``.
+    """
+
+    provisioned: bool
+    status: str | None
+    interface_status: str | None
+    skr_bps: int
+    eskr_bps: int
+
+
+def end_state(tree: dict[str, Any], link: PlannedLink, node: str) -> EndState:
+    """What the tree of ``node``'s agent says of its end of ``link``."""
+    entry = find_link(tree, link.qkdl_id)
+    interface = find_interface(tree, link.end_at(node).qkdi_id) or {}
+    interface_status = str(interface.get("qkdi_status", "")).removeprefix(_TYPES) or None
+    if entry is None:
+        return EndState(False, None, interface_status, 0, 0)
+    performance = entry.get("qkdl_performance", {})
+    return EndState(
+        True,
+        str(entry.get("qkdl_status", "")).removeprefix(_TYPES) or None,
+        interface_status,
+        int(performance.get("skr", 0)),
+        int(performance.get("eskr", 0)),
+    )
+
+
+def link_state(link: PlannedLink, ends: dict[str, EndState | None]) -> LinkState:
+    """The link's status from both ends (None: that end's agent did not answer or never called home)."""
+    states = [ends.get(node) for node in link.nodes]
+    if any(state is None for state in states):
+        return LinkState.UNKNOWN
+    known = [state for state in states if state is not None]
+    if not all(state.provisioned for state in known):
+        return LinkState.UNPROVISIONED
+    if all(state.status == "ACTIVE" for state in known):
+        return LinkState.UP
+    if any(state.interface_status == "FAILED" for state in known):
+        return LinkState.DOWN
+    if link.switched and all(state.status in ("PENDING", "ACTIVE") for state in known):
+        return LinkState.STANDBY
+    return LinkState.DOWN

@@ -1,0 +1,56 @@
+"""``sdqkd controller --config FILE``: the SDN controller as a service (HTTPS, mutual TLS)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from sdqkd.controller.api import create_controller_app
+from sdqkd.controller.config import ControllerConfig, load_controller_config
+from sdqkd.controller.core import Controller
+from sdqkd.controller.southbound import Southbound
+from sdqkd.controller.store import ControllerStore
+from sdqkd.server.run import TlsFiles, serve
+from sdqkd.topology.loader import load_topology
+
+__all__ = ["build_controller", "run_controller"]
+
+
+def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerStore]:
+    """The controller of ``config`` (not started) and its store (the caller closes it).
+
+    Raises:
+        ConfigError: the topology cannot be loaded.
+    """
+    topology = load_topology(config.topology)
+    store = ControllerStore(config.database)
+    southbound = Southbound(config.tls.cert, config.tls.key, config.tls.ca)
+    return Controller(topology, store, southbound, config.poll_interval_s), store
+
+
+def run_controller(config_path: Path) -> None:
+    """Serve the controller of ``config_path`` until SIGINT/SIGTERM; once it accepts connections it
+    records ``{"url", "pid"}`` in its ``endpoint_file`` (if configured)."""
+    config = load_controller_config(config_path)
+    controller, store = build_controller(config)
+
+    def announce(url: str) -> None:
+        if config.endpoint_file is not None:
+            config.endpoint_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = config.endpoint_file.with_suffix(".tmp")
+            temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+            os.replace(temporary, config.endpoint_file)
+
+    try:
+        serve(
+            create_controller_app(controller),
+            TlsFiles(config.tls.cert, config.tls.key, config.tls.ca),
+            config.host,
+            config.port,
+            announce,
+        )
+    finally:
+        store.close()
+        if config.endpoint_file is not None:
+            config.endpoint_file.unlink(missing_ok=True)

@@ -1,0 +1,99 @@
+"""Fixtures for the controller over real mutual TLS: a CA with a certificate for every caller, and per
+module one network: an emulated Madrid (time × 50), the agents of its three nodes, and the controller
+(its SQLite file in a temporary folder), each served on loopback. The tests skip without the
+official ETSI GS QKD 015 YANG modules (the agents cannot start without them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from controller_support import NODES, POLL_S, SPECS, TIME_SCALE, Net, Pki
+
+from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.node import NodeAgent
+from sdqkd.agent.service import AgentApp
+from sdqkd.agent.yang import load_data_model
+from sdqkd.controller.api import create_controller_app
+from sdqkd.controller.core import Controller
+from sdqkd.controller.southbound import Southbound
+from sdqkd.controller.store import ControllerStore
+from sdqkd.emulator.app import create_emulator_app
+from sdqkd.emulator.client import EmulatorClient
+from sdqkd.emulator.engine import Emulator
+from sdqkd.pki import CertificateAuthority, Role
+from sdqkd.server import BackgroundServer, TlsFiles
+from sdqkd.topology.loader import load_topology
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    if not (SPECS / "yang-library.json").is_file():
+        pytest.skip(f"the ETSI GS QKD 015 YANG modules are not at {SPECS}: the agents cannot start")
+    return load_data_model(SPECS)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    ca = CertificateAuthority.create(tmp_path_factory.mktemp("controller-ca"))
+    return Pki(
+        ca=ca,
+        emulator=ca.issue(Role.EMULATOR, "emulator"),
+        agents={node: ca.issue(Role.AGENT, node) for node in NODES},
+        controller=ca.issue(Role.CONTROLLER, "controller"),
+        operator=ca.issue(Role.OPERATOR, "operator"),
+        kme=ca.issue(Role.KME, "norte"),
+        sae=ca.issue(Role.SAE, "norte-app"),
+    )
+
+
+@contextmanager
+def serve_controller(net: Net, pki: Pki) -> Iterator[Controller]:
+    """A controller on ``net.database`` served on loopback (sets ``net.controller_url``)."""
+    store = ControllerStore(net.database)
+    southbound = Southbound(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
+    controller = Controller(net.topology, store, southbound, poll_interval_s=POLL_S)
+    tls = TlsFiles(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
+    try:
+        with BackgroundServer(create_controller_app(controller), tls) as server:
+            net.controller_url = server.url
+            yield controller
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def network(model: Any, pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """Emulator and agents (nothing configured yet); the controller is started by ``controller``."""
+    topology = load_topology("madrid")
+    with ExitStack() as stack:
+        tls = TlsFiles(pki.emulator.cert, pki.emulator.key, pki.ca.cert_path)
+        emulator = stack.enter_context(
+            BackgroundServer(create_emulator_app(Emulator(topology, time_scale=TIME_SCALE)), tls)
+        )
+        urls: dict[str, str] = {}
+        for node in NODES:
+            issued = pki.agents[node]
+            driver = EmulatorDriver(emulator.url, issued.cert, issued.key, pki.ca.cert_path, node)
+            agent = NodeAgent(node, topology.node(node).name, driver, model)
+            agent_tls = TlsFiles(issued.cert, issued.key, pki.ca.cert_path)
+            urls[node] = stack.enter_context(BackgroundServer(AgentApp(agent), agent_tls)).url
+        database = Path(tmp_path_factory.mktemp("controller")) / "state.db"
+        yield Net(topology, emulator.url, urls, database)
+
+
+@pytest.fixture(scope="module")
+def controller(network: Net, pki: Pki) -> Iterator[Controller]:
+    with serve_controller(network, pki) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def operator_emulator(network: Net, pki: Pki) -> Iterator[EmulatorClient]:
+    with EmulatorClient(
+        network.emulator_url, pki.operator.cert, pki.operator.key, pki.ca.cert_path
+    ) as client:
+        yield client
