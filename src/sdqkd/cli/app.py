@@ -8,6 +8,7 @@ import typer
 from typer.exceptions import TyperException
 
 from sdqkd import __version__
+from sdqkd.cli.deploy import deploy_command
 from sdqkd.cli.keyrate import keyrate
 from sdqkd.cli.network import (
     agent_command,
@@ -42,6 +43,7 @@ app.command("emulator")(emulator_command)
 app.command("kme")(kme_command)
 app.command("agent")(agent_command)
 app.command("controller")(controller_command)
+app.command("deploy")(deploy_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(pki_app, name="pki")
 
