@@ -1,5 +1,5 @@
-"""The public API of the agent's device drivers and its ETSI GS QKD 015 mapping, frozen: a change here
-is a deliberate API change, made on purpose."""
+"""The public API of the agent's device drivers and its ETSI GS QKD 015 mapping (links and applications),
+frozen: a change here is a deliberate API change, made on purpose."""
 
 from __future__ import annotations
 
@@ -8,6 +8,18 @@ import importlib
 import pytest
 
 PUBLIC_API = {
+    "sdqkd.agent.applications": {
+        "APP_STATE_MEMBERS",
+        "AppStatus",
+        "Application",
+        "app_configuration",
+        "app_disconnected_notification",
+        "app_new_notification",
+        "app_status",
+        "date_and_time",
+        "link_statuses",
+        "parse_app",
+    },
     "sdqkd.agent.drivers": {
         "Attachment",
         "DeviceDescription",
