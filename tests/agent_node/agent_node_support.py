@@ -69,6 +69,15 @@ def link_path(link_id: str) -> str:
     return f"{DATA}/{NODE}/qkd_links/qkd_link={link_id}"
 
 
+def app_path(app_id: str) -> str:
+    return f"{DATA}/{NODE}/qkd_applications/qkd_app={app_id}"
+
+
+def app_body(entry: dict[str, Any]) -> dict[str, Any]:
+    """A PUT body for one ``qkd_app`` entry (an array of one, RFC 7951 §5.4)."""
+    return {"etsi-qkd-sdn-node:qkd_app": [entry]}
+
+
 def link_body(entry: dict[str, Any]) -> dict[str, Any]:
     """A PUT body for one ``qkd_link`` entry (an array of one, RFC 7951 §5.4)."""
     return {"etsi-qkd-sdn-node:qkd_link": [entry]}
@@ -133,6 +142,24 @@ def notifications(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             data = []
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
+
+
+def receive(
+    received: Iterator[dict[str, Any]],
+    name: str,
+    accept: Callable[[dict[str, Any]], bool],
+    since: float,
+    deadline_s: float = 2.0,
+) -> dict[str, Any]:
+    """The first notification ``name`` whose content ``accept`` approves, arriving within ``deadline_s``
+    after ``since`` (others are skipped: link performance updates come every second)."""
+    for notification in received:
+        if name in notification and accept(notification[name]):
+            elapsed = time.monotonic() - since
+            assert elapsed < deadline_s, f"{name} after {elapsed:.2f} s"
+            return dict(notification)
+        assert time.monotonic() - since < deadline_s, f"no {name} within {deadline_s} s"
+    raise AssertionError(f"the stream ended before {name}")
 
 
 def validate_tree(model: Any, tree: dict[str, Any]) -> None:

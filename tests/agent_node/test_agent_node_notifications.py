@@ -4,7 +4,7 @@ a subscriber of Norte's agent as ETSI GS QKD 015 notifications within 2 s."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from agent_node_support import (
     notifications,
     pairs,
     provision,
+    receive,
     validate_notification,
     wait_for,
 )
@@ -45,20 +46,6 @@ def provisioned(network: Network, pki: NodePki, operator: EmulatorClient) -> Ite
     operator.fibre_action("concepcion-norte", "restore")
 
 
-def receive(
-    received: Iterator[dict[str, Any]], name: str, accept: Callable[[dict[str, Any]], bool], since: float
-) -> dict[str, Any]:
-    """The first notification ``name`` whose content ``accept`` approves, arriving within the deadline
-    after ``since`` (others are skipped: link performance updates come every second)."""
-    for notification in received:
-        if name in notification and accept(notification[name]):
-            elapsed = time.monotonic() - since
-            assert elapsed < EVENT_DEADLINE_S, f"{name} after {elapsed:.2f} s"
-            return dict(notification)
-        assert time.monotonic() - since < EVENT_DEADLINE_S, f"no {name} within {EVENT_DEADLINE_S} s"
-    raise AssertionError(f"the stream ended before {name}")
-
-
 @pytest.mark.usefixtures("provisioned")
 def test_a_module_failure_and_a_fibre_cut_are_notified_within_two_seconds(
     network: Network, pki: NodePki, operator: EmulatorClient, model: Any
@@ -78,7 +65,11 @@ def test_a_module_failure_and_a_fibre_cut_are_notified_within_two_seconds(
         operator.module_action("norte-rx", "fail")
         interface = qkdi_id("norte-rx")
         down = receive(
-            received, INTERFACE_DOWN, lambda n: n["qkd_interface"]["qkdi_id"] == interface, failed_at
+            received,
+            INTERFACE_DOWN,
+            lambda n: n["qkd_interface"]["qkdi_id"] == interface,
+            failed_at,
+            EVENT_DEADLINE_S,
         )
         status = f"{DATA}/{NODE}/qkd_interfaces/qkd_interface={interface}/qkdi_status"
         wait_for(
@@ -98,6 +89,7 @@ def test_a_module_failure_and_a_fibre_cut_are_notified_within_two_seconds(
             LINK_DOWN,
             lambda n: n["qkd_link"]["qkdl_id"] == link_id and "cut" in n["qkd_link"]["reason"],
             cut_at,
+            EVENT_DEADLINE_S,
         )
 
     for notification, name in ((down, INTERFACE_DOWN), (cut, LINK_DOWN)):

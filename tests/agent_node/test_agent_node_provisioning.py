@@ -1,6 +1,6 @@
 """The node agents of an emulated Madrid over RESTCONF with mutual TLS: discovery fills each datastore,
-links the controller writes configure the modules end to end, a link the devices refuse is vetoed, and a
-deleted link unpairs its module.
+links the controller writes configure the modules end to end, a link the agent cannot use is refused as
+invalid (400) and one a device refuses is vetoed (500), and a deleted link unpairs its module.
 
 The tests share one network (module scope) and run in file order: discovery sees it unconfigured, the
 provisioning test writes every link first; the later tests (re)provision before they change anything.
@@ -162,13 +162,12 @@ def emulator_state(operator: EmulatorClient, network: Network) -> dict[str, Any]
     }
 
 
-def assert_vetoed(response: httpx.Response) -> dict[str, Any]:
-    """An RFC 8040 §7.1 error body refusing the write."""
-    assert response.status_code in {400, 500}, response.text
+def assert_vetoed(response: httpx.Response, status_code: int, tag: str) -> dict[str, Any]:
+    """An RFC 8040 §7.1 error body refusing the write, with ``status_code`` and error-tag ``tag``."""
+    assert response.status_code == status_code, response.text
     assert response.headers["content-type"] == "application/yang-data+json"
     (error,) = response.json()["ietf-restconf:errors"]["error"]
-    assert error["error-tag"] in {"operation-failed", "invalid-value"}
-    assert response.status_code == (500 if error["error-tag"] == "operation-failed" else 400)
+    assert (error["error-type"], error["error-tag"]) == ("application", tag)
     return dict(error)
 
 
@@ -190,7 +189,7 @@ def norte_tx_link(link_id: str, receiver: str, channel: str = "59") -> dict[str,
 
 
 @pytest.mark.usefixtures("provisioned")
-def test_a_link_outside_the_modules_tuning_range_is_vetoed_and_changes_nothing(
+def test_a_link_outside_the_modules_tuning_range_is_refused_as_invalid_and_changes_nothing(
     network: Network, controller_of: dict[str, httpx.Client], operator: EmulatorClient
 ) -> None:
     norte = controller_of["norte"]
@@ -201,8 +200,9 @@ def test_a_link_outside_the_modules_tuning_range_is_vetoed_and_changes_nothing(
         link_path(NEW_LINK), json=link_body(norte_tx_link(NEW_LINK, "quintin-rx2", "1")), headers=WRITE
     )
 
-    error = assert_vetoed(response)
+    error = assert_vetoed(response, 400, "invalid-value")  # the agent's own check: the client's to fix
     assert "tuning range" in error["error-message"]
+    assert error["error-path"] == f'/{NODE}/qkd_links/qkd_link[qkdl_id="{NEW_LINK}"]'
     assert norte.get(link_path(NEW_LINK), headers=READ).status_code == 404
     assert configuration(norte) == config_before
     assert emulator_state(operator, network) == emulator_before
@@ -228,7 +228,7 @@ def test_a_write_the_device_refuses_is_vetoed_and_leaves_no_module_half_configur
         f"{DATA}/{NODE}/qkd_links", json={"etsi-qkd-sdn-node:qkd_links": {"qkd_link": links}}, headers=WRITE
     )
 
-    error = assert_vetoed(response)
+    error = assert_vetoed(response, 500, "operation-failed")  # the device's refusal
     assert "one peer" in error["error-message"]
     assert configuration(norte) == config_before
     assert emulator_state(operator, network) == emulator_before

@@ -5,10 +5,18 @@
 - A ``qkd_link`` written by the controller is applied to the devices before it is accepted: the
   links of the node become module configurations (peers, quantum channel, enabled) and the driver
   configures the modules; a device that refuses vetoes the write (a RESTCONF error, nothing changes).
-- Every second it refreshes the live state: interface and link status, ``skr``/``eskr``; device
-  events (module or link down) update it at once and raise ``sdqkdn_interface_down`` /
-  ``sdqkdn_link_down``; ``sdqkdn_link_perf_update`` carries the SNR (see ``etsi015`` on why the
-  datastore cannot).
+  A link the agent cannot use (an unknown interface, a channel outside the module's range) is
+  refused as ``invalid-value`` (400); a device's refusal as ``operation-failed`` (500).
+- A ``qkd_app`` written by the controller is checked against the node before it is accepted: its
+  ``local_qkdn_id`` (when given) must be this node's and every ``backing_qkdl_id`` a link of this
+  node (else ``invalid-value``, naming the member); a link an app still uses cannot be removed
+  (``in-use``, 409). An accepted app gets its ``creation_time`` and ``app_status`` and is announced
+  with ``sdqkdn_application_new``; ``sdqkdn_application_disconnected`` follows when its status
+  turns DISCONNECTED or it is removed.
+- Every second it refreshes the live state: interface and link status, ``skr``/``eskr``, app
+  status; device events (module or link down) update it at once and raise
+  ``sdqkdn_interface_down`` / ``sdqkdn_link_down``; ``sdqkdn_link_perf_update`` carries the SNR
+  (see ``etsi015`` on why the datastore cannot).
 """
 
 from __future__ import annotations
@@ -16,15 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from sdqkd.agent.applications import (
+    AppStatus,
+    app_configuration,
+    app_disconnected_notification,
+    app_new_notification,
+    app_status,
+    date_and_time,
+    link_statuses,
+    parse_app,
+)
 from sdqkd.agent.datastore import ChangeKind, Datastore
 from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, QkdDeviceDriver
 from sdqkd.agent.etsi015 import (
     QKD_NODE,
+    TYPES_MODULE,
     InterfaceDirectory,
     PhysicalLink,
     interface_down_notification,
@@ -51,10 +71,19 @@ __all__ = ["NodeAgent"]
 log = logging.getLogger(__name__)
 _LINKS = f"{QKD_NODE}/qkd_links/qkd_link"
 _INTERFACES = f"{QKD_NODE}/qkd_interfaces/qkd_interface"
+_APPS = f"{QKD_NODE}/qkd_applications/qkd_app"
 _REFRESH_S = 1.0
 
 _ModuleConfig = tuple[tuple[str, ...], int | None, bool]
 """A module's configuration as the driver sets it: its peers, its quantum channel, whether it runs."""
+
+
+@dataclasses.dataclass
+class _AcceptedApp:
+    """An app the agent accepted: its configuration as written, and the status it last gave it."""
+
+    configuration: dict[str, Any]
+    status: AppStatus | None = None
 
 
 class NodeAgent:
@@ -80,6 +109,8 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[None]] = []
         # what each module is configured with now (peers, channel, enabled), as last read or set
         self._configured: dict[str, _ModuleConfig] = {}
+        # the apps accepted so far, by app_id (changed only once a write is past every veto)
+        self._apps: dict[str, _AcceptedApp] = {}
 
     @property
     def datastore(self) -> Datastore:
@@ -123,13 +154,22 @@ class NodeAgent:
         return [parse_link(entry, self.qkdn_id) for entry in entries]
 
     async def _on_change(self, kind: ChangeKind, path: str, old: JsonValue, new: JsonValue) -> None:
-        """Apply the node's links to its devices; a refusal vetoes the change."""
-        if "qkd_links" not in path and not path.endswith(QKD_NODE):
+        """Check the node's apps against its links and apply its links to its devices; a refusal
+        vetoes the change."""
+        links_changed = "qkd_links" in path or path.endswith(QKD_NODE)
+        if not links_changed and "qkd_applications" not in path:
             return
-        try:
-            await self._apply(self._links(self.datastore.tree()))
-        except (ConfigError, DeviceError) as exc:
-            raise RestconfError("application", "operation-failed", str(exc), error_path=path) from exc
+        tree = self.datastore.tree()
+        self._check_apps(tree)  # before any device is touched: a refused app changes nothing
+        if links_changed:
+            where = self.datastore.resolve(path).instance_id
+            try:
+                await self._apply(self._links(tree))
+            except ConfigError as exc:  # a link the agent cannot use: the client's to fix
+                raise RestconfError("application", "invalid-value", str(exc), error_path=where) from exc
+            except DeviceError as exc:  # a device refused what the agent asked of it
+                raise RestconfError("application", "operation-failed", str(exc), error_path=where) from exc
+        self._accept_apps(tree)
         try:
             await self._refresh()
         except (DeviceError, RestconfError, ConfigError) as exc:
@@ -173,6 +213,94 @@ class NodeAgent:
             else:
                 self._configured[module_id] = previous
 
+    # Applications written by the controller --------------------------------------------------------
+
+    def _check_apps(self, tree: Mapping[str, Any]) -> None:
+        """Refuse a tree whose apps do not fit the node: another node's ``local_qkdn_id`` or a
+        ``backing_qkdl_id`` that names no link here (``invalid-value``, for an app this write adds
+        or changes), or a link removed while an app it backs stays (``in-use``).
+
+        Raises:
+            RestconfError: the first problem found (its path names the member or the link).
+        """
+        node = tree.get(QKD_NODE, {})
+        links = link_statuses(node.get("qkd_links", {}).get("qkd_link", []))
+        for entry in node.get("qkd_applications", {}).get("qkd_app", []):
+            try:
+                app = parse_app(entry)
+            except ConfigError as exc:
+                raise RestconfError("application", "invalid-value", str(exc)) from exc
+            key = str(entry["app_id"])  # as written: keys compare as strings in the datastore
+            where = self.datastore.resolve(f"{_APPS}={key}").instance_id
+            if app.local_qkdn_id is not None and app.local_qkdn_id != self.qkdn_id:
+                raise RestconfError(
+                    "application",
+                    "invalid-value",
+                    f"local_qkdn_id {app.local_qkdn_id} of qkd_app {app.app_id} is not this node "
+                    f"({self.qkdn_id})",
+                    error_path=f"{where}/local_qkdn_id",
+                )
+            missing = [link for link in app.backing_links if link not in links]
+            if not missing:
+                continue
+            accepted = self._apps.get(key)
+            if accepted is not None and accepted.configuration == app_configuration(entry):
+                # The app is as it was: what changed is the link it needs.
+                link_where = self.datastore.resolve(f"{_LINKS}={missing[0]}").instance_id
+                raise RestconfError(
+                    "application",
+                    "in-use",
+                    f"qkd_link {missing[0]} backs qkd_app {app.app_id}: remove the app (or its "
+                    "backing_qkdl_id) first",
+                    error_path=link_where,
+                )
+            raise RestconfError(
+                "application",
+                "invalid-value",
+                f"backing_qkdl_id {missing[0]} of qkd_app {app.app_id} names no qkd_link of this node",
+                error_path=f"{where}/backing_qkdl_id",
+            )
+
+    def _accept_apps(self, tree: Mapping[str, Any]) -> None:
+        """Take the apps of an accepted write: a new one gets its ``creation_time`` and is announced,
+        a removed one is announced as disconnected, and every status is set."""
+        entries = {
+            str(entry["app_id"]): entry
+            for entry in tree.get(QKD_NODE, {}).get("qkd_applications", {}).get("qkd_app", [])
+        }
+        for app_id, entry in entries.items():
+            accepted = self._apps.get(app_id)
+            if accepted is not None:
+                accepted.configuration = app_configuration(entry)
+                continue
+            if "creation_time" not in entry:
+                now = date_and_time(dt.datetime.now(dt.UTC))
+                self.datastore.set_operational(f"{_APPS}={app_id}/creation_time", now)
+            self._apps[app_id] = _AcceptedApp(app_configuration(entry))
+            self.stream.publish(app_new_notification(entry, self.qkdn_id))
+        for app_id in [app_id for app_id in self._apps if app_id not in entries]:
+            del self._apps[app_id]
+            self.stream.publish(app_disconnected_notification(UUID(app_id)))
+        self._refresh_apps()
+
+    def _refresh_apps(self) -> None:
+        """Each accepted app's status from its links' status in the datastore (no I/O); an app that
+        turns DISCONNECTED is announced."""
+        node = self.datastore.tree().get(QKD_NODE, {})
+        statuses = link_statuses(node.get("qkd_links", {}).get("qkd_link", []))
+        for entry in node.get("qkd_applications", {}).get("qkd_app", []):
+            accepted = self._apps.get(str(entry["app_id"]))
+            if accepted is None:
+                continue  # a write not yet past its veto: _accept_apps takes it
+            status = app_status(parse_app(entry), statuses)
+            if status is not accepted.status or "app_status" not in entry:
+                self.datastore.set_operational(
+                    f"{_APPS}={entry['app_id']}/app_status", f"{TYPES_MODULE}:{status}"
+                )
+            if status is AppStatus.DISCONNECTED and accepted.status is AppStatus.ON:
+                self.stream.publish(app_disconnected_notification(UUID(str(entry["app_id"]))))
+            accepted.status = status
+
     # Live state -------------------------------------------------------------------------------------
 
     async def _refresh(self) -> None:
@@ -201,6 +329,7 @@ class NodeAgent:
             self.datastore.set_operational(f"{base}/qkdl_performance", entry["qkdl_performance"])
             if paired:
                 self.stream.publish(link_perf_update_notification(link.qkdl_id, performance))
+        self._refresh_apps()
 
     async def _refresh_loop(self) -> None:
         while True:
