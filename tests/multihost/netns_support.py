@@ -71,7 +71,7 @@ class Hosts:
 
     def __init__(self) -> None:
         self.suffix = secrets.token_hex(3)
-        self.subnet = _free_subnet()
+        self.subnet = ipaddress.IPv4Network("10.0.0.0/24")  # chosen on enter, once `ip` is known to exist
         self.hub = f"sdq{self.suffix}-hub"
         self.root_link = f"sdq{self.suffix}"  # an interface name: 15 characters at most
         self.namespaces: dict[str, str] = {}  # host name -> namespace
@@ -86,6 +86,7 @@ class Hosts:
     def __enter__(self) -> Hosts:
         if shutil.which("ip") is None:
             raise NamespacesUnavailable("no `ip` command (iproute2) to make network namespaces")
+        self.subnet = _free_subnet()
         added = _ip("netns", "add", self.hub)
         if added.returncode != 0:
             raise NamespacesUnavailable(f"`ip netns add` is not permitted here: {added.stderr.strip()}")

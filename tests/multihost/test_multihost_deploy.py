@@ -53,6 +53,8 @@ def test_each_host_gets_one_folder_with_the_certificates_of_its_own_roles_only(m
         assert pki[address] == {"pki/ca.crt"} | {f"pki/{n}.{ext}" for n in names for ext in ("crt", "key")}
     assert madrid.host_of("kme:norte").roles == ["kme:norte", "agent:norte"]
     assert madrid.host_of("emulator").roles == ["emulator", "controller"]
+    with pytest.raises(KeyError, match="kme:sol"):
+        madrid.host_of("kme:sol")
 
 
 def test_the_ca_key_stays_in_the_top_level_ca_folder(madrid: Deployment) -> None:

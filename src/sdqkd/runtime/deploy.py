@@ -59,9 +59,12 @@ __all__ = [
     "DEFAULT_EMULATOR_PORT",
     "DEFAULT_KME_PORT",
     "Addresses",
+    "ControllerAddress",
     "Deployment",
+    "EmulatorAddress",
     "HostCommand",
     "HostPlan",
+    "NodeAddress",
     "deploy",
     "load_addresses",
     "parse_addresses",
@@ -239,8 +242,15 @@ class Deployment:
     """Where the YANG modules were copied from; None: the node hosts' ``yang/`` folders are empty."""
 
     def host_of(self, role: str) -> HostPlan:
-        """The host that runs ``role`` (``emulator``, ``controller``, ``kme:NODE``, ``agent:NODE``)."""
-        return next(host for host in self.hosts if role in host.roles)
+        """The host that runs ``role`` (``emulator``, ``controller``, ``kme:NODE``, ``agent:NODE``).
+
+        Raises:
+            KeyError: no host runs it.
+        """
+        for host in self.hosts:
+            if role in host.roles:
+                return host
+        raise KeyError(f"no host runs {role!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
