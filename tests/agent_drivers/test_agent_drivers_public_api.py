@@ -1,5 +1,5 @@
-"""The public API of the agent's device drivers and its ETSI GS QKD 015 mapping (links and applications),
-frozen: a change here is a deliberate API change, made on purpose."""
+"""The public API of the agent's device drivers, its ETSI GS QKD 015 mapping (links and applications) and
+its call-home, frozen: a change here is a deliberate API change, made on purpose."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ import importlib
 import pytest
 
 PUBLIC_API = {
+    "sdqkd.agent.callhome": {
+        "Backoff",
+        "CallHome",
+        "CallHomeState",
+        "Registration",
+        "is_transient",
+        "register",
+    },
     "sdqkd.agent.applications": {
         "APP_STATE_MEMBERS",
         "AppStatus",

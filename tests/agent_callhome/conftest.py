@@ -1,0 +1,65 @@
+"""Fixtures for the agent's call-home over real mutual TLS: a per-session CA, a fake controller served on
+loopback for each test, and for the tests that run an agent the official ETSI GS QKD 015 data model (they
+skip without it) and an emulated Madrid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from callhome_support import SPECS, CallHomePki, FakeController
+
+from sdqkd.agent.yang import load_data_model
+from sdqkd.emulator.app import create_emulator_app
+from sdqkd.emulator.engine import Emulator
+from sdqkd.pki import CertificateAuthority, Role
+from sdqkd.server import BackgroundServer
+from sdqkd.topology.loader import load_topology
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> CallHomePki:
+    ca = CertificateAuthority.create(tmp_path_factory.mktemp("callhome-ca"))
+    return CallHomePki(
+        ca=ca,
+        controller=ca.issue(Role.CONTROLLER, "controller"),
+        emulator=ca.issue(Role.EMULATOR, "emulator"),
+        norte=ca.issue(Role.AGENT, "norte"),
+        quintin=ca.issue(Role.AGENT, "quintin"),
+    )
+
+
+@pytest.fixture
+def fake() -> FakeController:
+    return FakeController()
+
+
+@pytest.fixture
+def controller_url(fake: FakeController, pki: CallHomePki) -> Iterator[str]:
+    """The fake controller, served with the controller's certificate."""
+    with BackgroundServer(fake.app(), pki.tls(pki.controller)) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    """The yangson model of the official modules in ``../shared/specs/etsi-gs-qkd-015``."""
+    if not (SPECS / "yang-library.json").is_file():
+        pytest.skip(
+            f"the ETSI GS QKD 015 YANG modules are not at {SPECS}: the agent cannot start without them"
+        )
+    return load_data_model(SPECS)
+
+
+@pytest.fixture(scope="module")
+def emulator_url(pki: CallHomePki) -> Iterator[str]:
+    """An emulated Madrid (nothing configured), served with the emulator's certificate."""
+    emulator = Emulator(load_topology("madrid"), time_scale=50.0)
+    with BackgroundServer(create_emulator_app(emulator), pki.tls(pki.emulator)) as server:
+        yield server.url
