@@ -9,24 +9,32 @@ tls: {cert: pki/agent-norte.crt, key: pki/agent-norte.key, ca: pki/ca.crt}
 yang_dir: /path/to/etsi-gs-qkd-015       # the official ETSI GS QKD 015 YANG modules + yang-library.json
 driver: {kind: emulator, url: https://emulator:9000}
 endpoint_file: agent/norte.endpoint.json
+controller_url: https://controller:8443  # call home here once serving (optional: none, no call-home)
+kme_url: https://kme-norte:8470          # the node's KME, told to the controller (optional)
+advertise_url: https://norte:8460        # the URL told to the controller (default: the one served at)
 ```
 Relative paths are relative to the configuration file. The controller and the operator may write the
-datastore; they and the node's own KME may read it.
+datastore; they and the node's own KME may read it. With ``controller_url`` the agent registers with
+the controller once it accepts connections, in the background, retrying until the controller accepts
+(:mod:`sdqkd.agent.callhome`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.types import Receive, Scope, Send
 
+from sdqkd.agent.callhome import CallHome
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
@@ -64,6 +72,22 @@ class AgentConfig(_Model):
     yang_dir: Path
     driver: _Driver
     endpoint_file: Path | None = None
+    controller_url: str | None = None
+    """The SDN controller to register with (None: no call-home)."""
+    kme_url: str | None = None
+    """The node's KME, told to the controller (which reads its key pools)."""
+    advertise_url: str | None = None
+    """The agent's URL as the controller reaches it (None: the URL the server reports when it starts)."""
+
+    @field_validator("controller_url", "kme_url", "advertise_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        # Every sdqkd service speaks HTTPS with mutual TLS: a URL of another scheme is a mistake.
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme != "https" or not parts.hostname:
+                raise ValueError(f"{value!r} is not an https://host[:port] URL")
+        return value
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -96,11 +120,31 @@ def load_agent_config(path: Path) -> AgentConfig:
 
 class AgentApp:
     """The agent's ASGI app: at startup it starts the agent (device discovery fills the datastore),
-    then serves the datastore over RESTCONF; at shutdown it stops the agent."""
+    then serves the datastore over RESTCONF; once told it serves (:meth:`serving`) it calls home; at
+    shutdown it stops calling home, then stops the agent.
 
-    def __init__(self, agent: NodeAgent) -> None:
+    Args:
+        agent: the node agent.
+        call_home: its registration with the controller; None: none.
+    """
+
+    def __init__(self, agent: NodeAgent, call_home: CallHome | None = None) -> None:
         self.agent = agent
+        self.call_home = call_home
         self.restconf: FastAPI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def serving(self, url: str) -> None:
+        """The server accepts connections at ``url``: call home (if configured). Safe to call from any
+        thread.
+
+        Raises:
+            RuntimeError: the app has not started.
+        """
+        if self._loop is None:
+            raise RuntimeError("the agent has not started")
+        if self.call_home is not None:
+            self._loop.call_soon_threadsafe(self.call_home.start, url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -130,27 +174,51 @@ class AgentApp:
                     stream=self.agent.stream,
                     title=f"sdqkd agent {self.agent.node_id}: ETSI GS QKD 015 over RESTCONF",
                 )
+                self._loop = asyncio.get_running_loop()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.agent.stop()
+                try:
+                    if self.call_home is not None:
+                        await self.call_home.stop()
+                finally:
+                    await self.agent.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _log_to_stderr() -> None:
+    """The agent process's log: sdqkd's messages from INFO (a registration, a refusal), other
+    libraries' from WARNING (httpx says INFO for every request: the refresh loop's polls), on stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sdqkd").setLevel(logging.INFO)
 
 
 def run_agent(config_path: Path) -> None:
     """Serve the agent of ``config_path`` until SIGINT/SIGTERM."""
     config = load_agent_config(config_path)
+    _log_to_stderr()
     model = load_data_model(config.yang_dir)
     tls = TlsFiles(config.tls.cert, config.tls.key, config.tls.ca)
     driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
     agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model)
-    app = AgentApp(agent)
+    call_home = None
+    if config.controller_url is not None:
+        call_home = CallHome(
+            config.controller_url,
+            config.node_id,
+            location=agent.location,
+            kme_url=config.kme_url,
+            advertise_url=config.advertise_url,
+            tls=tls,
+        )
+    app = AgentApp(agent, call_home)
 
     def announce(url: str) -> None:
         if config.endpoint_file is not None:
             temporary = config.endpoint_file.with_suffix(".tmp")
             temporary.write_text(json.dumps({"url": url, "pid": os.getpid(), "node_id": config.node_id}))
             os.replace(temporary, config.endpoint_file)
+        app.serving(url)
 
     try:
         serve(app, tls, config.host, config.port, announce)
