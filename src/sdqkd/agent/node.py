@@ -169,7 +169,7 @@ class NodeAgent:
                 raise RestconfError("application", "invalid-value", str(exc), error_path=where) from exc
             except DeviceError as exc:  # a device refused what the agent asked of it
                 raise RestconfError("application", "operation-failed", str(exc), error_path=where) from exc
-        self._accept_apps(tree)
+        self._accept_apps(self.datastore.tree())  # as it is now, the refresh loop's updates included
         try:
             await self._refresh()
         except (DeviceError, RestconfError, ConfigError) as exc:
