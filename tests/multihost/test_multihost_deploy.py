@@ -14,6 +14,7 @@ import pytest
 import yaml
 from multihost_support import NODE_HOSTS, addresses, certificate, identity, ip_addresses
 
+from sdqkd.agent.service import load_agent_config
 from sdqkd.errors import ConfigError
 from sdqkd.kms.config import load_kme_config
 from sdqkd.pki.identity import Identity, Role
@@ -137,6 +138,10 @@ def test_each_agent_knows_the_emulator_the_controller_its_kme_and_the_url_it_is_
     assert config["tls"]["cert"] == "pki/agent-quintin.crt"
     assert (host.folder / config["endpoint_file"]).parent.is_dir()
     assert config["yang_dir"] == "yang"
+    loaded = load_agent_config(host.folder / "agent-quintin.yaml")  # what `sdqkd agent` will read
+    assert loaded.controller_url == "https://10.77.0.1:7443"
+    assert loaded.advertise_url == "https://10.77.0.4:8830"
+    assert loaded.yang_dir == host.folder / "yang"
     if madrid.yang_dir is not None:
         assert sorted(p.name for p in (host.folder / "yang").iterdir()) == sorted(
             p.name for p in madrid.yang_dir.iterdir() if p.name == "yang-library.json" or p.suffix == ".yang"
