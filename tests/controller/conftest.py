@@ -6,21 +6,18 @@ official ETSI GS QKD 015 YANG modules (the agents cannot start without them)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from controller_support import NODES, POLL_S, SPECS, TIME_SCALE, Net, Pki
+from controller_support import NODES, SPECS, TIME_SCALE, Net, Pki, serve_controller
 
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.agent.yang import load_data_model
-from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
-from sdqkd.controller.southbound import Southbound
-from sdqkd.controller.store import ControllerStore
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.emulator.engine import Emulator
@@ -48,21 +45,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         kme=ca.issue(Role.KME, "norte"),
         sae=ca.issue(Role.SAE, "norte-app"),
     )
-
-
-@contextmanager
-def serve_controller(net: Net, pki: Pki) -> Iterator[Controller]:
-    """A controller on ``net.database`` served on loopback (sets ``net.controller_url``)."""
-    store = ControllerStore(net.database)
-    southbound = Southbound(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
-    controller = Controller(net.topology, store, southbound, poll_interval_s=POLL_S)
-    tls = TlsFiles(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
-    try:
-        with BackgroundServer(create_controller_app(controller), tls) as server:
-            net.controller_url = server.url
-            yield controller
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")

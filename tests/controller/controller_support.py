@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 import httpx
 
 from sdqkd.agent.etsi015 import qkdn_id
+from sdqkd.controller.api import create_controller_app
+from sdqkd.controller.core import Controller
+from sdqkd.controller.southbound import Southbound
+from sdqkd.controller.store import ControllerStore
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
+from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
@@ -88,3 +93,18 @@ def active_alarms(client: httpx.Client) -> list[dict[str, Any]]:
     response = client.get("/api/v1/alarms", params={"active": "true"})
     assert response.status_code == 200, response.text
     return list(response.json())
+
+
+@contextmanager
+def serve_controller(net: Net, pki: Pki) -> Iterator[Controller]:
+    """A controller on ``net.database`` served on loopback (sets ``net.controller_url``)."""
+    store = ControllerStore(net.database)
+    southbound = Southbound(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
+    controller = Controller(net.topology, store, southbound, poll_interval_s=POLL_S)
+    tls = TlsFiles(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
+    try:
+        with BackgroundServer(create_controller_app(controller), tls) as server:
+            net.controller_url = server.url
+            yield controller
+    finally:
+        store.close()

@@ -129,6 +129,7 @@ class Controller:
         self._link_reasons: dict[str, str] = {}  # the last sdqkdn_link_down reason per link id
         self._refused: dict[tuple[str, str], float] = {}  # (node, path) → when an agent refused it
         self._admission = asyncio.Lock()
+        self._stopping = False
         self.started_at = dt.datetime.now(dt.UTC)
 
     # Life cycle -------------------------------------------------------------------------------------------
@@ -140,9 +141,19 @@ class Controller:
             self._follow(record)
 
     async def stop(self) -> None:
+        """Stop following the agents: close the connections first, so that no task is cancelled while it
+        opens one, then end the tasks."""
+        self._stopping = True
         for view in self.nodes.values():
-            await self._unfollow(view)
+            view.wake.set()
         await self.southbound.aclose()
+        tasks = [task for view in self.nodes.values() for task in view.tasks]
+        _, pending = await asyncio.wait(tasks, timeout=2.0) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def register(self, record: NodeRecord) -> bool:
         """A node called home: record it and (re)start following its agent; True if it is new.
@@ -155,10 +166,15 @@ class Controller:
                 f"qkdn_id {record.qkdn_id} is not node {record.node_id!r}'s ({qkdn_id(record.node_id)})"
             )
         new = self.store.upsert_node(record)
-        previous = self.nodes.get(record.node_id)
-        if previous is not None:
-            await self._unfollow(previous)
-        self._follow(record)
+        view = self.nodes.get(record.node_id)
+        if view is None:
+            self._follow(record)
+        else:
+            # The tasks read the record at every round: no need to stop them (cancelling a task while
+            # it opens a TLS connection would leak the connection). A restarted agent's old event
+            # stream has ended; one at a new address is opened at the next round.
+            view.record = record
+            view.wake.set()
         log.info(
             "node %s %s at %s", record.node_id, "registered" if new else "re-registered", record.agent_url
         )
@@ -172,22 +188,16 @@ class Controller:
             asyncio.create_task(self._listen(view), name=f"controller-listen-{record.node_id}"),
         ]
 
-    async def _unfollow(self, view: NodeView) -> None:
-        for task in view.tasks:
-            task.cancel()
-        for task in view.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        view.tasks.clear()
-
     # Following an agent -----------------------------------------------------------------------------------
 
     async def _watch(self, view: NodeView) -> None:
-        while True:
+        while not self._stopping:
             view.wake.clear()
             try:
                 await self.refresh(view.record.node_id)
             except Exception:  # a bug must not stop following the node
+                if self._stopping:
+                    return
                 log.exception("controller: reading node %s failed", view.record.node_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(view.wake.wait(), self.poll_interval_s)
@@ -227,13 +237,15 @@ class Controller:
     async def _listen(self, view: NodeView) -> None:
         """Follow the agent's notifications; wake the watcher on every change of state."""
         wait_s = _STREAM_RETRY_S[0]
-        while True:
+        while not self._stopping:
             try:
                 async for notification in self.southbound.notifications(view.record.agent_url):
                     wait_s = _STREAM_RETRY_S[0]
                     self._notified(view, notification)
             except (AgentUnavailable, RestconfError) as exc:
                 log.debug("controller: event stream of %s: %s", view.record.node_id, exc)
+            if self._stopping:
+                return
             view.wake.set()  # a stream that ended may mean the agent restarted: read it now
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, _STREAM_RETRY_S[1])
@@ -319,6 +331,15 @@ class Controller:
             )
         return found
 
+    def state_of(self, link: PlannedLink) -> LinkState:
+        """The link's status now, from what its agents said at their last read."""
+        state = link_state(link, self.ends(link))
+        if state is LinkState.DOWN and link.switched:
+            sharing = [other for other in self.links if other is not link and other.modules & link.modules]
+            if any(link_state(other, self.ends(other)) is LinkState.UP for other in sharing):
+                return link_state(link, self.ends(link), sharing_up=True)
+        return state
+
     def _evaluate(self, node_id: str) -> None:
         view = self.nodes[node_id]
         if view.tree is not None:
@@ -334,7 +355,7 @@ class Controller:
             if node_id not in link.nodes:
                 continue
             previous = self.link_states.get(link.id)
-            state = link_state(link, self.ends(link))
+            state = self.state_of(link)
             self.link_states[link.id] = state
             source = f"link:{link.id}"
             if state is LinkState.DOWN and previous in (LinkState.UP, LinkState.STANDBY):

@@ -9,7 +9,8 @@ exchanged. Each end names its own module's interface as ``qkdl_local`` and the o
 A link's status at the controller combines both ends' ``qkdl_status``:
 
     up              ACTIVE at both ends: making key
-    standby         a switched link whose switch serves another link now (PENDING, no failure)
+    standby         a switched link whose module serves another link now (the switch is set there),
+                    no interface failed
     down            an end is not ACTIVE for another reason, or its interface FAILED
     unprovisioned   not (yet) in both agents' trees
     unknown         an end's agent does not answer
@@ -88,6 +89,10 @@ class PlannedLink:
     fibre: str
     switched: bool
     target_rate_bps: float | None
+
+    @property
+    def modules(self) -> frozenset[str]:
+        return frozenset({self.transmitter.module, self.receiver.module})
 
     @property
     def nodes(self) -> tuple[str, str]:
@@ -204,8 +209,15 @@ def end_state(tree: dict[str, Any], link: PlannedLink, node: str) -> EndState:
     )
 
 
-def link_state(link: PlannedLink, ends: dict[str, EndState | None]) -> LinkState:
-    """The link's status from both ends (None: that end's agent did not answer or never called home)."""
+def link_state(link: PlannedLink, ends: dict[str, EndState | None], sharing_up: bool = False) -> LinkState:
+    """The link's status from both ends (None: that end's agent did not answer or never called home).
+
+    Args:
+        link: the link.
+        ends: what each end's agent says.
+        sharing_up: another link that shares a module with this one is up (for a switched link:
+            the switch serves that one now).
+    """
     states = [ends.get(node) for node in link.nodes]
     if any(state is None for state in states):
         return LinkState.UNKNOWN
@@ -216,6 +228,6 @@ def link_state(link: PlannedLink, ends: dict[str, EndState | None]) -> LinkState
         return LinkState.UP
     if any(state.interface_status == "FAILED" for state in known):
         return LinkState.DOWN
-    if link.switched and all(state.status in ("PENDING", "ACTIVE") for state in known):
+    if link.switched and sharing_up:
         return LinkState.STANDBY
     return LinkState.DOWN

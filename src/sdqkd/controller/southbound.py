@@ -70,14 +70,21 @@ class Southbound:
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
         )
+        self._closed = False
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._http.aclose()
 
+    def _check_open(self, url: str) -> None:
+        if self._closed:
+            raise AgentUnavailable(f"{url}: the controller is stopping")
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self._check_open(url)
         try:
             return await self._http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed meanwhile
             raise AgentUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
 
     # RESTCONF ---------------------------------------------------------------------------------------------
@@ -140,6 +147,7 @@ class Southbound:
             AgentUnavailable: the stream could not be opened or broke.
         """
         url = f"{agent_url}{_STREAM}"
+        self._check_open(url)
         timeout = httpx.Timeout(5.0, read=None)
         try:
             async with self._http.stream(
@@ -161,7 +169,7 @@ class Southbound:
                             continue
                         if isinstance(notification, dict):
                             yield notification
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed meanwhile
             raise AgentUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
 
     # KMEs -------------------------------------------------------------------------------------------------
