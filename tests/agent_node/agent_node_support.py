@@ -16,8 +16,8 @@ from yangson.enumerations import ContentType
 
 from sdqkd.agent.etsi015 import qkdi_id
 from sdqkd.agent.node import NodeAgent
+from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
-from sdqkd.runtime.launcher import qkd_link_entries
 from sdqkd.topology.models import Topology
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
@@ -97,7 +97,7 @@ def link_ids(topology: Topology) -> dict[str, str]:
 
 
 def provision(network: Network, pki: NodePki) -> dict[str, list[int]]:
-    """PUT every link entry of :func:`qkd_link_entries` into its agent as ``provision_links`` does (with
+    """PUT every link entry of :func:`qkd_link_entries` into its agent as the controller does (with
     the controller's certificate); the status codes per node."""
     codes: dict[str, list[int]] = {}
     for node, entries in qkd_link_entries(network.topology).items():

@@ -26,10 +26,10 @@ from agent_node_support import (
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
+from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import SdqkdError
 from sdqkd.pki import IssuedCertificate
-from sdqkd.runtime.launcher import qkd_link_entries
 from sdqkd.server import BackgroundServer, TlsFiles
 
 pytestmark = pytest.mark.integration

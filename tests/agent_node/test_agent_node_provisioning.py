@@ -32,8 +32,8 @@ from agent_node_support import (
 )
 
 from sdqkd.agent.etsi015 import qkdi_id, qkdn_id
+from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.emulator.client import EmulatorClient
-from sdqkd.runtime.launcher import qkd_link_entries
 
 pytestmark = pytest.mark.integration
 

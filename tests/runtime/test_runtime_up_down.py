@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from runtime_support import (
     Launch,
@@ -25,6 +26,7 @@ from runtime_support import (
 )
 
 from sdqkd.etsi014 import Etsi014Client, decode_key
+from sdqkd.pki import client_ssl_context
 from sdqkd.runtime.launcher import find_yang_dir, operator_client
 from sdqkd.runtime.rundir import RunDir
 
@@ -60,7 +62,10 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
     assert {"ca", "operator", "emulator", "controller", "nodes", "links"} <= set(status)
     assert set(status["operator"]) >= {"cert", "key"}
     assert status["emulator"]["url"].startswith("https://")
-    assert "url" in status["controller"]
+    if AGENTS:  # the controller runs where the agents do
+        assert status["controller"]["url"].startswith("https://localhost:")
+    else:
+        assert status["controller"]["url"] is None
     assert [node["id"] for node in status["nodes"]] == ["n1", "n2", "n3"]
     for node in status["nodes"]:
         assert {"id", "name", "kme_url", "agent_url", "saes"} <= set(node)
@@ -78,6 +83,32 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
         assert found["type"] == "PHYS"
         assert found["fibre"] == found["id"]
         assert set(found["pools"]) == set(found["nodes"])  # pool levels at both KMEs of the link
+
+
+def assert_controller_sees_the_network(status: dict[str, Any]) -> None:
+    """The controller's API (operator certificate) lists every node, reachable, and every link up with
+    its live key rate and the pool levels at both its KMEs."""
+    verify = client_ssl_context(
+        Path(status["operator"]["cert"]), Path(status["operator"]["key"]), Path(status["ca"])
+    )
+    with httpx.Client(base_url=status["controller"]["url"], verify=verify, timeout=10) as client:
+        nodes = client.get("/api/v1/nodes").json()
+        links = wait_for(
+            lambda: client.get("/api/v1/links").json(),
+            lambda found: all(set(lk["pools"]) == set(lk["nodes"]) for lk in found),
+            timeout_s=10,
+            what="pool levels at the controller",
+        )
+    assert sorted(node["id"] for node in nodes) == ["n1", "n2", "n3"]
+    assert all(node["reachable"] for node in nodes)
+    assert {node["id"]: node["agent_url"] for node in nodes} == {
+        n["id"]: n["agent_url"] for n in status["nodes"]
+    }
+    assert {lk["id"]: lk["nodes"] for lk in links} == LINKS
+    for found in links:
+        assert found["status"] == "up"
+        assert found["skr_bps"] > 0
+        assert all(pool["ready_blocks"] >= 0 for pool in found["pools"].values())
 
 
 def certificate_files(status: dict[str, Any]) -> list[Path]:
@@ -126,6 +157,8 @@ def test_up_serves_a_network_that_status_plant_and_down_control(
     assert sent == received
     assert len(set(sent)) == 4
     assert all(len(key) == 32 for key in sent)
+    if AGENTS:
+        assert_controller_sees_the_network(status)
 
     plant = sdqkd("plant", "channels", "--format", "json", "--run-dir", run_dir)
     assert plant.returncode == 0, plant.stderr
@@ -220,8 +253,8 @@ def test_of_two_ups_started_together_on_one_run_directory_one_refuses_at_once(
     wait_until_serving(run_dir, ups[winner], outputs[winner])
     emulator_pid = int(json.loads(RunDir(run_dir).network.read_text())["processes"]["emulator"])
     # one up, one emulator, and per node of chain:3 one KME and (where the ETSI 015 YANG modules are found)
-    # one agent; their command lines name their configuration files in the run dir
-    assert len(processes_mentioning(str(run_dir))) == 2 + 3 + (3 if AGENTS else 0)
+    # one agent, and the controller; their command lines name their configuration files in the run dir
+    assert len(processes_mentioning(str(run_dir))) == 2 + 3 + (3 + 1 if AGENTS else 0)
 
     assert sdqkd("down", "--run-dir", run_dir).returncode == 0
     assert_stopped(run_dir, ups[winner], emulator_pid)

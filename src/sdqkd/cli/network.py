@@ -89,6 +89,15 @@ def up_command(
                 soft_wrap=True,
                 highlight=False,
             )
+        if status["controller"]["url"]:
+            operator = status["operator"]
+            console.print(
+                f"\nSDN controller: {status['controller']['url']} (OpenAPI at /docs; operator certificate):\n"
+                f"  curl --cacert {status['ca']} --cert {operator['cert']} --key {operator['key']} \\\n"
+                f"       '{status['controller']['url']}/api/v1/links'",
+                soft_wrap=True,
+                highlight=False,
+            )
         console.print(f"\n`sdqkd status --run-dir {status['run_dir']}` shows the network; Ctrl-C or "
                       f"`sdqkd down --run-dir {status['run_dir']}` stops it.")  # fmt: skip
 
@@ -126,6 +135,8 @@ def status_command(
     console.print(
         f"network {status['topology']} in {status['run_dir']}; emulator {status['emulator']['url']}"
     )
+    if status["controller"]["url"]:
+        console.print(f"SDN controller {status['controller']['url']}")
     console.print(links_table(status["links"]))
 
 

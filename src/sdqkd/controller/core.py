@@ -60,6 +60,7 @@ _APPS = f"{QKD_NODE}/qkd_applications/qkd_app"
 _WAKE_DELAY_S = 0.1  # after a notification: the agent publishes it, then refreshes its datastore
 _STREAM_RETRY_S = (0.2, 5.0)  # first and longest wait before re-opening a broken event stream
 _PROVISION_RETRY_S = 5.0  # after an agent refused a write, before writing it again
+_UNREACHABLE_AFTER = 2  # failed reads in a row before an agent is reported unreachable (not one blip)
 _STATE_CHANGES = frozenset(
     {
         "sdqkdn_interface_new",
@@ -81,6 +82,7 @@ class NodeView:
     record: NodeRecord
     reachable: bool | None = None  # None: not read yet
     error: str | None = None
+    failed_reads: int = 0
     last_seen: dt.datetime | None = None
     tree: dict[str, Any] | None = None
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -213,10 +215,15 @@ class Controller:
                 log.warning("controller: agent %s does not answer: %s", node_id, exc)
             view.reachable, view.error = False, str(exc)
             view.tree = None
-            self._alarm(AlarmKind.NODE_UNREACHABLE, source, Severity.CRITICAL, f"agent of {node_id}: {exc}")
+            view.failed_reads += 1
+            if view.failed_reads >= _UNREACHABLE_AFTER:
+                self._alarm(
+                    AlarmKind.NODE_UNREACHABLE, source, Severity.CRITICAL, f"agent of {node_id}: {exc}"
+                )
             self._evaluate(node_id)
             return
         view.reachable, view.error, view.last_seen = True, None, dt.datetime.now(dt.UTC)
+        view.failed_reads = 0
         self.store.clear_alarms(AlarmKind.NODE_UNREACHABLE, source)
         if await self._provision(view):
             view.tree = await self._read_again(view)

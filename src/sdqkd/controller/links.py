@@ -35,7 +35,16 @@ from sdqkd.agent.etsi015 import (
 )
 from sdqkd.topology.models import Role, Topology
 
-__all__ = ["LinkEnd", "LinkState", "PlannedLink", "end_state", "link_state", "planned_links", "qkdl_id"]
+__all__ = [
+    "LinkEnd",
+    "LinkState",
+    "PlannedLink",
+    "end_state",
+    "link_entries",
+    "link_state",
+    "planned_links",
+    "qkdl_id",
+]
 
 _TYPES = "etsi-qkd-node-types:"
 
@@ -137,6 +146,16 @@ def planned_links(topology: Topology) -> list[PlannedLink]:
             )
         )
     return planned
+
+
+def link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The ``qkd_link`` entries each node's agent gets for the topology's links:
+    ``{node: [(qkdl_id, entry)]}``."""
+    entries: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for link in planned_links(topology):
+        for node in link.nodes:
+            entries.setdefault(node, []).append((str(link.qkdl_id), link.entry(node)))
+    return entries
 
 
 # What the agents' trees say ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """``sdqkd up`` / ``down`` / ``status``: a whole network on one host, in one command.
 
-``up`` provisions the run's PKI, starts the emulator as its own process on a free loopback port,
-configures the topology's QKD module pairs (until the controller does), waits until every link
+``up`` provisions the run's PKI and starts, each as its own process on loopback: the emulator, the
+SDN controller, one node agent and one KME per node. The agents call home to the controller, which
+provisions the topology's QKD links through them (ETSI GS QKD 015); ``up`` waits until every link
 makes key, prints the network, and stays until Ctrl-C, SIGTERM or ``sdqkd down``; then it stops
-its processes, leaving none behind.
+its processes, leaving none behind. Without the ETSI 015 YANG modules there are no agents and no
+controller: ``up`` then configures the emulator's module pairs itself.
 
 While it serves, ``up`` supervises its children. A KME that dies (a crash, ``kill -9``, the OOM
 killer) is started again on the same port and database: its key store is crash-safe, so keys it
@@ -21,7 +23,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from sdqkd.agent.etsi015 import SDQKD_NAMESPACE, qkdi_id, qkdn_id
+from sdqkd.controller.links import qkdl_id
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError, SdqkdError
 from sdqkd.pki.identity import Role
@@ -45,6 +46,8 @@ __all__ = [
     "KME_RESTARTS",
     "KME_RESTART_WINDOW_S",
     "LaunchError",
+    "agent_config",
+    "controller_config",
     "down",
     "network_status",
     "operator_client",
@@ -53,7 +56,6 @@ __all__ = [
 ]
 
 _START_TIMEOUT_S = 30.0
-_QKD_LINKS = "etsi-qkd-sdn-node:qkd_node/qkd_links"
 KME_RESTARTS = 3
 """How many times ``up`` restarts one KME within :data:`KME_RESTART_WINDOW_S` before it gives up."""
 KME_RESTART_WINDOW_S = 60.0
@@ -196,11 +198,17 @@ def kme_configs(topology: Topology, run: RunDir, emulator_url: str, ports: dict[
 
 
 def agent_config(
-    run: RunDir, node_id: str, location: str, yang_dir: Path, emulator_url: str
+    run: RunDir,
+    node_id: str,
+    location: str,
+    yang_dir: Path,
+    emulator_url: str,
+    controller_url: str | None = None,
+    kme_url: str | None = None,
 ) -> dict[str, Any]:
-    """The configuration of a node's agent (its driver: the emulator)."""
+    """The configuration of a node's agent (its driver: the emulator; it calls home to the controller)."""
     cert, key = run.certificate(Role.AGENT, node_id)
-    return {
+    config: dict[str, Any] = {
         "node_id": node_id,
         "location": location,
         "host": "127.0.0.1",
@@ -210,55 +218,25 @@ def agent_config(
         "driver": {"kind": "emulator", "url": emulator_url},
         "endpoint_file": str(run.agent_endpoint(node_id)),
     }
+    if controller_url is not None:
+        config["controller_url"] = controller_url
+    if kme_url is not None:
+        config["kme_url"] = kme_url
+    return config
 
 
-def qkd_link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """The ETSI GS QKD 015 ``qkd_link`` entry each node's agent gets for each QKD link of the
-    topology: ``{node: [(qkdl_id, entry)]}`` (ids derived from the topology's, as the agents do)."""
-    entries: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    for link in topology.qkd_links:
-        profile = topology.profile(topology.module(link.transmitter).profile)
-        channel = link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel
-        link_id = str(uuid.uuid5(SDQKD_NAMESPACE, f"link:{link.id}"))
-        ends = (
-            (link.transmitter, link.receiver, "TRANSMITTER"),
-            (link.receiver, link.transmitter, "RECEIVER"),
-        )
-        for here, there, role in ends:
-            node, peer = topology.module(here).node, topology.module(there).node
-            entries[node].append(
-                (
-                    link_id,
-                    {
-                        "qkdl_id": link_id,
-                        "qkdl_enable": True,
-                        "qkdl_type": "etsi-qkd-node-types:PHYS",
-                        "qkdl_local": {"qkdn_id": str(qkdn_id(node)), "qkdi_id": qkdi_id(here)},
-                        "qkdl_remote": {"qkdn_id": str(qkdn_id(peer)), "qkdi_id": qkdi_id(there)},
-                        "phys_wavelength": str(channel),
-                        "phys_qkd_role": f"etsi-qkd-node-types:{role}",
-                    },
-                )
-            )
-    return dict(entries)
-
-
-def provision_links(run: RunDir, topology: Topology, agent_urls: dict[str, str]) -> None:
-    """Write every QKD link of the topology into the agents of its two nodes (RESTCONF PUT, with the
-    operator's certificate) — the controller's job once it exists.
-
-    Raises:
-        LaunchError: an agent refused a link (the RESTCONF error's message).
-    """
-    cert, key = run.require_certificate(Role.OPERATOR, "operator")
-    headers = {"content-type": "application/yang-data+json", "accept": "application/yang-data+json"}
-    with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=10.0) as http:
-        for node, links in qkd_link_entries(topology).items():
-            for link_id, entry in links:
-                url = f"{agent_urls[node]}/restconf/data/{_QKD_LINKS}/qkd_link={link_id}"
-                response = http.put(url, json={"etsi-qkd-sdn-node:qkd_link": [entry]}, headers=headers)
-                if response.status_code not in (200, 201, 204):
-                    raise LaunchError(f"agent {node} refused link {link_id}: {response.text}")
+def controller_config(run: RunDir, topology_spec: str) -> dict[str, Any]:
+    """The configuration of the run's SDN controller."""
+    cert, key = run.certificate(Role.CONTROLLER, "controller")
+    return {
+        "host": "127.0.0.1",
+        "port": 0,
+        "tls": {"cert": str(cert), "key": str(key), "ca": str(run.ca_cert)},
+        "topology": topology_spec,
+        "database": str(run.controller_database),
+        "endpoint_file": str(run.controller_endpoint),
+        "poll_interval_s": 1.0,
+    }
 
 
 def find_yang_dir(explicit: Path | None) -> Path | None:
@@ -308,23 +286,46 @@ def _up(
                 return
             emulator_url = str(endpoint["url"])
             agent_urls: dict[str, str] = {}
+            controller_url: str | None = None
+            ports = {node.id: _free_port() for node in topology.nodes}  # the agents tell the controller
             if yang_dir is None:
                 progress.say(
-                    "no ETSI GS QKD 015 YANG modules (--yang-dir or SDQKD_YANG_DIR): no agents; "
-                    "configuring the emulator's modules directly"
+                    "no ETSI GS QKD 015 YANG modules (--yang-dir or SDQKD_YANG_DIR): no agents and no "
+                    "controller; configuring the emulator's modules directly"
                 )
                 with operator_client(run) as client:
                     for module_id, config in pair_configuration(topology).items():
                         client.configure(module_id, config["peers"], config["dwdm_channel"], enabled=True)
             else:
-                progress.say(f"emulator at {emulator_url}; starting {len(topology.nodes)} agents")
+                progress.say(f"emulator at {emulator_url}; starting the SDN controller")
+                run.controller_endpoint.unlink(missing_ok=True)
+                run.write_json(run.controller_config, controller_config(run, _child_spec(topology_spec)))
+                children["controller"] = spawn_sdqkd(
+                    ["controller", "--config", str(run.controller_config)], run.controller_log
+                )
+                found = _wait_for_endpoint(
+                    run.controller_endpoint, children["controller"].pid, run.controller_log, stop
+                )
+                if found is None:
+                    return
+                controller_url = str(found["url"])
+                progress.say(
+                    f"controller at {controller_url}; starting {len(topology.nodes)} agents, which call "
+                    "home; the controller provisions the QKD links through them (ETSI GS QKD 015)"
+                )
                 run.agent_dir.mkdir(parents=True, exist_ok=True)
                 for node in topology.nodes:
                     run.agent_endpoint(node.id).unlink(missing_ok=True)
-                    run.write_json(
-                        run.agent_config(node.id),
-                        agent_config(run, node.id, node.name, yang_dir, emulator_url),
+                    config = agent_config(
+                        run,
+                        node.id,
+                        node.name,
+                        yang_dir,
+                        emulator_url,
+                        controller_url=controller_url,
+                        kme_url=f"https://localhost:{ports[node.id]}",
                     )
+                    run.write_json(run.agent_config(node.id), config)
                     children[f"agent-{node.id}"] = spawn_sdqkd(
                         ["agent", "--config", str(run.agent_config(node.id))], run.agent_log(node.id)
                     )
@@ -338,14 +339,9 @@ def _up(
                     if found is None:
                         return
                     agent_urls[node.id] = str(found["url"])
-                progress.say(
-                    f"provisioning {len(topology.qkd_links)} QKD links through the agents (ETSI GS QKD 015)"
-                )
-                provision_links(run, topology, agent_urls)
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
             run.kme_dir.mkdir(parents=True, exist_ok=True)
-            ports = {node.id: _free_port() for node in topology.nodes}
             for node_id, config in kme_configs(topology, run, emulator_url, ports).items():
                 run.write_json(run.kme_config(node_id), config)
                 children[f"kme-{node_id}"] = _spawn_kme(run, node_id)
@@ -364,6 +360,7 @@ def _up(
                 "time_scale": time_scale,
                 "processes": {name: child.pid for name, child in children.items()},
                 "emulator": {"url": emulator_url},
+                "controller": {"url": controller_url},
                 "kmes": kme_urls,
                 "agents": agent_urls,
             }
@@ -376,12 +373,16 @@ def _up(
             supervisor.serve()
         finally:
             progress.say("stopping")
-            for child in reversed(list(children.values())):  # KMEs first, the emulator last
+            # the controller first (it would report the agents' stops as failures), then KMEs and
+            # agents, the emulator last
+            order = sorted(reversed(list(children)), key=lambda name: name != "controller")
+            for child in (children[name] for name in order):
                 terminate(child.pid)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=5)
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
+            run.controller_endpoint.unlink(missing_ok=True)
 
 
 def _spawn_kme(run: RunDir, node_id: str) -> subprocess.Popen[bytes]:
@@ -422,13 +423,14 @@ class _Supervisor:
         """Look at every child once; restart the KMEs that died (waiting until they serve).
 
         Raises:
-            LaunchError: the emulator died, a KME kept dying, or a restarted KME did not start.
+            LaunchError: the emulator, the controller or an agent died, a KME kept dying, or a
+                restarted KME did not start.
         """
         for name, child in list(self.children.items()):
             if self.stop[0] or child.poll() is None:
                 continue
             reason = _exit_reason(child.returncode)
-            if not name.startswith("kme-"):
+            if not name.startswith("kme-"):  # the emulator, the controller or an agent
                 raise LaunchError(f"{name} {reason}; see the logs in {self.run.root}")
             node_id = name.removeprefix("kme-")
             now = time.monotonic()
@@ -493,8 +495,11 @@ def _wait_for_key(
         waiting = [
             link
             for link in links
-            if link["status"] == "up"
-            and (len(link["pools"]) < 2 or any(p["ready_blocks"] == 0 for p in link["pools"].values()))
+            if link["status"] == "unconfigured"  # the controller has not provisioned it yet
+            or (
+                link["status"] == "up"
+                and (len(link["pools"]) < 2 or any(p["ready_blocks"] == 0 for p in link["pools"].values()))
+            )
         ]
         if not waiting:
             return
@@ -534,6 +539,7 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
         links.append(
             {
                 "id": link.id,
+                "qkdl_id": str(qkdl_id(link.id)),
                 "type": "PHYS",
                 "nodes": [topology.module(link.transmitter).node, topology.module(link.receiver).node],
                 "fibre": fibre.id,
@@ -577,7 +583,7 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
         "ca": str(run.ca_cert),
         "operator": {"cert": str(operator_cert), "key": str(operator_key)},
         "emulator": {"url": record["emulator"]["url"]},
-        "controller": {"url": None},
+        "controller": {"url": record.get("controller", {}).get("url")},
         "nodes": nodes,
         "links": links,
     }

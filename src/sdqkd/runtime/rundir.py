@@ -4,6 +4,8 @@ processes and endpoints (``network.json``), so that other commands (``status``, 
 
     RUN/pki/            the CA and every certificate (ca.crt, ROLE-NAME.crt/.key)
     RUN/emulator/       the emulator's state file, endpoint record and log
+    RUN/controller/     the SDN controller's configuration, database, endpoint record and log
+    RUN/agent/, RUN/kme/  per node: configuration, endpoint record and log (KMEs: their key store)
     RUN/network.json    what ``sdqkd up`` started: topology, processes, URLs, certificates
     RUN/up.lock         locked by the ``sdqkd up`` that owns the run, for as long as it runs
 """
@@ -84,6 +86,26 @@ class RunDir:
 
     def agent_log(self, node: str) -> Path:
         return self.agent_dir / f"{node}.log"
+
+    @property
+    def controller_dir(self) -> Path:
+        return self.root / "controller"
+
+    @property
+    def controller_config(self) -> Path:
+        return self.controller_dir / "controller.json"
+
+    @property
+    def controller_endpoint(self) -> Path:
+        return self.controller_dir / "endpoint.json"
+
+    @property
+    def controller_log(self) -> Path:
+        return self.controller_dir / "controller.log"
+
+    @property
+    def controller_database(self) -> Path:
+        return self.controller_dir / "state.db"
 
     @property
     def network(self) -> Path:
