@@ -4,6 +4,7 @@ background thread (tests, embedded runs)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import ssl
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -88,11 +90,29 @@ def serve(
         finally:
             announcer.cancel()
 
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the handlers it
+    # found; with the default ones the process would die there, skipping the caller's clean-up (its
+    # endpoint record, its database). These handlers end serve() normally instead.
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    signals = (signal.SIGTERM, signal.SIGINT) if main_thread else ()
+    previous = {sig: signal.signal(sig, _stop) for sig in signals}
     try:
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:  # uvloop
             runner.run(main())
+    except _Stopped:
+        pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT after (or before) the server's own graceful shutdown."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
 
 
 class BackgroundServer:
