@@ -92,7 +92,8 @@ def _ready(view: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> bool:
         link["id"] for link in links if all(end and end["provisioned"] for end in link["ends"].values())
     }
     up = {link["id"] for link in links if link["status"] == "up" and link["skr_bps"] > 0}
-    return provisioned == set(LINKS) and up >= ALWAYS_UP
+    standby = {link["id"] for link in links if link["status"] == "standby"}
+    return provisioned == set(LINKS) and up == ALWAYS_UP and standby == set(LINKS) - ALWAYS_UP
 
 
 def _wait_for(probe: Any, accept: Any, timeout_s: float, what: str) -> Any:
