@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/emulator_bench.py
 	$(BIN)/python benchmarks/kme_bench.py
 	$(BIN)/python benchmarks/startup_bench.py
+	$(BIN)/python benchmarks/controller_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
