@@ -4,7 +4,7 @@ link's QKD module, ETSI GS QKD 014 for SAEs, KME↔KME synchronisation, and dura
 from __future__ import annotations
 
 from sdqkd.kms.app import create_kme_app
-from sdqkd.kms.config import KmeConfig, KmeLinkConfig, load_kme_config
+from sdqkd.kms.config import KmeConfig, KmeLinkConfig, VirtualLinkConfig, load_kme_config
 from sdqkd.kms.kme import Kme, KmeLimits
 from sdqkd.kms.store import Assignment, KeyStore, PoolLevels, SqliteKeyStore
 
@@ -17,6 +17,7 @@ __all__ = [
     "KmeLinkConfig",
     "PoolLevels",
     "SqliteKeyStore",
+    "VirtualLinkConfig",
     "create_kme_app",
     "load_kme_config",
 ]

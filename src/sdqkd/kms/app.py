@@ -3,7 +3,9 @@
     /api/v1/keys/...                       ETSI GS QKD 014 for the SAEs attached to this KME
     /kmeapi/v1/links/{link}/blocks         KME↔KME: hold your copies of these blocks (peer KME only)
     /kmeapi/v1/links/{link}/assignments    KME↔KME: which keys did you make for this slave (peer KME only)
+    /kmapi/v1/ext_keys                     KME↔KME: one hop of a key relay (ETSI GS QKD 020, peer KME only)
     /api/v1/kme                            pool levels per link (operator, controller, agent)
+    /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (controller, agent)
 
 ETSI 014 errors are the spec's; the others are RFC 9457 problem details.
 """
@@ -14,13 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sdqkd import __version__
-from sdqkd.errors import KeyServiceUnavailable, Unauthorized
+from sdqkd.errors import KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
 from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.kms.config import VirtualLinkConfig
 from sdqkd.kms.kme import Kme
 from sdqkd.kms.peer import (
     AssignmentsRequest,
@@ -29,12 +32,19 @@ from sdqkd.kms.peer import (
     BlocksResponse,
     WireAssignment,
 )
+from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.identity import PeerDep, Unauthenticated, require_roles
 
 __all__ = ["create_kme_app"]
 
 ReaderDep = Annotated[Identity, Depends(require_roles(Role.OPERATOR, Role.CONTROLLER, Role.AGENT))]
+ProvisionerDep = Annotated[Identity, Depends(require_roles(Role.CONTROLLER, Role.AGENT))]
+
+
+_VIRTUAL_COUNTERS = (
+    "keys_relayed_out", "keys_relayed_in", "keys_forwarded", "blocks_used", "relay_failures", "hops_refused",
+)  # fmt: skip
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -81,6 +91,10 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     async def _unavailable(_: Request, exc: KeyServiceUnavailable) -> JSONResponse:
         return _problem(503, "Service Unavailable", exc.message)
 
+    @app.exception_handler(KeyRequestInvalid)
+    async def _refused(_: Request, exc: KeyRequestInvalid) -> JSONResponse:
+        return _problem(400, "Bad Request", exc.message)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         error = exc.errors()[0]
@@ -97,11 +111,32 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         found = await kme.assignments(caller, link_id, body.key_ids, body.slave)
         return AssignmentsResponse(assignments=[WireAssignment.of(a) for a in found])
 
+    @app.post("/kmapi/v1/ext_keys")
+    async def ext_keys(body: ExtKeysRequest, caller: PeerDep) -> AckContainer:
+        return await kme.ext_keys(caller, body)
+
+    def virtual_links() -> list[dict[str, Any]]:
+        found = []
+        for virtual in kme.virtual_links.values():
+            counters = kme.store.counters(virtual.id)
+            found.append(
+                {
+                    "id": virtual.id,
+                    "path": virtual.config.path,
+                    "peer_kme_id": virtual.config.far_end(kme.id),
+                    "prev_hop": virtual.prev_hop,
+                    "next_hop": virtual.next_hop,
+                    **{name: counters.get(name, 0) for name in _VIRTUAL_COUNTERS},
+                }
+            )
+        return found
+
     @app.get("/api/v1/kme")
     async def pools(_: ReaderDep) -> dict[str, Any]:
-        return {
-            "kme_id": kme.id,
-            "links": [
+        links = []
+        for levels in kme.levels():
+            counters = kme.store.counters(levels.link_id)
+            links.append(
                 {
                     "id": levels.link_id,
                     "peer_kme_id": kme.links[levels.link_id].peer_kme_id,
@@ -109,11 +144,31 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
                     "pending_blocks": levels.pending_self,
                     "blocks_held_for_peer": levels.held_for_peer,
                     "keys_awaiting_slaves": levels.keys_awaiting_slaves,
+                    "blocks_used_for_relay": counters.get("blocks_used_for_relay", 0),
+                    "peer_blocks_used_for_relay": counters.get("peer_blocks_used_for_relay", 0),
                     "block_bits": 256,
                 }
-                for levels in kme.levels()
-            ],
-        }
+            )
+        return {"kme_id": kme.id, "links": links, "virtual_links": virtual_links()}
+
+    @app.get("/api/v1/kme/virtual_links")
+    async def list_virtual_links(_: ReaderDep) -> dict[str, Any]:
+        return {"virtual_links": virtual_links()}
+
+    @app.put("/api/v1/kme/virtual_links/{virtual_link_id}")
+    async def put_virtual_link(
+        virtual_link_id: str, body: VirtualLinkConfig, _: ProvisionerDep, response: Response
+    ) -> dict[str, Any]:
+        if body.id != virtual_link_id:
+            raise KeyRequestInvalid("the body's id is not the path's")
+        response.status_code = 201 if kme.put_virtual_link(body) else 200
+        return body.model_dump(mode="json")
+
+    @app.delete("/api/v1/kme/virtual_links/{virtual_link_id}", status_code=204)
+    async def delete_virtual_link(virtual_link_id: str, _: ProvisionerDep) -> Response:
+        if not kme.remove_virtual_link(virtual_link_id):
+            return _problem(404, "Not Found", f"no virtual link {virtual_link_id!r}")
+        return Response(status_code=204)
 
     # Everything else is ETSI GS QKD 014, for SAEs (routes above match first).
     etsi = create_etsi014_app(

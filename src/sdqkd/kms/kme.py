@@ -10,6 +10,12 @@ Serving: a master SAE's ``enc_keys`` takes own ready blocks in one transaction, 
 the answer. A slave SAE's ``dec_keys`` at the peer asks this KME which keys it made for that slave
 (``assignments``) the first time it sees them, builds them from the blocks it holds, and delivers
 each to each slave once.
+
+Relay: for a slave SAE whose KME is the far end of a virtual link, ``enc_keys`` draws fresh keys
+from the operating system's CSPRNG and sends them hop by hop along the link's path
+(:mod:`sdqkd.kms.relay`, ETSI GS QKD 020 ``ext_keys``); each intermediate KME verifies, decrypts,
+re-encrypts with the next hop's link key and forwards, keeping nothing; the far end stores the keys
+for its slaves. The master SAE gets the keys only once the far end acknowledged; otherwise 503.
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass
 
-from sdqkd.errors import KeyRequestInvalid, KeyServiceUnavailable, SdqkdError, Unauthorized
+from sdqkd.errors import ConfigError, KeyRequestInvalid, KeyServiceUnavailable, SdqkdError, Unauthorized
 from sdqkd.etsi014.client import Etsi014Client, Etsi014ClientError
 from sdqkd.etsi014.models import Key, KeyContainer, KeyIds, KeyRequest, Status, encode_key
-from sdqkd.kms.config import KmeConfig, KmeLinkConfig
+from sdqkd.kms.config import KmeConfig, KmeLinkConfig, VirtualLinkConfig, VirtualLinkHops
 from sdqkd.kms.peer import BlocksResponse, PeerClient
+from sdqkd.kms.relay import (
+    AckContainer,
+    AckKeyId,
+    ExtKeysRequest,
+    HopRefused,
+    Plaintext,
+    blocks_per_hop,
+    new_plaintext,
+    open_hop,
+    seal_hop,
+)
 from sdqkd.kms.store import BLOCK_BITS, Assignment, KeyStore, PoolLevels
 from sdqkd.pki.identity import Identity, Role
 
@@ -55,6 +73,9 @@ class Kme:
         self.limits = limits or KmeLimits()
         self.links = {link.id: link for link in config.links}
         self._by_peer = {link.peer_kme_id: link for link in config.links}
+        self.virtual_links: dict[str, VirtualLinkHops] = {
+            virtual.id: virtual.hops_at(self.id, config.links) for virtual in config.virtual_links
+        }
         self._devices: dict[str, Etsi014Client] = {}
         self._peers: dict[str, PeerClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,23 +122,62 @@ class Kme:
             raise KeyRequestInvalid(f"no key association with SAE {sae_id!r} from this KME")
         return link
 
+    def _virtual_to(self, kme_id: str | None) -> list[VirtualLinkHops]:
+        """The virtual links from this KME whose far end is ``kme_id`` (in configuration order)."""
+        return [
+            v
+            for v in self.virtual_links.values()
+            if kme_id is not None and v.config.far_end(self.id) == kme_id
+        ]
+
     def levels(self) -> list[PoolLevels]:
         return [self.store.levels(link_id) for link_id in self.links]
+
+    def put_virtual_link(self, virtual: VirtualLinkConfig) -> bool:
+        """Add or replace a virtual link at run time (the controller re-routes); True if new.
+
+        Raises:
+            KeyRequestInvalid: it does not fit this KME's links (not on its path, no such hop).
+        """
+        if virtual.id in self.links:
+            raise KeyRequestInvalid(f"{virtual.id!r} is a physical link")
+        try:
+            hops = virtual.hops_at(self.id, list(self.links.values()))
+        except ConfigError as exc:
+            raise KeyRequestInvalid(str(exc)) from exc
+        new = virtual.id not in self.virtual_links
+        self.virtual_links[virtual.id] = hops
+        log.info("virtual link %s %s", virtual.id, "added" if new else "replaced")
+        return new
+
+    def remove_virtual_link(self, virtual_link_id: str) -> bool:
+        """Remove a virtual link (keys already stored for slaves stay deliverable); True if it existed."""
+        removed = self.virtual_links.pop(virtual_link_id, None) is not None
+        if removed:
+            log.info("virtual link %s removed", virtual_link_id)
+        return removed
 
     # ETSI GS QKD 014 (the KeyService) ---------------------------------------------------------------
 
     async def status(self, caller: Identity, slave_sae_id: str) -> Status:
         master = self._local_sae(caller)
-        link = self._link_to_sae(slave_sae_id)
         limits = self.limits
-        levels = self.store.levels(link.id)
+        virtual = self._virtual_to(self.config.saes.get(slave_sae_id))
+        if virtual:
+            # What the first hop can carry now: one block of each request goes to the MAC.
+            first_hop = virtual[0].hop_towards(virtual[0].config.far_end(self.id) or "")
+            target_kme = virtual[0].config.far_end(self.id) or ""
+            ready = max(0, self.store.levels(first_hop).ready_self - 1) if first_hop else 0
+        else:
+            link = self._link_to_sae(slave_sae_id)
+            target_kme, ready = link.peer_kme_id, self.store.levels(link.id).ready_self
         return Status(
             source_kme_id=self.id,
-            target_kme_id=link.peer_kme_id,
+            target_kme_id=target_kme,
             master_sae_id=master,
             slave_sae_id=slave_sae_id,
             key_size=limits.key_size_bits,
-            stored_key_count=levels.ready_self * BLOCK_BITS // limits.key_size_bits,
+            stored_key_count=ready * BLOCK_BITS // limits.key_size_bits,
             max_key_count=self.config.pool_target_blocks * BLOCK_BITS // limits.key_size_bits,
             max_key_per_request=limits.max_keys_per_request,
             max_key_size=limits.max_key_size_bits,
@@ -140,15 +200,20 @@ class Kme:
         if not limits.min_key_size_bits <= size <= limits.max_key_size_bits or size % 8:
             low, high = limits.min_key_size_bits, limits.max_key_size_bits
             raise KeyRequestInvalid(f"size must be a multiple of 8 from {low} to {high} bits")
-        link = self._link_to_sae(slave_sae_id)
+        slave_kme = self.config.saes.get(slave_sae_id)
+        virtual = self._virtual_to(slave_kme)
+        link = None if virtual else self._link_to_sae(slave_sae_id)
         slaves = list(dict.fromkeys([slave_sae_id, *request.additional_slave_sae_ids]))
         if len(slaves) - 1 > limits.max_additional_slaves:
             raise KeyRequestInvalid(f"at most {limits.max_additional_slaves} additional slave SAEs")
         for other in slaves[1:]:
-            if self.config.saes.get(other) != link.peer_kme_id:
+            if self.config.saes.get(other) != slave_kme:
                 raise KeyRequestInvalid(
-                    f"additional slave SAE {other!r} is not attached to KME {link.peer_kme_id!r}"
+                    f"additional slave SAE {other!r} is not attached to KME {slave_kme!r}"
                 )
+        if link is None:
+            relayed = await self._relay(virtual, master, slaves, number, size)
+            return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(m)) for key_id, m in relayed])
         taken = self.store.take_keys(link.id, master, slaves, number, size)
         log.debug("enc_keys: %d key(s) of %d bits for %s", number, size, master)
         return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(material)) for key_id, material in taken])
@@ -158,10 +223,13 @@ class Kme:
         ids = [k.key_id for k in key_ids.key_ids]
         master_kme = self.config.saes.get(master_sae_id)
         link = self._by_peer.get(master_kme) if master_kme is not None else None
-        if link is None:  # the same answer as for any key that is not the caller's
+        if link is None and not self._virtual_to(master_kme):
+            # the same answer as for any key that is not the caller's
             raise Unauthorized("one or more key IDs are not available to this SAE")
-        unknown = self.store.unknown_keys(ids)
-        if unknown:
+        # Relayed keys are stored here before their master gets them: an unknown one does not
+        # exist; only keys of a direct link may still be the peer's to tell about.
+        unknown = self.store.unknown_keys(ids) if link is not None else []
+        if link is not None and unknown:
             assignments = await self._peers[link.id].assignments(link.id, unknown, slave)
             self.store.record_assignments(link.id, [a for a in assignments if a.master == master_sae_id])
         delivered = self.store.deliver(master_sae_id, slave, ids)
@@ -202,6 +270,115 @@ class Kme:
     ) -> list[Assignment]:
         link = self._peer_link(caller, link_id)
         return self.store.assignments(link.id, key_ids, slave)
+
+    # Relay ---------------------------------------------------------------------------------------------
+
+    async def _relay(
+        self, paths: list[VirtualLinkHops], master: str, slaves: list[str], number: int, size_bits: int
+    ) -> list[tuple[uuid.UUID, bytes]]:
+        """New keys relayed to the far end over the first path that delivers them.
+
+        Raises:
+            KeyServiceUnavailable: no path delivered (the link key each attempt used is spent).
+        """
+        key_ids = [uuid.uuid4() for _ in range(number)]
+        failure: KeyServiceUnavailable | None = None
+        for virtual in paths:
+            target = virtual.config.far_end(self.id) or ""
+            plaintext = new_plaintext(key_ids, size_bits, secrets.token_bytes(number * size_bits // 8))
+            try:
+                await self._send_hop(virtual, plaintext, self.id, target, master, slaves)
+            except KeyServiceUnavailable as exc:
+                plaintext.wipe()
+                self.store.count(virtual.id, "relay_failures")
+                log.warning("relay over %s failed: %s", virtual.id, type(exc).__name__)
+                failure = exc
+                continue
+            keys = plaintext.split()
+            plaintext.wipe()
+            self.store.record_relayed_keys(virtual.id, master, slaves, size_bits, key_ids)
+            log.debug("relayed %d key(s) of %d bits over %s", number, size_bits, virtual.id)
+            return keys
+        raise KeyServiceUnavailable(f"no path relayed the keys: {failure.message if failure else 'none'}")
+
+    async def _send_hop(
+        self, virtual: VirtualLinkHops, plaintext: Plaintext, source: str, target: str, master: str,
+        slaves: list[str],
+    ) -> None:  # fmt: skip
+        """Protect ``plaintext`` with fresh blocks of the next physical link towards ``target`` and
+        send it; returns once the far end acknowledged.
+
+        Raises:
+            KeyServiceUnavailable: no key on the hop, or the next KME (or one after it) failed.
+        """
+        hop_link = virtual.hop_towards(target)
+        if hop_link is None or hop_link not in self._peers:
+            raise KeyServiceUnavailable(f"virtual link {virtual.id}: no hop towards {target}")
+        blocks = self.store.take_relay_blocks(
+            hop_link, blocks_per_hop(len(plaintext.key_ids), plaintext.size_bits)
+        )
+        self.store.count(virtual.id, "blocks_used", len(blocks))
+        request = seal_hop(
+            plaintext, blocks, virtual_link=virtual.id, hop_link=hop_link, source_kme_id=source,
+            target_kme_id=target, initiator_sae_id=master, target_sae_ids=slaves,
+        )  # fmt: skip
+        ack = await self._peers[hop_link].ext_keys(request)
+        if [k.key_id for k in ack.key_id_container] != plaintext.key_ids:
+            raise KeyServiceUnavailable("the far end acknowledged other keys")
+
+    async def ext_keys(self, caller: Identity, request: ExtKeysRequest) -> AckContainer:
+        """One relay hop received from the peer KME of ``hop_link`` (ETSI GS QKD 020 ``ext_keys``,
+        synchronous): store the keys if this KME is the far end, otherwise forward them.
+
+        Raises:
+            Unauthorized: the caller is not the peer of the hop's link, or the link is not a hop of
+                the virtual link here.
+            KeyRequestInvalid: the message does not open (blocks not held, MAC wrong), or names SAEs
+                that are not the ends'; nothing is kept.
+            KeyServiceUnavailable: forwarding failed.
+        """
+        hop = request.hop
+        link = self._peer_link(caller, hop.hop_link)
+        virtual = self.virtual_links.get(hop.virtual_link)
+        path = virtual.config.path if virtual is not None else []
+        ends = {path[0], path[-1]} if path else set()
+        if (
+            virtual is None
+            or {hop.source_kme_id, hop.target_kme_id} != ends
+            or virtual.hop_towards(hop.source_kme_id) != link.id
+        ):
+            raise Unauthorized("this link is not a hop of that virtual link here")
+        blocks = self.store.use_peer_blocks(link.id, [*hop.pad_block_ids, hop.mac_block_id])
+        self.store.count(virtual.id, "blocks_used", len(blocks))
+        try:
+            plaintext = open_hop(request, blocks[:-1], blocks[-1])
+        except HopRefused as exc:
+            self.store.count(virtual.id, "hops_refused")
+            log.warning("relay hop on %s refused: %s", link.id, exc)
+            raise KeyRequestInvalid(f"relay hop refused: {exc}") from exc
+        ack = AckContainer(
+            key_id_container=[AckKeyId(key_id=k) for k in plaintext.key_ids],
+            initiator_sae_id=request.initiator_sae_id,
+            target_sae_ids=request.target_sae_ids,
+        )
+        try:
+            if hop.target_kme_id == self.id:
+                if self.config.saes.get(request.initiator_sae_id) != hop.source_kme_id or any(
+                    self.config.saes.get(slave) != self.id for slave in request.target_sae_ids
+                ):
+                    raise KeyRequestInvalid("the relayed keys' SAEs are not attached to the ends")
+                self.store.store_relayed_keys(
+                    virtual.id, request.initiator_sae_id, request.target_sae_ids, hop.size, plaintext.split()
+                )
+                return ack
+            await self._send_hop(
+                virtual, plaintext, hop.source_kme_id, hop.target_kme_id, request.initiator_sae_id,
+                list(request.target_sae_ids),
+            )  # fmt: skip
+            self.store.count(virtual.id, "keys_forwarded", len(plaintext.key_ids))
+            return ack
+        finally:
+            plaintext.wipe()
 
     # Supply --------------------------------------------------------------------------------------------
 

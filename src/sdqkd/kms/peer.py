@@ -10,6 +10,10 @@ Two calls, both from the KME that owns blocks or keys to its peer on the same QK
     ``{"assignments": [{"key_ID", "master_SAE_ID", "slave_SAE_IDs", "size", "block_IDs"}]}`` for the
     keys that exist and name that slave; the others are simply absent.
 
+``POST /kmapi/v1/ext_keys`` (ETSI GS QKD 020, synchronous mode)
+    One hop of a key relay over a virtual link (:mod:`sdqkd.kms.relay`): answered with an
+    ``ack_container`` once the far end has stored the keys.
+
 Only the peer KME of a configured link may call (certificate ``kme:PEER``); errors are RFC 9457
 problem details.
 """
@@ -24,6 +28,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdqkd.errors import KeyServiceUnavailable
+from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import Assignment
 from sdqkd.pki.tls import client_ssl_context
 
@@ -107,6 +112,18 @@ class PeerClient:
         if not isinstance(data, dict):
             raise KeyServiceUnavailable("peer KME answered something that is not a JSON object")
         return data
+
+    async def ext_keys(self, request: ExtKeysRequest) -> AckContainer:
+        """Send one relay hop; the far end's acknowledgement.
+
+        Raises:
+            KeyServiceUnavailable: the peer (or a KME after it) did not relay and store the keys.
+        """
+        data = await self._post("/kmapi/v1/ext_keys", request)
+        try:
+            return AckContainer.model_validate(data)
+        except ValueError as exc:
+            raise KeyServiceUnavailable("peer KME answered ext_keys with something else than an ack") from exc
 
     async def hold_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> BlocksResponse:
         data = await self._post(

@@ -9,6 +9,12 @@ What is stored, per QKD link:
   metadata once returned to the master (the bytes are gone: the master has them, the peer holds its
   copy); keys the peer KME assigned keep their bytes until every slave SAE has them.
 - **deliveries**: which SAE got which key — each (key, SAE) once.
+- **counters**: consumption per link and per virtual link (e.g. ``blocks_used_for_relay``),
+  counted in the transaction that consumes.
+
+Relayed keys (trusted-node relay over a virtual link) are keys too: at the far end a key stored
+from an ``ext_keys`` hop has owner ``peer`` and its bytes until every slave has it (``link_id`` is
+the virtual link's); at the master end only its metadata. Intermediate KMEs store none.
 
 Every state change is one transaction: a crash at any instant leaves either the state before or
 the state after, so a key is never delivered twice, and a key returned to a master SAE (committed
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from sdqkd.errors import KeyExhausted, Unauthorized
+from sdqkd.errors import KeyExhausted, KeyRequestInvalid, Unauthorized
 
 __all__ = ["BLOCK_BITS", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
 
@@ -81,6 +87,22 @@ class KeyStore(Protocol):
         self, master: str, slave: str, key_ids: Sequence[uuid.UUID]
     ) -> list[tuple[uuid.UUID, bytes]]: ...
     def key_link(self, key_id: uuid.UUID) -> str | None: ...
+    def take_relay_blocks(self, link_id: str, number: int) -> list[tuple[uuid.UUID, bytes]]: ...
+    def use_peer_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> list[bytes]: ...
+    def store_relayed_keys(
+        self, virtual_link: str, master: str, slaves: Sequence[str], size_bits: int,
+        keys: Sequence[tuple[uuid.UUID, bytes]],
+    ) -> None: ...  # fmt: skip
+    def record_relayed_keys(
+        self,
+        virtual_link: str,
+        master: str,
+        slaves: Sequence[str],
+        size_bits: int,
+        key_ids: Sequence[uuid.UUID],
+    ) -> None: ...
+    def count(self, scope: str, name: str, delta: int = 1) -> None: ...
+    def counters(self, scope: str) -> dict[str, int]: ...
     def expire(self, ttl_s: float, now_s: float | None = None) -> int: ...
     def checkpoint(self) -> None: ...
     def close(self) -> None: ...
@@ -110,6 +132,12 @@ CREATE TABLE IF NOT EXISTS keys (
 );
 CREATE INDEX IF NOT EXISTS keys_age ON keys (created_s);
 CREATE INDEX IF NOT EXISTS keys_awaiting ON keys (link_id) WHERE material IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (
+    scope  TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (scope, name)
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     key_id       TEXT NOT NULL,
     sae_id       TEXT NOT NULL,
@@ -422,6 +450,112 @@ class SqliteKeyStore:
                     db.execute("UPDATE keys SET material = NULL WHERE key_id = ?", (str(key_id),))
                 delivered.append((key_id, material))
         return delivered
+
+    # Relay -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, scope: str, name: str, delta: int) -> None:
+        db.execute(
+            "INSERT INTO counters VALUES (?, ?, ?) "
+            "ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value",
+            (scope, name, delta),
+        )
+
+    def take_relay_blocks(self, link_id: str, number: int) -> list[tuple[uuid.UUID, bytes]]:
+        """Take ``number`` own ready blocks of ``link_id`` to protect one relay hop: deleted in the
+        same transaction (spent whatever happens to the hop), counted as ``blocks_used_for_relay``.
+
+        Raises:
+            KeyExhausted: fewer ready blocks.
+        """
+        with self._transaction() as db:
+            rows = db.execute(
+                "DELETE FROM blocks WHERE rowid IN (SELECT rowid FROM blocks "
+                "WHERE link_id = ? AND owner = 'self' AND state = 'ready' ORDER BY created_s LIMIT ?) "
+                "RETURNING block_id, material",
+                (link_id, number),
+            ).fetchall()
+            if len(rows) < number:
+                raise KeyExhausted(f"not enough key material on link {link_id} to relay ({number} blocks)")
+            self._count(link_id, "self", "ready", -number)
+            self._bump(db, link_id, "blocks_used_for_relay", number)
+        return [(uuid.UUID(row[0]), bytes(row[1])) for row in rows]
+
+    def use_peer_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> list[bytes]:
+        """The bytes of the blocks held for the peer named by a relay hop, in that order; those
+        found are deleted (spent, even if the hop is then refused) and counted as
+        ``peer_blocks_used_for_relay``.
+
+        Raises:
+            KeyRequestInvalid: a block is not held (never was, already used, expired) or named twice.
+        """
+        if len(set(block_ids)) != len(block_ids):
+            raise KeyRequestInvalid("a relay hop names a link-key block twice")
+        found: list[bytes] = []
+        with self._transaction() as db:
+            for block_id in block_ids:
+                row = db.execute(
+                    "DELETE FROM blocks WHERE link_id = ? AND block_id = ? AND owner = 'peer' "
+                    "RETURNING material",
+                    (link_id, str(block_id)),
+                ).fetchone()
+                if row is not None:
+                    found.append(bytes(row[0]))
+            self._count(link_id, "peer", "ready", -len(found))
+            self._bump(db, link_id, "peer_blocks_used_for_relay", len(found))
+        if len(found) != len(block_ids):
+            raise KeyRequestInvalid("a relay hop names link-key blocks this KME does not hold")
+        return found
+
+    def store_relayed_keys(
+        self, virtual_link: str, master: str, slaves: Sequence[str], size_bits: int,
+        keys: Sequence[tuple[uuid.UUID, bytes]],
+    ) -> None:  # fmt: skip
+        """Keep keys relayed to this KME (the far end) for their slaves; all or none.
+
+        Raises:
+            KeyRequestInvalid: a key ID already exists here.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            for key_id, material in keys:
+                if db.execute("SELECT 1 FROM keys WHERE key_id = ?", (str(key_id),)).fetchone():
+                    raise KeyRequestInvalid("a relayed key ID is already in use")
+                db.execute(
+                    "INSERT INTO keys VALUES (?, ?, 'peer', ?, ?, ?, '[]', ?, ?)",
+                    (str(key_id), virtual_link, master, json.dumps(list(slaves)), size_bits, material, now),
+                )
+            self._bump(db, virtual_link, "keys_relayed_in", len(keys))
+
+    def record_relayed_keys(
+        self,
+        virtual_link: str,
+        master: str,
+        slaves: Sequence[str],
+        size_bits: int,
+        key_ids: Sequence[uuid.UUID],
+    ) -> None:
+        """The master end's record of keys the far end acknowledged (metadata only)."""
+        now = time.time()
+        with self._transaction() as db:
+            for key_id in key_ids:
+                db.execute(
+                    "INSERT INTO keys VALUES (?, ?, 'self', ?, ?, ?, '[]', NULL, ?)",
+                    (str(key_id), virtual_link, master, json.dumps(list(slaves)), size_bits, now),
+                )
+                db.execute("INSERT INTO deliveries VALUES (?, ?, ?)", (str(key_id), master, now))
+            self._bump(db, virtual_link, "keys_relayed_out", len(key_ids))
+
+    def count(self, scope: str, name: str, delta: int = 1) -> None:
+        """Add ``delta`` to a counter (e.g. a virtual link's ``relay_failures``)."""
+        with self._transaction() as db:
+            self._bump(db, scope, name, delta)
+
+    def counters(self, scope: str) -> dict[str, int]:
+        """The counters of a link or virtual link."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, value FROM counters WHERE scope = ?", (scope,)).fetchall()
+        return {str(name): int(value) for name, value in rows}
 
     # Time --------------------------------------------------------------------------------------------
 
