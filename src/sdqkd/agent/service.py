@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import yaml
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import Receive, Scope, Send
 
 from sdqkd.agent.callhome import CallHome
@@ -39,8 +38,8 @@ from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
 from sdqkd.agent.yang import load_data_model
-from sdqkd.errors import ConfigError
 from sdqkd.pki.identity import Role
+from sdqkd.server.config import load_config_file
 from sdqkd.server.run import TlsFiles, serve
 
 __all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
@@ -96,26 +95,9 @@ def load_agent_config(path: Path) -> AgentConfig:
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the agent configuration: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: an agent configuration is a mapping")
-    base = path.parent
-    for section, key in (("tls", "cert"), ("tls", "key"), ("tls", "ca")):
-        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
-        if isinstance(value, str) and not Path(value).is_absolute():
-            data[section][key] = str(base / value)
-    for key in ("yang_dir", "endpoint_file"):
-        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-            data[key] = str(base / data[key])
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from exc
+    return load_config_file(
+        path, AgentConfig, "an agent", ("tls.cert", "tls.key", "tls.ca", "yang_dir", "endpoint_file")
+    )
 
 
 class AgentApp:

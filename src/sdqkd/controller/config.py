@@ -14,13 +14,11 @@ Relative paths are relative to the configuration file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from sdqkd.errors import ConfigError
+from sdqkd.server.config import load_config_file
 
 __all__ = ["ControllerConfig", "load_controller_config"]
 
@@ -51,27 +49,9 @@ def load_controller_config(path: Path) -> ControllerConfig:
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the controller configuration: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a controller configuration is a mapping")
-    base = path.parent
-    tls = data.get("tls")
-    if isinstance(tls, dict):
-        for key in ("cert", "key", "ca"):
-            if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
-                tls[key] = str(base / tls[key])
-    for key in ("database", "endpoint_file"):
-        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-            data[key] = str(base / data[key])
-    topology = data.get("topology")
-    if isinstance(topology, str) and (base / topology).is_file() and not Path(topology).is_absolute():
-        data["topology"] = str(base / topology)
-    try:
-        return ControllerConfig.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from exc
+    config = load_config_file(
+        path, ControllerConfig, "a controller", ("tls.cert", "tls.key", "tls.ca", "database", "endpoint_file")
+    )
+    if (path.parent / config.topology).is_file() and not Path(config.topology).is_absolute():
+        return config.model_copy(update={"topology": str(path.parent / config.topology)})
+    return config

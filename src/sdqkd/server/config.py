@@ -1,0 +1,53 @@
+"""Reading a service's configuration file (YAML or JSON) into its pydantic model, with file paths
+taken relative to the file's folder and errors as one line that names the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sdqkd.errors import ConfigError
+
+__all__ = ["load_config_file"]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_config_file(path: Path, model: type[_M], what: str, relative: Iterable[str]) -> _M:
+    """Read ``path`` as a ``model``.
+
+    Args:
+        path: the YAML (or ``.json``) file.
+        model: the configuration's pydantic model.
+        what: the service, for messages ("an agent", "a controller").
+        relative: the members holding file paths, dotted (``tls.cert``): a relative one is made
+            relative to the file's folder.
+
+    Raises:
+        ConfigError: unreadable or invalid (the message names the field).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {what} configuration is a mapping")
+    for dotted in relative:
+        *parents, leaf = dotted.split(".")
+        holder: Any = data
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        value = holder.get(leaf) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and isinstance(value, str) and not Path(value).is_absolute():
+            holder[leaf] = str(path.parent / value)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}") from exc
