@@ -217,3 +217,9 @@ def test_keys_for_an_sae_without_any_link_or_virtual_link_are_refused(chain: Cha
     with pytest.raises(Etsi014ClientError) as refused:
         etsi(chain, "n3", lambda c: c.enc_keys("n5-app"))  # n3 ends no virtual link to n5
     assert refused.value.status_code == 400
+
+
+def test_the_far_end_can_be_the_master_too(chain: Chain) -> None:
+    made = etsi(chain, "n5", lambda c: c.enc_keys("n1-app", number=2, size=512))
+    fetched = etsi(chain, "n1", lambda c: c.dec_keys("n5-app", [k.key_id for k in made.keys]))
+    assert [k.material() for k in fetched.keys] == [k.material() for k in made.keys]
