@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ from sdqkd.controller.links import (
     needs_write,
     planned_links,
 )
+from sdqkd.controller.paths import Hop, PathPolicy, key_path
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import Alarm, AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
+from sdqkd.controller.virtual import VirtualLink, virtual_name
 from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, RestconfError, UnknownResource
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.topology.models import Topology
@@ -86,6 +89,7 @@ class NodeView:
     last_seen: dt.datetime | None = None
     tree: dict[str, Any] | None = None
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kme_virtual: dict[str, dict[str, Any]] | None = None  # the KME's virtual links; None: not read
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -114,10 +118,16 @@ class Controller:
         store: the durable registry, applications and alarms.
         southbound: HTTPS to the agents and KMEs with the controller's certificate.
         poll_interval_s: how often each agent and KME is read.
+        relay_policy: how key-relay paths weigh their hops.
     """
 
     def __init__(
-        self, topology: Topology, store: ControllerStore, southbound: Southbound, poll_interval_s: float = 1.0
+        self,
+        topology: Topology,
+        store: ControllerStore,
+        southbound: Southbound,
+        poll_interval_s: float = 1.0,
+        relay_policy: PathPolicy = PathPolicy.BALANCED,
     ) -> None:
         self.topology = topology
         self.store = store
@@ -128,6 +138,8 @@ class Controller:
         self.nodes: dict[str, NodeView] = {}
         self.apps: dict[UUID, AppRecord] = {}
         self.link_states: dict[str, LinkState] = {}
+        self.relay_policy = relay_policy
+        self.virtual: dict[frozenset[str], VirtualLink] = {}  # the relayed associations, by their two ends
         self._link_reasons: dict[str, str] = {}  # the last sdqkdn_link_down reason per link id
         self._refused: dict[tuple[str, str], float] = {}  # (node, path) → when an agent refused it
         self._admission = asyncio.Lock()
@@ -229,10 +241,10 @@ class Controller:
             view.tree = await self._read_again(view)
         if view.record.kme_url:
             try:
-                view.pools = await self.southbound.kme_pools(view.record.kme_url)
+                view.pools, view.kme_virtual = await self.southbound.kme_state(view.record.kme_url)
             except AgentUnavailable as exc:
                 log.debug("controller: KME of %s: %s", node_id, exc)
-                view.pools = {}
+                view.pools, view.kme_virtual = {}, None
         self._evaluate(node_id)
 
     async def _read_again(self, view: NodeView) -> dict[str, Any] | None:
@@ -293,6 +305,7 @@ class Controller:
                 wrote |= await self._write(
                     view, f"{_LINKS}={link.qkdl_id}", {"etsi-qkd-sdn-node:qkd_link": [entry]}
                 )
+        wrote |= await self._provision_virtual(view)
         present = {a.get("app_id") for a in view.tree.get("qkd_applications", {}).get("qkd_app", [])}
         for app in list(self.apps.values()):
             if node in (app.server_node, app.client_node) and str(app.app_id) not in present:
@@ -301,6 +314,76 @@ class Controller:
                     view, f"{_APPS}={app.app_id}", {"etsi-qkd-sdn-node:qkd_app": [entry]}
                 )
         return wrote
+
+    async def _provision_virtual(self, view: NodeView) -> bool:
+        """Make the node's agent and KME hold exactly the virtual links (and their INTERNAL applications)
+        that pass through it. True if the agent's tree was written."""
+        assert view.tree is not None
+        node = view.record.node_id
+        mine = [virtual for virtual in self.virtual.values() if node in virtual.path]
+        wrote = False
+        # the KME first: a relay must find the path configured where the agent says it is
+        if view.record.kme_url and view.kme_virtual is not None:
+            wanted = {virtual.id: virtual.kme_body(node) for virtual in mine}
+            for virtual_id, body in wanted.items():
+                held = view.kme_virtual.get(virtual_id)
+                if held is None or any(held.get(k) != body[k] for k in ("path", "prev_hop", "next_hop")):
+                    try:
+                        await self.southbound.put_kme_virtual_link(view.record.kme_url, body)
+                        view.kme_virtual[virtual_id] = body
+                        log.info(
+                            "controller: virtual link %s via %s at KME %s", virtual_id, body["path"], node
+                        )
+                    except AgentUnavailable as exc:
+                        log.warning(
+                            "controller: KME %s did not take virtual link %s: %s", node, virtual_id, exc
+                        )
+            for virtual_id in [v for v in view.kme_virtual if v not in wanted and v.startswith("v-")]:
+                try:
+                    await self.southbound.delete_kme_virtual_link(view.record.kme_url, virtual_id)
+                    del view.kme_virtual[virtual_id]
+                except AgentUnavailable as exc:
+                    log.warning("controller: KME %s kept virtual link %s: %s", node, virtual_id, exc)
+        # the agent's VIRT links and the INTERNAL applications that reserve their rate on each hop
+        for virtual in mine:
+            entry = virtual.entry(node)
+            if needs_write(view.tree, entry):
+                path = f"{_LINKS}={virtual.qkdl_id}"
+                wrote |= await self._write(view, path, {"etsi-qkd-sdn-node:qkd_link": [entry]})
+        wanted_apps = {app_id: app for virtual in mine for app_id, app in virtual.internal_apps(node).items()}
+        held_apps = {
+            a.get("app_id"): a
+            for a in view.tree.get("qkd_applications", {}).get("qkd_app", [])
+            if str(a.get("app_type", "")).endswith("INTERNAL")
+        }
+        for app_id, app in wanted_apps.items():
+            held = held_apps.get(str(app_id))
+            if (
+                held is None
+                or held.get("app_qos", {}).get("min_bandwidth") != app["app_qos"]["min_bandwidth"]
+            ):
+                path = f"{_APPS}={app_id}"
+                wrote |= await self._write(view, path, {"etsi-qkd-sdn-node:qkd_app": [app]})
+        for app_id in [a for a in held_apps if a not in {str(k) for k in wanted_apps}]:
+            wrote |= await self._remove(view, f"{_APPS}={app_id}")
+        wanted_links = {str(virtual.qkdl_id) for virtual in mine}
+        for entry in view.tree.get("qkd_links", {}).get("qkd_link", []):
+            virtual_type = str(entry.get("qkdl_type", "")).endswith("VIRT")
+            if virtual_type and entry.get("qkdl_id") not in wanted_links:
+                wrote |= await self._remove(view, f"{_LINKS}={entry.get('qkdl_id')}")
+        return wrote
+
+    async def _remove(self, view: NodeView, path: str) -> bool:
+        try:
+            removed = await self.southbound.delete(view.record.agent_url, path)
+        except (AgentUnavailable, RestconfError) as exc:
+            log.warning(
+                "controller: removing %s at %s failed: %s", path.rsplit("/", 1)[-1], view.record.node_id, exc
+            )
+            return False
+        if removed:
+            log.info("controller: removed %s at %s", path.rsplit("/", 1)[-1], view.record.node_id)
+        return removed
 
     async def _write(self, view: NodeView, path: str, body: dict[str, Any]) -> bool:
         key = (view.record.node_id, path)
@@ -377,6 +460,82 @@ class Controller:
                 self._alarm(AlarmKind.LINK_OVERLOADED, source, Severity.WARNING, message)
             elif state is LinkState.UP:
                 self.store.clear_alarms(AlarmKind.LINK_OVERLOADED, source)
+        self._plan_virtual()
+
+    # Key relay: virtual links ---------------------------------------------------------------------------
+
+    def _ready_bits(self, link: PlannedLink) -> float:
+        """Key ready for relaying over ``link``: the lower of its two KMEs' ready blocks, bits."""
+        levels = [
+            view.pools[link.id].get("ready_blocks", 0) * 256.0
+            for node in link.nodes
+            if (view := self.nodes.get(node)) is not None and link.id in view.pools
+        ]
+        return min(levels) if len(levels) == 2 else 0.0
+
+    def virtual_reserved_bps(self, virtual_id: str) -> int:
+        return sum(app.reserved_bps for app in self.apps.values() if app.link_id == virtual_id)
+
+    def _plan_virtual(self) -> None:
+        """Decide which associations are relayed, and along which path (see :mod:`.virtual`); wake the
+        nodes whose configuration changes."""
+        up = {link.id for link in self.links if self.link_states.get(link.id) is LinkState.UP}
+        hops = [
+            Hop(link.id, *link.nodes, float(self.capacity_bps(link)), self._ready_bits(link))
+            for link in self.links
+            if link.id in up
+        ]
+        changed: set[str] = set()
+        for a, b in itertools.combinations(sorted(self.nodes), 2):
+            pair = frozenset({a, b})
+            current = self.virtual.get(pair)
+            direct = [link for link in self.links if set(link.nodes) == pair]
+            reserved = self.virtual_reserved_bps(virtual_name(a, b))
+            wanted: VirtualLink | None
+            if any(link.id in up for link in direct) and not reserved:
+                wanted = None  # the direct link serves the pair (an association in use stays)
+            elif any(self.link_states.get(link.id) in (None, LinkState.UNPROVISIONED) for link in direct):
+                wanted = current  # not known yet whether the direct link will work
+            elif current is not None and all(hop in up for hop in current.hops):
+                wanted = current
+            else:
+                try:
+                    path = key_path(hops, a, b, self.relay_policy)
+                except AdmissionRefused:
+                    wanted = None
+                else:
+                    qkdl_ids = tuple(self._links_by_id[hop].qkdl_id for hop in path.links)
+                    wanted = VirtualLink(path.nodes, path.links, qkdl_ids)
+            if wanted is not None and wanted.reserved_bps != reserved:
+                wanted = VirtualLink(wanted.path, wanted.hops, wanted.hop_qkdl_ids, reserved)
+            if wanted == current:
+                continue
+            if wanted is None:
+                del self.virtual[pair]
+                log.info("controller: association %s removed", virtual_name(a, b))
+            else:
+                self.virtual[pair] = wanted
+                if current is None or current.path != wanted.path:
+                    log.info("controller: association %s relayed via %s", wanted.id, " → ".join(wanted.path))
+            for virtual in (current, wanted):
+                if virtual is not None:
+                    changed.update(virtual.path)
+        for node in changed:
+            if (view := self.nodes.get(node)) is not None:
+                view.wake.set()
+
+    def virtual_state(self, virtual: VirtualLink) -> LinkState:
+        """Up while every hop is up, down otherwise."""
+        up = all(self.link_states.get(hop) is LinkState.UP for hop in virtual.hops)
+        return LinkState.UP if up else LinkState.DOWN
+
+    def virtual_capacity_bps(self, virtual: VirtualLink) -> int:
+        """The key rate the association can still be given: the least that any hop has left unreserved,
+        plus what it holds already."""
+        spare = min(
+            self.capacity_bps(self._links_by_id[hop]) - self.reserved_bps(hop) for hop in virtual.hops
+        )
+        return max(spare, 0) + virtual.reserved_bps
 
     def _alarm(self, kind: AlarmKind, source: str, severity: Severity, message: str) -> Alarm | None:
         alarm = self.store.raise_alarm(kind, source, severity, message)
@@ -394,7 +553,10 @@ class Controller:
         return min(end.skr_bps for end in ends.values() if end is not None)
 
     def reserved_bps(self, link_id: str) -> int:
-        return sum(app.reserved_bps for app in self.apps.values() if app.link_id == link_id)
+        """Key rate reserved on a link: by the applications on it, and by the associations relayed over it."""
+        direct = sum(app.reserved_bps for app in self.apps.values() if app.link_id == link_id)
+        relayed = sum(virtual.reserved_bps for virtual in self.virtual.values() if link_id in virtual.hops)
+        return direct + relayed
 
     def link(self, link_id: str) -> PlannedLink:
         try:
@@ -431,6 +593,9 @@ class Controller:
 
     def app_status(self, app: AppRecord) -> str:
         """``ON`` while the application's link makes key, ``DISCONNECTED`` otherwise (ETSI 015 app-status)."""
+        virtual = next((v for v in self.virtual.values() if v.id == app.link_id), None)
+        if virtual is not None:
+            return "ON" if self.virtual_state(virtual) is LinkState.UP else "DISCONNECTED"
         return "ON" if self.link_states.get(app.link_id) is LinkState.UP else "DISCONNECTED"
 
     async def create_app(self, request: AppRequest) -> AppRecord:
@@ -448,16 +613,37 @@ class Controller:
         if request.server_node == request.client_node:
             raise AdmissionRefused("both SAEs are at the same node: no QKD link serves them")
         async with self._admission:
-            link = self.link_between(request.server_node, request.client_node)
-            state = self.link_states.get(link.id, LinkState.UNKNOWN)
-            if state is not LinkState.UP:
-                raise AdmissionRefused(f"QKD link {link.id} is {state}: it makes no key now")
+            a, b = request.server_node, request.client_node
             wanted = int(request.qos.get("min_bandwidth") or 0)
-            capacity, reserved = self.capacity_bps(link), self.reserved_bps(link.id)
-            if reserved + wanted > capacity:
+            direct = [link for link in self.links if set(link.nodes) == {a, b}]
+            up = [link for link in direct if self.link_states.get(link.id) is LinkState.UP]
+            virtual = self.virtual.get(frozenset({a, b}))
+            link_id: str
+            link_qkdl_id: UUID
+            if up and (virtual is None or not virtual.reserved_bps):
+                link = up[0]
+                capacity, reserved = self.capacity_bps(link), self.reserved_bps(link.id)
+                if reserved + wanted > capacity:
+                    raise AdmissionRefused(
+                        f"QKD link {link.id} makes {capacity} bit/s of key and {reserved} bit/s are "
+                        f"reserved: {wanted} bit/s more do not fit"
+                    )
+                link_id, link_qkdl_id = link.id, link.qkdl_id
+            elif virtual is not None and self.virtual_state(virtual) is LinkState.UP:
+                capacity, reserved = self.virtual_capacity_bps(virtual), virtual.reserved_bps
+                if reserved + wanted > capacity:
+                    raise AdmissionRefused(
+                        f"the relay path {' → '.join(virtual.path)} can carry {capacity} bit/s of key and "
+                        f"{reserved} bit/s are reserved: {wanted} bit/s more do not fit"
+                    )
+                link_id, link_qkdl_id = virtual.id, virtual.qkdl_id
+            else:
+                states = ", ".join(
+                    f"QKD link {link.id} is {self.link_states.get(link.id, LinkState.UNKNOWN)}"
+                    for link in direct
+                )
                 raise AdmissionRefused(
-                    f"QKD link {link.id} makes {capacity} bit/s of key and {reserved} bit/s are reserved: "
-                    f"{wanted} bit/s more do not fit"
+                    f"{states + ' and ' if states else ''}no QKD link or relay path joins {a} and {b} now"
                 )
             app = AppRecord(
                 app_id=uuid4(),
@@ -465,8 +651,8 @@ class Controller:
                 server_node=request.server_node,
                 client_sae_id=request.client_sae_id,
                 client_node=request.client_node,
-                link_id=link.id,
-                qkdl_id=link.qkdl_id,
+                link_id=link_id,
+                qkdl_id=link_qkdl_id,
                 qos=dict(request.qos),
                 priority=request.priority,
                 created_at=dt.datetime.now(dt.UTC),
@@ -488,7 +674,8 @@ class Controller:
                 raise
             self.store.add_app(app)
             self.apps[app.app_id] = app
-            log.info("controller: admitted application %s on %s (%s bit/s)", app.app_id, link.id, wanted)
+            log.info("controller: admitted application %s on %s (%s bit/s)", app.app_id, link_id, wanted)
+            self._plan_virtual()  # a relayed association now reserves more on its hops
             return app
 
     async def delete_app(self, app_id: UUID) -> None:
@@ -503,6 +690,7 @@ class Controller:
                 raise UnknownResource(f"no application {app_id}")
             self.store.remove_app(app_id)
             del self.apps[app_id]
+            self._plan_virtual()
         for node in (app.server_node, app.client_node):
             view = self.nodes.get(node)
             if view is None:

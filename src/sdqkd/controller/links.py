@@ -160,7 +160,17 @@ def link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]
 
 # What the agents' trees say ---------------------------------------------------------------------------
 
-_CONFIG_LEAVES = ("qkdl_enable", "qkdl_type", "qkdl_local", "qkdl_remote", "phys_wavelength", "phys_qkd_role")
+_CONFIG_LEAVES = (
+    "qkdl_enable",
+    "qkdl_type",
+    "qkdl_local",
+    "qkdl_remote",
+    "phys_wavelength",
+    "phys_qkd_role",
+    "virt_prev_hop",
+    "virt_next_hop",
+    "virt_bandwidth",
+)
 
 
 def _items(tree: dict[str, Any], container: str, item: str) -> list[dict[str, Any]]:

@@ -174,8 +174,8 @@ class Southbound:
 
     # KMEs -------------------------------------------------------------------------------------------------
 
-    async def kme_pools(self, kme_url: str) -> dict[str, dict[str, Any]]:
-        """A KME's pool levels per link id (``GET /api/v1/kme``).
+    async def kme_state(self, kme_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """A KME's pool levels per link id and its virtual links per id (``GET /api/v1/kme``).
 
         Raises:
             AgentUnavailable: no answer, or not the KME's status body.
@@ -184,10 +184,34 @@ class Southbound:
         response = await self._request("GET", url)
         try:
             response.raise_for_status()
-            links = response.json()["links"]
-            return {
+            body = response.json()
+            pools = {
                 str(entry["id"]): {k: v for k, v in entry.items() if k not in ("id", "peer_kme_id")}
-                for entry in links
+                for entry in body["links"]
             }
+            virtual = {str(entry["id"]): dict(entry) for entry in body.get("virtual_links", [])}
+            return pools, virtual
         except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as exc:
             raise AgentUnavailable(f"GET {url}: HTTP {response.status_code}, not a KME status") from exc
+
+    async def put_kme_virtual_link(self, kme_url: str, body: dict[str, Any]) -> None:
+        """Add or replace a virtual link at a KME.
+
+        Raises:
+            AgentUnavailable: no answer, or refused (the KME's problem detail in the message).
+        """
+        url = f"{kme_url}/api/v1/kme/virtual_links/{body['id']}"
+        response = await self._request("PUT", url, json=body)
+        if response.status_code not in (200, 201):
+            raise AgentUnavailable(f"PUT {url}: HTTP {response.status_code}: {response.text[:300]}")
+
+    async def delete_kme_virtual_link(self, kme_url: str, virtual_id: str) -> None:
+        """Remove a virtual link from a KME (nothing to do if it has none of that id).
+
+        Raises:
+            AgentUnavailable: no answer, or refused.
+        """
+        url = f"{kme_url}/api/v1/kme/virtual_links/{virtual_id}"
+        response = await self._request("DELETE", url)
+        if response.status_code not in (204, 404):
+            raise AgentUnavailable(f"DELETE {url}: HTTP {response.status_code}: {response.text[:300]}")
