@@ -83,7 +83,7 @@ def test_every_link_of_the_topology_is_provisioned_at_both_agents(registered: Ne
 
 
 def test_the_links_show_their_live_key_rate(registered: Net, operator: Any) -> None:
-    links = links_by_id(operator)
+    links = {id_: link for id_, link in links_by_id(operator).items() if link["type"] == "PHYS"}
 
     assert set(links) == {link.id for link in registered.topology.qkd_links}
     up = [link for link in links.values() if link["status"] == "up"]
@@ -94,6 +94,18 @@ def test_the_links_show_their_live_key_rate(registered: Net, operator: Any) -> N
         assert all(end["qkdl_status"] == "ACTIVE" for end in link["ends"].values())
     standby = [link for link in links.values() if link["status"] == "standby"]
     assert all(link["skr_bps"] == 0 and link["switched"] for link in standby)
+
+
+def test_the_pair_on_standby_is_relayed_through_the_third_node(operator: Any) -> None:
+    links = links_by_id(operator)
+    standby = next(name for name in ANY_SWITCHED if links[name]["status"] == "standby")
+    far = "quintin" if standby == "concepcion-quintin" else "norte"
+    virtual = links[f"v-concepcion-{far}"]
+
+    assert virtual["type"] == "VIRT"
+    assert virtual["path"] == ["concepcion", "norte" if far == "quintin" else "quintin", far]
+    assert virtual["status"] == "up"
+    assert set(virtual["hops"]) == {"norte-quintin", next(n for n in ANY_SWITCHED if n != standby)}
 
 
 def test_the_graph_holds_nodes_fibres_and_qkd_links(operator: Any) -> None:

@@ -3,7 +3,8 @@ Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
 
     PUT    /api/v1/nodes/{node_id}     call-home: only the agent certificate of that node
     GET    /api/v1/nodes[/{node_id}]   registered nodes: URLs, reachability, interfaces
-    GET    /api/v1/links[/{link_id}]   QKD links: status, live SKR, pool levels, reserved capacity
+    GET    /api/v1/links[/{link_id}]   QKD links (PHYS: status, live SKR, pool levels, reserved capacity;
+                                       VIRT: the relayed associations, their path and hops)
     GET    /api/v1/apps[/{app_id}]     applications; POST admits one; DELETE removes one
     GET    /api/v1/alarms              alarms (``?active=true``: only those not cleared)
     GET    /api/v1/topology            the network graph (nodes and edges with their attributes)
@@ -39,6 +40,7 @@ from sdqkd import __version__
 from sdqkd.controller.core import AppRequest, Controller, NodeView
 from sdqkd.controller.links import LinkState, PlannedLink
 from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
+from sdqkd.controller.virtual import VirtualLink
 from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, RestconfError, UnknownResource
 from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
 from sdqkd.server.identity import Unauthenticated, peer_identity
@@ -184,6 +186,27 @@ def _link_json(controller: Controller, link: PlannedLink) -> dict[str, Any]:
             node: view.pools[link.id]
             for node in link.nodes
             if (view := controller.nodes.get(node)) is not None and link.id in view.pools
+        },
+    }
+
+
+def _virtual_json(controller: Controller, virtual: VirtualLink) -> dict[str, Any]:
+    state = controller.virtual_state(virtual)
+    return {
+        "id": virtual.id,
+        "qkdl_id": str(virtual.qkdl_id),
+        "type": "VIRT",
+        "nodes": [virtual.path[0], virtual.path[-1]],
+        "path": list(virtual.path),
+        "hops": list(virtual.hops),
+        "status": str(state),
+        "skr_bps": min(controller.capacity_bps(controller.link(hop)) for hop in virtual.hops),
+        "reserved_bps": virtual.reserved_bps,
+        "apps": [str(app.app_id) for app in controller.apps.values() if app.link_id == virtual.id],
+        "kmes": {
+            node: view.kme_virtual.get(virtual.id)
+            for node in virtual.path
+            if (view := controller.nodes.get(node)) is not None and view.kme_virtual is not None
         },
     }
 
@@ -350,10 +373,15 @@ def create_controller_app(controller: Controller) -> ASGIApp:
 
     @app.get("/api/v1/links")
     async def links(_: OperatorDep) -> list[dict[str, Any]]:
-        return [_link_json(controller, link) for link in controller.links]
+        physical = [_link_json(controller, link) for link in controller.links]
+        virtual = sorted(controller.virtual.values(), key=lambda v: v.id)
+        return physical + [_virtual_json(controller, v) for v in virtual]
 
     @app.get("/api/v1/links/{link_id}")
     async def link(link_id: str, _: OperatorDep) -> dict[str, Any]:
+        for virtual in controller.virtual.values():
+            if virtual.id == link_id:
+                return _virtual_json(controller, virtual)
         return _link_json(controller, controller.link(link_id))
 
     @app.get("/api/v1/apps")

@@ -734,4 +734,14 @@ class Controller:
                 state=str(self.link_states.get(link.id, LinkState.UNKNOWN)),
                 skr_bps=self.capacity_bps(link),
             )
+        for virtual in self.virtual.values():
+            graph.add_edge(
+                virtual.path[0],
+                virtual.path[-1],
+                key=f"virtual:{virtual.id}",
+                kind="virtual",
+                id=virtual.id,
+                path=list(virtual.path),
+                state=str(self.virtual_state(virtual)),
+            )
         return graph
