@@ -28,17 +28,20 @@ RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory
 
 def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
     table = Table(title=title)
-    for header in ("link", "nodes", "fibre", "status", "SKR kbit/s", "keys (256 bit)"):
+    for header in ("link", "type", "nodes", "over", "status", "SKR kbit/s", "keys (256 bit)"):
         table.add_column(header, justify="right" if header in ("SKR kbit/s", "keys (256 bit)") else "left")
     for link in links:
         style = {"up": "green", "standby": "yellow"}.get(link["status"], "red")
+        virtual = link.get("type") == "VIRT"
+        reason = f" ({link['reason']})" if link["status"] != "up" and link.get("reason") else ""
         table.add_row(
             link["id"],
-            " → ".join(link["nodes"]),
-            link["fibre"],
-            f"[{style}]{link['status']}[/]" + (f" ({link['reason']})" if link["status"] != "up" else ""),
+            link.get("type", "PHYS"),
+            " → ".join(link["path"] if virtual else link["nodes"]),
+            "relay over " + ", ".join(link["hops"]) if virtual else link["fibre"],
+            f"[{style}]{link['status']}[/]{reason}",
             fmt(link["skr_bps"] / 1e3, ".1f"),
-            f"{link['keys_available']:,}",
+            "" if virtual else f"{link['keys_available']:,}",
         )
     return table
 
@@ -63,7 +66,14 @@ def up_command(
 
     def on_links(links: list[dict[str, Any]]) -> None:
         for link in links:
-            state = f"{link['status']} {link['keys_available']}"
+            if link.get("type") == "VIRT":
+                state = f"{link['status']} {link['path']} {len(link['configured_kmes'])}"
+                configured = set(link["configured_kmes"]) == set(link["path"])
+                if seen.get(link["id"]) != state and link["status"] == "up" and configured:
+                    console.print(f"  [green]✓[/] {link['id']}: relayed via {' → '.join(link['path'])}")
+                seen[link["id"]] = state
+                continue
+            state = f"{link['status']} {bool(link['keys_available'])}"  # once per change, not per key
             if seen.get(link["id"]) != state and link["status"] == "up" and link["keys_available"]:
                 console.print(
                     f"  [green]✓[/] {link['id']}: key flowing at {link['skr_bps'] / 1e3:.1f} kbit/s"
@@ -73,13 +83,17 @@ def up_command(
     def ready(status: dict[str, Any]) -> None:
         console.print(links_table(status["links"], f"sdqkd network {status['topology']} — up"))
         nodes = {n["id"]: n for n in status["nodes"]}
-        link = next((lk for lk in status["links"] if lk["status"] == "up"), None)
+        relayed = sorted(
+            (lk for lk in status["links"] if lk.get("type") == "VIRT" and lk["status"] == "up"),
+            key=lambda lk: -len(lk["path"]),
+        )
+        link = relayed[0] if relayed else next((lk for lk in status["links"] if lk["status"] == "up"), None)
         if link and all(nodes[n]["kme_url"] for n in link["nodes"]):
             master, slave = (nodes[n] for n in link["nodes"])
             m_sae, s_sae = master["saes"][0], slave["saes"][0]
-            console.print(
-                f"\nETSI GS QKD 014: a key for {m_sae['id']} to share with {s_sae['id']} (paste into a shell)"
-            )
+            via = f", relayed via {' → '.join(link['path'])}" if link.get("type") == "VIRT" else ""
+            pair = f"{m_sae['id']} to share with {s_sae['id']}{via}"
+            console.print(f"\nETSI GS QKD 014: a key for {pair} (paste into a shell)")
             console.print(
                 f"  curl --cacert {status['ca']} --cert {m_sae['cert']} --key {m_sae['key']} \\\n"
                 f"       '{master['kme_url']}/api/v1/keys/{s_sae['id']}/enc_keys?number=1'\n"

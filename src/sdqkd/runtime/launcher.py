@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import networkx as nx
 
 from sdqkd.controller.links import qkdl_id
 from sdqkd.emulator.client import EmulatorClient
@@ -492,15 +494,7 @@ def _wait_for_key(
         check()
         links = network_status(run, client)["links"]
         progress.links(links)
-        waiting = [
-            link
-            for link in links
-            if link["status"] == "unconfigured"  # the controller has not provisioned it yet
-            or (
-                link["status"] == "up"
-                and (len(link["pools"]) < 2 or any(p["ready_blocks"] == 0 for p in link["pools"].values()))
-            )
-        ]
+        waiting = _not_ready(links, relayed=_has_controller(run))
         if not waiting:
             return
         if time.monotonic() > deadline:
@@ -508,6 +502,43 @@ def _wait_for_key(
             progress.say(f"still no key on {names} after {timeout_s:.0f} s: serving anyway")
             return
         time.sleep(0.25)
+
+
+def _has_controller(run: RunDir) -> bool:
+    return bool(run.read_json(run.network).get("controller", {}).get("url"))
+
+
+def _not_ready(links: list[dict[str, Any]], relayed: bool) -> list[dict[str, Any]]:
+    """The links ``up`` still waits for: a physical link not provisioned yet, or up but without key at
+    both KMEs; with a controller (``relayed``), a pair of nodes that up links connect but do not join
+    directly whose association is not yet configured at every KME of its path."""
+    physical = [link for link in links if link["type"] == "PHYS"]
+    waiting = [
+        link
+        for link in physical
+        if link["status"] == "unconfigured"
+        or (
+            link["status"] == "up"
+            and (len(link["pools"]) < 2 or any(p["ready_blocks"] == 0 for p in link["pools"].values()))
+        )
+    ]
+    if not relayed:
+        return waiting
+    graph: nx.Graph[str] = nx.Graph()
+    graph.add_edges_from(tuple(link["nodes"]) for link in physical if link["status"] == "up")
+    joined = {frozenset(link["nodes"]) for link in physical if link["status"] == "up"}
+    virtual = {frozenset(link["nodes"]): link for link in links if link["type"] == "VIRT"}
+    for component in nx.connected_components(graph):
+        for a, b in itertools.combinations(sorted(component), 2):
+            pair = frozenset({a, b})
+            if pair in joined:
+                continue
+            found = virtual.get(pair)
+            if found is None:
+                waiting.append({"id": f"a relay path for {a}-{b}"})
+            elif set(found["configured_kmes"]) != set(found["path"]):
+                waiting.append(found)
+    return waiting
 
 
 def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[str, Any]:
@@ -577,6 +608,7 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
                 ],
             }
         )
+    links += _virtual_links(run, record.get("controller", {}).get("url"))
     return {
         "run_dir": str(run.root),
         "topology": topology.name,
@@ -587,6 +619,37 @@ def network_status(run: RunDir, client: EmulatorClient | None = None) -> dict[st
         "nodes": nodes,
         "links": links,
     }
+
+
+def _virtual_links(run: RunDir, controller_url: str | None) -> list[dict[str, Any]]:
+    """The key associations the controller relays over trusted nodes (type VIRT); none without a
+    controller or when it does not answer."""
+    if not controller_url:
+        return []
+    cert, key = run.require_certificate(Role.OPERATOR, "operator")
+    try:
+        with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=5.0) as http:
+            response = http.get(f"{controller_url}/api/v1/links")
+            response.raise_for_status()
+            found = response.json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return [
+        {
+            "id": link["id"],
+            "type": "VIRT",
+            "qkdl_id": link["qkdl_id"],
+            "nodes": link["nodes"],
+            "path": link["path"],
+            "hops": link["hops"],
+            "status": link["status"],
+            "reason": "a hop is down" if link["status"] != "up" else "",
+            "skr_bps": float(link["skr_bps"]),
+            "configured_kmes": sorted(node for node, entry in link["kmes"].items() if entry),
+        }
+        for link in found
+        if link.get("type") == "VIRT"
+    ]
 
 
 def _kme_pools(run: RunDir, kme_urls: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
