@@ -1,5 +1,5 @@
-"""The public API of the agent's device drivers, its ETSI GS QKD 015 mapping (links and applications) and
-its call-home, frozen: a change here is a deliberate API change, made on purpose."""
+"""The public API of the agent's device drivers, its ETSI GS QKD 015 mapping (links, virtual links and
+applications) and its call-home, frozen: a change here is a deliberate API change, made on purpose."""
 
 from __future__ import annotations
 
@@ -71,6 +71,19 @@ PUBLIC_API = {
         "qkdi_id",
         "qkdn_id",
         "wavelength_range",
+    },
+    "sdqkd.agent.virtual": {
+        "HopLink",
+        "PathPosition",
+        "VirtualLink",
+        "VirtualLinkError",
+        "VirtualState",
+        "check_hops",
+        "hop_links",
+        "is_virtual",
+        "parse_virtual_link",
+        "virtual_link_entry",
+        "virtual_state",
     },
 }
 

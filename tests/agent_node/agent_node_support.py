@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,10 +15,15 @@ from typing import Any, TypeVar
 import httpx
 from yangson.enumerations import ContentType
 
+from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.etsi015 import qkdi_id
 from sdqkd.agent.node import NodeAgent
+from sdqkd.agent.service import AgentApp
 from sdqkd.controller.links import link_entries as qkd_link_entries
+from sdqkd.emulator.app import create_emulator_app
+from sdqkd.emulator.engine import Emulator
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
+from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
@@ -57,6 +63,29 @@ class Network:
     emulator_url: str
     agent_urls: dict[str, str]
     agents: dict[str, NodeAgent]
+
+
+def serve_network(
+    stack: ExitStack,
+    topology: Topology,
+    model: Any,
+    pki: NodePki,
+    agent_certificates: Mapping[str, IssuedCertificate],
+) -> Network:
+    """A fresh emulator of ``topology`` (nothing configured) and an agent for each node of
+    ``agent_certificates`` (presenting its certificate to the emulator and its clients), each served on
+    loopback until ``stack`` closes."""
+    tls = TlsFiles(pki.emulator.cert, pki.emulator.key, pki.ca.cert_path)
+    emulator = Emulator(topology, time_scale=TIME_SCALE)
+    emulator_server = stack.enter_context(BackgroundServer(create_emulator_app(emulator), tls))
+    agents: dict[str, NodeAgent] = {}
+    urls: dict[str, str] = {}
+    for node, issued in agent_certificates.items():
+        driver = EmulatorDriver(emulator_server.url, issued.cert, issued.key, pki.ca.cert_path, node)
+        agents[node] = NodeAgent(node, topology.node(node).name, driver, model)
+        agent_tls = TlsFiles(issued.cert, issued.key, pki.ca.cert_path)
+        urls[node] = stack.enter_context(BackgroundServer(AgentApp(agents[node]), agent_tls)).url
+    return Network(topology, emulator_server.url, urls, agents)
 
 
 def client(url: str, issued: IssuedCertificate, pki: NodePki, read_s: float = 5.0) -> httpx.Client:

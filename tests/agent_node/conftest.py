@@ -9,17 +9,11 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from agent_node_support import NODES, SPECS, TIME_SCALE, Network, NodePki
+from agent_node_support import NODES, SPECS, Network, NodePki, serve_network
 
-from sdqkd.agent.drivers import EmulatorDriver
-from sdqkd.agent.node import NodeAgent
-from sdqkd.agent.service import AgentApp
 from sdqkd.agent.yang import load_data_model
-from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.client import EmulatorClient
-from sdqkd.emulator.engine import Emulator
 from sdqkd.pki import CertificateAuthority, Role
-from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology
 
 
@@ -50,20 +44,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> NodePki:
 @pytest.fixture(scope="module")
 def network(model: Any, pki: NodePki) -> Iterator[Network]:
     """A fresh emulated Madrid (nothing configured) and an agent per node, shared by the module's tests."""
-    topology = load_topology("madrid")
     with ExitStack() as stack:
-        tls = TlsFiles(pki.emulator.cert, pki.emulator.key, pki.ca.cert_path)
-        emulator = Emulator(topology, time_scale=TIME_SCALE)
-        emulator_server = stack.enter_context(BackgroundServer(create_emulator_app(emulator), tls))
-        agents: dict[str, NodeAgent] = {}
-        urls: dict[str, str] = {}
-        for node in NODES:
-            issued = pki.agents[node]
-            driver = EmulatorDriver(emulator_server.url, issued.cert, issued.key, pki.ca.cert_path, node)
-            agents[node] = NodeAgent(node, topology.node(node).name, driver, model)
-            agent_tls = TlsFiles(issued.cert, issued.key, pki.ca.cert_path)
-            urls[node] = stack.enter_context(BackgroundServer(AgentApp(agents[node]), agent_tls)).url
-        yield Network(topology, emulator_server.url, urls, agents)
+        yield serve_network(stack, load_topology("madrid"), model, pki, pki.agents)
 
 
 @pytest.fixture(scope="module")

@@ -420,8 +420,8 @@ def parse_link(entry: Mapping[str, Any], local_qkdn_id: UUID) -> PhysicalLink:
     ``local_qkdn_id``.
 
     Raises:
-        ConfigError: a virtual link, a link whose local end is another node, or a member missing
-            or malformed.
+        ConfigError: a virtual link (:mod:`sdqkd.agent.virtual` reads those), a link whose local
+            end is another node, or a member missing or malformed.
     """
     try:
         link_id = UUID(str(_member(entry, "qkdl_id", "qkd_link")))

@@ -13,6 +13,11 @@
   (``in-use``, 409). An accepted app gets its ``creation_time`` and ``app_status`` and is announced
   with ``sdqkdn_application_new``; ``sdqkdn_application_disconnected`` follows when its status
   turns DISCONNECTED or it is removed.
+- A virtual (multi-hop) ``qkd_link`` (``qkdl_type`` VIRT, the same entry at every node of a key-relay
+  path) configures no device: it is checked to fit the node's place on the path, its hops to be
+  neighbours (the remote node of a PHYS link), else ``invalid-value`` naming the member; a PHYS link
+  it relays over cannot be removed (``in-use``). Its status and rate follow its hops' PHYS links
+  (:mod:`sdqkd.agent.virtual`), and ``sdqkdn_link_down`` announces it leaving ACTIVE.
 - Every second it refreshes the live state: interface and link status, ``skr``/``eskr``, app
   status; device events (module or link down) update it at once and raise
   ``sdqkdn_interface_down`` / ``sdqkdn_link_down``; ``sdqkdn_link_perf_update`` carries the SNR
@@ -46,6 +51,7 @@ from sdqkd.agent.etsi015 import (
     QKD_NODE,
     TYPES_MODULE,
     InterfaceDirectory,
+    LinkStatus,
     PhysicalLink,
     interface_down_notification,
     interface_entry,
@@ -63,6 +69,15 @@ from sdqkd.agent.etsi015 import (
     qkdn_id,
 )
 from sdqkd.agent.restconf import EventSource
+from sdqkd.agent.virtual import (
+    VirtualLink,
+    VirtualLinkError,
+    check_hops,
+    hop_links,
+    is_virtual,
+    parse_virtual_link,
+    virtual_state,
+)
 from sdqkd.agent.yang import JsonValue
 from sdqkd.errors import ConfigError, DeviceError, RestconfError
 
@@ -84,6 +99,14 @@ class _AcceptedApp:
 
     configuration: dict[str, Any]
     status: AppStatus | None = None
+
+
+@dataclasses.dataclass
+class _AcceptedVirtual:
+    """A virtual link the agent accepted: its configuration, and the status it last gave it."""
+
+    link: VirtualLink
+    status: LinkStatus | None = None
 
 
 class NodeAgent:
@@ -111,6 +134,9 @@ class NodeAgent:
         self._configured: dict[str, _ModuleConfig] = {}
         # the apps accepted so far, by app_id (changed only once a write is past every veto)
         self._apps: dict[str, _AcceptedApp] = {}
+        # the links accepted so far, by qkdl_id (changed, like the apps, only once a write is accepted)
+        self._physical: dict[UUID, PhysicalLink] = {}
+        self._virtual: dict[UUID, _AcceptedVirtual] = {}
 
     @property
     def datastore(self) -> Datastore:
@@ -150,8 +176,9 @@ class NodeAgent:
     # Links written by the controller -----------------------------------------------------------------
 
     def _links(self, tree: Mapping[str, Any]) -> list[PhysicalLink]:
+        """The PHYS links of ``tree`` (the virtual ones configure no device)."""
         entries = tree.get(QKD_NODE, {}).get("qkd_links", {}).get("qkd_link", [])
-        return [parse_link(entry, self.qkdn_id) for entry in entries]
+        return [parse_link(entry, self.qkdn_id) for entry in entries if not is_virtual(entry)]
 
     async def _on_change(self, kind: ChangeKind, path: str, old: JsonValue, new: JsonValue) -> None:
         """Check the node's apps against its links and apply its links to its devices; a refusal
@@ -164,11 +191,15 @@ class NodeAgent:
         if links_changed:
             where = self.datastore.resolve(path).instance_id
             try:
-                await self._apply(self._links(tree))
+                links = self._links(tree)
+                self._check_virtual(tree, links)
+                await self._apply(links)
             except ConfigError as exc:  # a link the agent cannot use: the client's to fix
                 raise RestconfError("application", "invalid-value", str(exc), error_path=where) from exc
             except DeviceError as exc:  # a device refused what the agent asked of it
                 raise RestconfError("application", "operation-failed", str(exc), error_path=where) from exc
+        if links_changed:
+            self._accept_links(self.datastore.tree())
         self._accept_apps(self.datastore.tree())  # as it is now, the refresh loop's updates included
         try:
             await self._refresh()
@@ -212,6 +243,89 @@ class NodeAgent:
                 log.error("agent %s: cannot restore module %s after a veto: %s", self.node_id, module_id, exc)
             else:
                 self._configured[module_id] = previous
+
+    # Virtual links written by the controller ----------------------------------------------------------
+
+    def _link_path(self, qkdl_id: UUID) -> str:
+        return self.datastore.resolve(f"{_LINKS}={qkdl_id}").instance_id
+
+    def _check_virtual(self, tree: Mapping[str, Any], physical: list[PhysicalLink]) -> None:
+        """Refuse a tree whose virtual links do not fit the node: a malformed entry, hops that do not
+        fit the node's place on the path, or a hop that is no neighbour (``invalid-value``, naming
+        the member), or a PHYS link removed while an unchanged virtual link relays over it
+        (``in-use``, naming the PHYS link).
+
+        Raises:
+            RestconfError: the first problem found.
+        """
+        neighbours = {link.remote.qkdn_id for link in physical}
+        for entry in tree.get(QKD_NODE, {}).get("qkd_links", {}).get("qkd_link", []):
+            if not is_virtual(entry):
+                continue
+            try:
+                link = parse_virtual_link(entry, self.qkdn_id)
+            except VirtualLinkError as exc:
+                raise self._invalid(exc) from exc
+            except ConfigError as exc:  # no usable qkdl_id (the YANG check refuses it first)
+                raise RestconfError("application", "invalid-value", str(exc)) from exc
+            try:
+                check_hops(link, neighbours)
+            except VirtualLinkError as exc:
+                accepted = self._virtual.get(link.qkdl_id)
+                if accepted is None or accepted.link != link:
+                    raise self._invalid(exc) from exc
+                # The virtual link is as it was: what changed is a PHYS link it relays over.
+                gone = [
+                    known.qkdl_id
+                    for known in self._physical.values()
+                    if known.remote.qkdn_id in link.hops and known.remote.qkdn_id not in neighbours
+                ]
+                name = f"qkd_link {gone[0]}" if gone else f"the {exc.member}'s qkd_link"
+                raise RestconfError(
+                    "application",
+                    "in-use",
+                    f"{name} is a hop of virtual qkd_link {link.qkdl_id}: remove the virtual link first",
+                    error_path=self._link_path(gone[0] if gone else link.qkdl_id),
+                ) from exc
+
+    def _invalid(self, error: VirtualLinkError) -> RestconfError:
+        """``invalid-value`` for a virtual link, its path naming the member at fault."""
+        where = self._link_path(error.qkdl_id)
+        path = f"{where}/{error.member}" if error.member else where
+        return RestconfError("application", "invalid-value", str(error), error_path=path)
+
+    def _accept_links(self, tree: Mapping[str, Any]) -> None:
+        """Take the links of an accepted write, and set the state of its virtual links."""
+        self._physical = {link.qkdl_id: link for link in self._links(tree)}
+        virtual: dict[UUID, _AcceptedVirtual] = {}
+        for entry in tree.get(QKD_NODE, {}).get("qkd_links", {}).get("qkd_link", []):
+            if is_virtual(entry):
+                link = parse_virtual_link(entry, self.qkdn_id)
+                known = self._virtual.get(link.qkdl_id)
+                virtual[link.qkdl_id] = _AcceptedVirtual(link, None if known is None else known.status)
+        self._virtual = virtual
+        self._refresh_virtual()
+
+    def _refresh_virtual(self) -> None:
+        """Each accepted virtual link's status and rate from its hops' PHYS links in the datastore (no
+        I/O); one that leaves ACTIVE is announced with ``sdqkdn_link_down``."""
+        entries = self.datastore.tree().get(QKD_NODE, {}).get("qkd_links", {}).get("qkd_link", [])
+        hops = hop_links(entries)
+        for entry in entries:
+            accepted = self._virtual.get(UUID(str(entry["qkdl_id"])))
+            if accepted is None or not is_virtual(entry):
+                continue  # a PHYS link, or a write not yet past its veto: _accept_links takes it
+            state = virtual_state(accepted.link, hops)
+            base = f"{_LINKS}={accepted.link.qkdl_id}"
+            status = f"{TYPES_MODULE}:{state.status}"
+            if entry.get("qkdl_status") != status:
+                self.datastore.set_operational(f"{base}/qkdl_status", status)
+            performance = {"skr": state.skr_bps, "eskr": state.skr_bps}
+            if entry.get("qkdl_performance") != performance:
+                self.datastore.set_operational(f"{base}/qkdl_performance", performance)
+            if accepted.status is LinkStatus.ACTIVE and state.status is not LinkStatus.ACTIVE:
+                self.stream.publish(link_down_notification(accepted.link.qkdl_id, state.reason))
+            accepted.status = state.status
 
     # Applications written by the controller --------------------------------------------------------
 
@@ -329,6 +443,7 @@ class NodeAgent:
             self.datastore.set_operational(f"{base}/qkdl_performance", entry["qkdl_performance"])
             if paired:
                 self.stream.publish(link_perf_update_notification(link.qkdl_id, performance))
+        self._refresh_virtual()
         self._refresh_apps()
 
     async def _refresh_loop(self) -> None:
