@@ -182,9 +182,11 @@ def test_a_fibre_cut_raises_link_down_with_its_reason(
     cut_at = time.monotonic()
     operator_emulator.fibre_action("norte-quintin", "cut")
     try:
-        alarms = wait_for(
+        alarms = wait_for(  # raised, and naming its cause (the agent's sdqkdn_link_down reason)
             lambda: active_alarms(operator),
-            lambda found: _alarm(found, "link_down", "link:norte-quintin") is not None,
+            lambda found: (
+                "cut" in (_alarm(found, "link_down", "link:norte-quintin") or {}).get("message", "")
+            ),
             timeout_s=FAILURE_DEADLINE_S,
             what="link_down alarm",
         )

@@ -58,7 +58,8 @@ def wait_until_serving(
             return False
         if ready is not None:
             return ready(status)
-        return all(link["status"] == "up" and link["keys_available"] > 0 for link in status["links"])
+        physical = [link for link in status["links"] if link["type"] == "PHYS"]
+        return all(link["status"] == "up" and link["keys_available"] > 0 for link in physical)
 
     status = wait_for(probe, accept, START_TIMEOUT_S, "serving")
     assert status is not None

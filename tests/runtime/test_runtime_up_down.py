@@ -77,8 +77,12 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
         assert node["saes"]
         for sae in node["saes"]:
             assert {"id", "cert", "key"} <= set(sae)
-    assert {lk["id"]: lk["nodes"] for lk in status["links"]} == LINKS
-    for found in status["links"]:
+    physical = [lk for lk in status["links"] if lk["type"] == "PHYS"]
+    assert {lk["id"]: lk["nodes"] for lk in physical} == LINKS
+    relayed = {lk["id"]: lk["path"] for lk in status["links"] if lk["type"] == "VIRT"}
+    # n1 and n3 share no QKD link: the controller relays their keys through n2 (where it runs)
+    assert relayed == ({"v-n1-n3": ["n1", "n2", "n3"]} if AGENTS else {})
+    for found in physical:
         assert {"id", "type", "nodes", "fibre", "status", "skr_bps"} <= set(found)
         assert found["type"] == "PHYS"
         assert found["fibre"] == found["id"]
@@ -95,7 +99,7 @@ def assert_controller_sees_the_network(status: dict[str, Any]) -> None:
         nodes = client.get("/api/v1/nodes").json()
         links = wait_for(
             lambda: client.get("/api/v1/links").json(),
-            lambda found: all(set(lk["pools"]) == set(lk["nodes"]) for lk in found),
+            lambda found: all(set(lk["pools"]) == set(lk["nodes"]) for lk in found if lk["type"] == "PHYS"),
             timeout_s=10,
             what="pool levels at the controller",
         )
@@ -104,8 +108,9 @@ def assert_controller_sees_the_network(status: dict[str, Any]) -> None:
     assert {node["id"]: node["agent_url"] for node in nodes} == {
         n["id"]: n["agent_url"] for n in status["nodes"]
     }
-    assert {lk["id"]: lk["nodes"] for lk in links} == LINKS
-    for found in links:
+    physical = [lk for lk in links if lk["type"] == "PHYS"]
+    assert {lk["id"]: lk["nodes"] for lk in physical} == LINKS
+    for found in physical:
         assert found["status"] == "up"
         assert found["skr_bps"] > 0
         assert all(pool["ready_blocks"] >= 0 for pool in found["pools"].values())
@@ -150,6 +155,7 @@ def test_up_serves_a_network_that_status_plant_and_down_control(
     status = json.loads(shown.stdout)
     assert_documented_shape(status)
     assert all(found["status"] == "up" and found["skr_bps"] > 0 for found in status["links"])
+    assert all(found["keys_available"] > 0 for found in status["links"] if found["type"] == "PHYS")
     for path in certificate_files(status):
         assert path.is_file(), path
 

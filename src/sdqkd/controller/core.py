@@ -276,7 +276,11 @@ class Controller:
                 qkd_link = body.get("qkd_link", {})
                 for link in self.links:
                     if str(link.qkdl_id) == qkd_link.get("qkdl_id"):
-                        self._link_reasons[link.id] = str(qkd_link.get("reason") or "link down")
+                        reason = str(qkd_link.get("reason") or "link down")
+                        self._link_reasons[link.id] = reason
+                        # the state may have been read before the notification came: name the cause now
+                        message = f"QKD link {link.id} down: {reason}"
+                        self.store.describe_alarm(AlarmKind.LINK_DOWN, f"link:{link.id}", message)
             if name in _STATE_CHANGES:
                 asyncio.get_running_loop().call_later(_WAKE_DELAY_S, view.wake.set)
 
@@ -496,12 +500,16 @@ class Controller:
                 wanted = None  # the direct link serves the pair (an association in use stays)
             elif any(self.link_states.get(link.id) in (None, LinkState.UNPROVISIONED) for link in direct):
                 wanted = current  # not known yet whether the direct link will work
-            elif current is not None and all(hop in up for hop in current.hops):
-                wanted = current
             else:
                 try:
                     path = key_path(hops, a, b, self.relay_policy)
                 except AdmissionRefused:
+                    path = None
+                intact = current is not None and all(hop in up for hop in current.hops)
+                if intact and current is not None and (path is None or len(path.links) >= len(current.hops)):
+                    # a working path stays (no flapping with pool levels) unless a shorter one exists
+                    wanted = current
+                elif path is None:
                     wanted = None
                 else:
                     qkdl_ids = tuple(self._links_by_id[hop].qkdl_id for hop in path.links)

@@ -231,6 +231,18 @@ class ControllerStore:
             assert cursor.lastrowid is not None
             return Alarm(cursor.lastrowid, kind, source, severity, message, now, None)
 
+    def describe_alarm(self, kind: AlarmKind, source: str, message: str) -> bool:
+        """Give the active alarm of ``kind`` at ``source`` a better ``message`` (the cause, learnt after
+        it was raised); False if none is active."""
+        with self._lock:
+            return (
+                self._db.execute(
+                    "UPDATE alarms SET message = ? WHERE kind = ? AND source = ? AND cleared_at IS NULL",
+                    (message, str(kind), source),
+                ).rowcount
+                > 0
+            )
+
     def clear_alarms(self, kind: AlarmKind, source: str) -> int:
         """Clear the active alarms of ``kind`` at ``source``; how many there were."""
         with self._lock:

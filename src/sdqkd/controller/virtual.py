@@ -13,9 +13,9 @@ Each node of the path gets, from the controller:
 - in its agent's datastore, the same ``qkd_link`` (``qkdl_id`` = ``uuid5(sdqkd namespace,
   "virtual:" + a + ":" + b)`` with ``a`` < ``b``, named ``v-a-b`` at the KMEs and in the API; ends
   ``a`` → ``b`` as ``qkdl_local``/``qkdl_remote``; ``virt_prev_hop`` and ``virt_next_hop`` the
-  neighbours' ``qkdn_id``; ``virt_bandwidth`` the rate reserved by the applications over it), and
-  per hop one INTERNAL ``qkd_app`` at both nodes of the hop that reserves that rate on the physical
-  link;
+  neighbours' ``qkdn_id``; ``virt_bandwidth`` the rate reserved by the applications over it), and,
+  while that rate is not 0, per hop one INTERNAL ``qkd_app`` at both nodes of the hop that reserves
+  it on the physical link;
 - at its KME, the virtual link with the whole path (``PUT /api/v1/kme/virtual_links/{id}``): the ETSI 015
   entry names only the neighbours, while the KME relays towards either end and so needs the path.
 """
@@ -117,8 +117,11 @@ class VirtualLink:
 
     def internal_apps(self, node: str) -> dict[UUID, dict[str, Any]]:
         """The INTERNAL ``qkd_app`` entries ``node``'s agent holds for this association: one per hop
-        that touches ``node``, reserving :attr:`reserved_bps` on that physical link."""
+        that touches ``node``, reserving :attr:`reserved_bps` on that physical link (none while the
+        association reserves nothing)."""
         apps: dict[UUID, dict[str, Any]] = {}
+        if not self.reserved_bps:
+            return apps  # nothing to reserve: no application uses the association
         for a, b, link, link_qkdl in self.hop_nodes():
             if node not in (a, b):
                 continue
