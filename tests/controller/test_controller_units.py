@@ -114,6 +114,7 @@ def test_the_configuration_resolves_paths_from_its_folder(tmp_path: Path) -> Non
     assert loaded.database == tmp_path / "state.db"
     assert loaded.topology == "chain:4"
     assert loaded.poll_interval_s == 1.0
+    assert loaded.relay_policy == "balanced"
 
 
 @pytest.mark.parametrize(
@@ -123,6 +124,10 @@ def test_the_configuration_resolves_paths_from_its_folder(tmp_path: Path) -> Non
         ("tls: {cert: a, key: b, ca: c}\ndatabase: d\nport: 70000\n", "port:"),
         ("tls: {cert: a, key: b, ca: c}\ndatabase: d\nsurprise: 1\n", "surprise: Extra inputs"),
         ("- a list\n", "a controller configuration is a mapping"),
+        (
+            "tls: {cert: a, key: b, ca: c}\ndatabase: d\nrelay_policy: shortest\n",
+            "relay_policy: Input should be",
+        ),
     ],
 )
 def test_a_bad_configuration_is_a_one_line_error_naming_the_field(

@@ -88,6 +88,7 @@ def _ready(view: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> bool:
     nodes, links = view
     if sorted(node["id"] for node in nodes) != sorted(NODES) or not all(node["reachable"] for node in nodes):
         return False
+    links = [link for link in links if link["type"] == "PHYS"]  # the relayed associations come on top
     provisioned = {
         link["id"] for link in links if all(end and end["provisioned"] for end in link["ends"].values())
     }

@@ -8,6 +8,7 @@ topology: madrid                          # a built-in topology or a topology fi
 database: controller/state.db             # SQLite: registered nodes, applications, alarms
 endpoint_file: controller/endpoint.json   # {"url", "pid"} once it serves
 poll_interval_s: 1.0                      # how often each agent's tree and each KME's pools are read
+relay_policy: balanced                    # key-relay paths: balanced (hops, rate, pools), rate or hops
 ```
 Relative paths are relative to the configuration file.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdqkd.controller.paths import PathPolicy
 from sdqkd.server.config import load_config_file
 
 __all__ = ["ControllerConfig", "load_controller_config"]
@@ -41,6 +43,7 @@ class ControllerConfig(_Model):
     database: Path
     endpoint_file: Path | None = None
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    relay_policy: PathPolicy = PathPolicy.BALANCED
 
 
 def load_controller_config(path: Path) -> ControllerConfig:

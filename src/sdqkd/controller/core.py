@@ -63,6 +63,7 @@ _APPS = f"{QKD_NODE}/qkd_applications/qkd_app"
 _WAKE_DELAY_S = 0.1  # after a notification: the agent publishes it, then refreshes its datastore
 _STREAM_RETRY_S = (0.2, 5.0)  # first and longest wait before re-opening a broken event stream
 _PROVISION_RETRY_S = 5.0  # after an agent refused a write, before writing it again
+_REASON_FRESH_S = 10.0  # how long a sdqkdn_link_down reason may explain a link found down
 _UNREACHABLE_AFTER = 2  # failed reads in a row before an agent is reported unreachable (not one blip)
 _STATE_CHANGES = frozenset(
     {
@@ -140,7 +141,8 @@ class Controller:
         self.link_states: dict[str, LinkState] = {}
         self.relay_policy = relay_policy
         self.virtual: dict[frozenset[str], VirtualLink] = {}  # the relayed associations, by their two ends
-        self._link_reasons: dict[str, str] = {}  # the last sdqkdn_link_down reason per link id
+        # the last sdqkdn_link_down reason per link id, and when it came (monotonic s)
+        self._link_reasons: dict[str, tuple[str, float]] = {}
         self._refused: dict[tuple[str, str], float] = {}  # (node, path) → when an agent refused it
         self._admission = asyncio.Lock()
         self._stopping = False
@@ -277,7 +279,7 @@ class Controller:
                 for link in self.links:
                     if str(link.qkdl_id) == qkd_link.get("qkdl_id"):
                         reason = str(qkd_link.get("reason") or "link down")
-                        self._link_reasons[link.id] = reason
+                        self._link_reasons[link.id] = (reason, time.monotonic())
                         # the state may have been read before the notification came: name the cause now
                         message = f"QKD link {link.id} down: {reason}"
                         self.store.describe_alarm(AlarmKind.LINK_DOWN, f"link:{link.id}", message)
@@ -453,11 +455,13 @@ class Controller:
             self.link_states[link.id] = state
             source = f"link:{link.id}"
             if state is LinkState.DOWN and previous in (LinkState.UP, LinkState.STANDBY):
-                reason = self._link_reasons.get(link.id, "not generating key")
+                said, at = self._link_reasons.get(link.id, ("", 0.0))
+                # the agent's reason, if it came lately: the notification and the state change may reach
+                # the controller in either order, and the ends' trees at different reads
+                reason = said if said and time.monotonic() - at < _REASON_FRESH_S else "not generating key"
                 self._alarm(AlarmKind.LINK_DOWN, source, Severity.MAJOR, f"QKD link {link.id} down: {reason}")
             elif state in (LinkState.UP, LinkState.STANDBY):
                 self.store.clear_alarms(AlarmKind.LINK_DOWN, source)
-                self._link_reasons.pop(link.id, None)
             reserved, capacity = self.reserved_bps(link.id), self.capacity_bps(link)
             if state is LinkState.UP and reserved > capacity:
                 message = f"QKD link {link.id} makes {capacity} bit/s of key, {reserved} bit/s are reserved"

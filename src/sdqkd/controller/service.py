@@ -26,7 +26,7 @@ def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerSt
     topology = load_topology(config.topology)
     store = ControllerStore(config.database)
     southbound = Southbound(config.tls.cert, config.tls.key, config.tls.ca)
-    return Controller(topology, store, southbound, config.poll_interval_s), store
+    return Controller(topology, store, southbound, config.poll_interval_s, config.relay_policy), store
 
 
 def run_controller(config_path: Path) -> None:
