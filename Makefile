@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kme_bench.py
 	$(BIN)/python benchmarks/startup_bench.py
 	$(BIN)/python benchmarks/controller_bench.py
+	$(BIN)/python benchmarks/relay_bench.py
+	$(BIN)/python benchmarks/reroute_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
