@@ -180,3 +180,78 @@ def test_a_restarted_agent_gets_its_applications_back(
         5,
         "the controller wrote the application back",
     )
+
+
+def _relayed_pair(operator: Any) -> tuple[str, str, dict[str, Any]]:
+    """Concepción and the node its switch does not serve now: relayed through the third node."""
+    links = links_by_id(operator)
+    virtual = next(link for link in links.values() if link["type"] == "VIRT")
+    return virtual["path"][0], virtual["path"][-1], virtual
+
+
+def _agent_tree(net: Net, pki: Pki, node: str) -> dict[str, Any]:
+    with api(net.agent_urls[node], pki.operator, pki) as agent:
+        response = agent.get(
+            "/restconf/data/etsi-qkd-sdn-node:qkd_node", headers={"Accept": "application/yang-data+json"}
+        )
+    assert response.status_code == 200, response.text
+    return dict(response.json()["etsi-qkd-sdn-node:qkd_node"])
+
+
+def test_an_application_between_nodes_without_a_working_link_is_relayed_and_reserves_every_hop(
+    registered: Net, pki: Pki, operator: Any
+) -> None:
+    a, b, virtual = _relayed_pair(operator)
+    request = _request(
+        min_bps=5_000, server_sae_id=f"{a}-app", server_node=a, client_sae_id=f"{b}-app", client_node=b
+    )
+
+    response = operator.post("/api/v1/apps", json=request)
+
+    assert response.status_code == 201, response.text
+    app = response.json()
+    assert app["link_id"] == virtual["id"]
+    assert app["status"] == "ON"
+    virtual_qkdl = virtual["qkdl_id"]
+    physical = links_by_id(operator)
+
+    def internal(tree: dict[str, Any]) -> list[dict[str, Any]]:
+        apps = tree.get("qkd_applications", {}).get("qkd_app", [])
+        return [entry for entry in apps if entry.get("app_type") == "etsi-qkd-node-types:INTERNAL"]
+
+    for node in virtual["path"]:  # every node of the path: the VIRT link with the reserved rate, and
+        count = sum(node in physical[hop]["nodes"] for hop in virtual["hops"])  # per hop an app
+        tree = wait_for(
+            lambda node=node: _agent_tree(registered, pki, node),
+            lambda t, n=count: (
+                len(internal(t)) == n
+                and any(
+                    link.get("qkdl_id") == virtual_qkdl and link.get("virt_bandwidth") == 5_000
+                    for link in t.get("qkd_links", {}).get("qkd_link", [])
+                )
+            ),
+            5,
+            f"the VIRT link and INTERNAL apps at {node} reserving 5000 bit/s",
+        )
+        assert all(entry["app_qos"]["min_bandwidth"] == 5_000 for entry in internal(tree))
+    links = links_by_id(operator)
+    assert all(links[hop]["reserved_bps"] == 5_000 for hop in virtual["hops"])
+    assert links[virtual["id"]]["reserved_bps"] == 5_000
+
+    too_much = _request(
+        min_bps=links[virtual["id"]]["skr_bps"], server_sae_id=f"{a}-app", server_node=a,
+        client_sae_id=f"{b}-app", client_node=b,
+    )  # fmt: skip
+    refused = operator.post("/api/v1/apps", json=too_much)
+    assert refused.status_code == 409
+    assert "relay path" in refused.json()["message"]
+
+    assert operator.delete(f"/api/v1/apps/{app['app_id']}").status_code == 204
+    middle = virtual["path"][1]
+    wait_for(
+        lambda: _agent_tree(registered, pki, middle).get("qkd_applications", {}).get("qkd_app", []),
+        lambda apps: not any(entry.get("app_type") == "etsi-qkd-node-types:INTERNAL" for entry in apps),
+        5,
+        "the INTERNAL applications removed",
+    )
+    assert links_by_id(operator)[virtual["hops"][0]]["reserved_bps"] == 0
