@@ -17,6 +17,7 @@ from yangson.enumerations import ContentType
 
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.etsi015 import qkdi_id
+from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.controller.links import link_entries as qkd_link_entries
@@ -71,10 +72,11 @@ def serve_network(
     model: Any,
     pki: NodePki,
     agent_certificates: Mapping[str, IssuedCertificate],
+    kme_urls: Mapping[str, str] | None = None,
 ) -> Network:
     """A fresh emulator of ``topology`` (nothing configured) and an agent for each node of
-    ``agent_certificates`` (presenting its certificate to the emulator and its clients), each served on
-    loopback until ``stack`` closes."""
+    ``agent_certificates`` (presenting its certificate to the emulator, its clients and, for the nodes
+    of ``kme_urls``, the node's KME it reads), each served on loopback until ``stack`` closes."""
     tls = TlsFiles(pki.emulator.cert, pki.emulator.key, pki.ca.cert_path)
     emulator = Emulator(topology, time_scale=TIME_SCALE)
     emulator_server = stack.enter_context(BackgroundServer(create_emulator_app(emulator), tls))
@@ -82,7 +84,9 @@ def serve_network(
     urls: dict[str, str] = {}
     for node, issued in agent_certificates.items():
         driver = EmulatorDriver(emulator_server.url, issued.cert, issued.key, pki.ca.cert_path, node)
-        agents[node] = NodeAgent(node, topology.node(node).name, driver, model)
+        kme_url = (kme_urls or {}).get(node)
+        kme = None if kme_url is None else KmeReader(kme_url, issued.cert, issued.key, pki.ca.cert_path)
+        agents[node] = NodeAgent(node, topology.node(node).name, driver, model, kme)
         agent_tls = TlsFiles(issued.cert, issued.key, pki.ca.cert_path)
         urls[node] = stack.enter_context(BackgroundServer(AgentApp(agents[node]), agent_tls)).url
     return Network(topology, emulator_server.url, urls, agents)

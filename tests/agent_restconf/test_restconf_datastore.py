@@ -426,3 +426,48 @@ async def test_the_initial_tree_must_be_valid(model: Any) -> None:
     with pytest.raises(RestconfError) as caught:
         Datastore(model, {"etsi-qkd-sdn-node:qkd_nodes": {}})
     assert caught.value.error_tag == "unknown-element"
+
+
+STATISTICS = {
+    "statistics": [
+        {"end_time": "2024-06-11T09:30:01Z", "start_time": "2024-06-11T09:30:00Z", "consumed_bits": 512},
+        {"end_time": "2024-06-11T09:30:02Z", "start_time": "2024-06-11T09:30:01Z", "consumed_bits": 0},
+    ]
+}
+
+
+async def test_the_owner_sets_several_nodes_at_once_or_none_of_them(datastore: Datastore, model: Any) -> None:
+    await provisioned(datastore)
+    datastore.set_operational_many(
+        [
+            (f"{link_path()}/qkdl_performance", {"skr": 52000, "eskr": 40000}),
+            (f"{app_path()}/app_statistics", STATISTICS),
+        ]
+    )
+    assert datastore.get(f"{link_path()}/qkdl_performance") == body_of(
+        "qkdl_performance", {"skr": 52000, "eskr": 40000}
+    )
+    assert datastore.get(f"{app_path()}/app_statistics") == body_of("app_statistics", STATISTICS)
+    assert_valid_tree(model, datastore.tree())
+    before = datastore.tree()
+    with pytest.raises(RestconfError):
+        datastore.set_operational_many(
+            [
+                (f"{link_path()}/qkdl_performance", {"skr": 1, "eskr": 1}),
+                (f"{NODE}/qkdn_status", f"{TYPES}ENABLED"),  # an interface status: refused, so is the first
+            ]
+        )
+    assert datastore.tree() == before
+
+
+async def test_a_controller_rewriting_an_app_keeps_its_statistics(datastore: Datastore) -> None:
+    await provisioned(datastore)
+    datastore.set_operational(f"{app_path()}/app_statistics", STATISTICS)
+    await datastore.put(app_path(), body_of("qkd_app", [qkd_app(app_priority=5)]))
+    assert datastore.get(f"{app_path()}/app_statistics") == body_of("app_statistics", STATISTICS)
+
+
+async def test_a_controller_cannot_write_app_statistics(datastore: Datastore) -> None:
+    await provisioned(datastore)
+    with pytest.raises(RestconfError):
+        await datastore.put(app_path(), body_of("qkd_app", [qkd_app(app_statistics=STATISTICS)]))

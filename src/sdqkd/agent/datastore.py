@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
 from yangson.enumerations import ContentType
@@ -292,7 +292,6 @@ class Datastore:
             RestconfError: the tree would not be valid (``ContentType.all``); nothing changed.
         """
         target = self.resolve(path)
-        where = target.instance_id
         if not target.steps:
             if value is None:
                 raise RestconfError("application", "invalid-value", "the datastore cannot be removed")
@@ -300,28 +299,30 @@ class Datastore:
             self._check(tree, config=False)
             self._tree = tree
             return
-        step = target.target
+        self.set_operational_many([(path, value)])
+
+    def set_operational_many(self, changes: Iterable[tuple[str | None, JsonValue]]) -> None:
+        """Set several nodes as :meth:`set_operational` does, validating the tree once: all of them,
+        or (when one is refused) none.
+
+        Args:
+            changes: ``(path, value)`` pairs, applied in order; a path names a node below the root.
+
+        Raises:
+            RestconfError: a path names the whole datastore, or the tree would not be valid; nothing
+                changed.
+        """
         draft = copy.deepcopy(self._tree)
-        parent = _parent_for_write(draft, target)
-        if value is None:
-            _remove_member(parent, step)
-        elif step.is_entry and isinstance(step.schema, ListNode):
-            entry = normalize_object(value, step.schema, where, config_only=False)
-            for name in key_members(step.schema):
-                entry.setdefault(name, _raw_key(step, name))
-            if entry_keys(step.schema, entry) != step.keys:
-                raise RestconfError(
-                    "application", "invalid-value", f"the keys of the entry differ from {target}"
-                )
-            _set_member(parent, step, entry)
-        elif step.is_entry:
-            if entry_keys(step.schema, value) != step.keys:
-                raise RestconfError("application", "invalid-value", f"the value differs from {target}")
-            _set_member(parent, step, value)
-        else:
-            _set_member(parent, step, normalize_node(value, step.schema, where, config_only=False))
-        self._check(draft, config=False)
-        self._tree = draft
+        changed = False
+        for path, value in changes:
+            target = self.resolve(path)
+            if not target.steps:
+                raise RestconfError("application", "invalid-value", "set the whole datastore on its own")
+            _set_operational(draft, target, value)
+            changed = True
+        if changed:
+            self._check(draft, config=False)
+            self._tree = draft
 
     # Internals ------------------------------------------------------------------------------------
 
@@ -443,6 +444,28 @@ class Datastore:
 
 
 # JSON tree helpers -----------------------------------------------------------------------------------
+
+
+def _set_operational(draft: dict[str, JsonValue], target: ResourcePath, value: JsonValue) -> None:
+    """Set the node ``target`` (below the root) of ``draft`` to ``value`` (None: remove it)."""
+    step = target.target
+    where = target.instance_id
+    parent = _parent_for_write(draft, target)
+    if value is None:
+        _remove_member(parent, step)
+    elif step.is_entry and isinstance(step.schema, ListNode):
+        entry = normalize_object(value, step.schema, where, config_only=False)
+        for name in key_members(step.schema):
+            entry.setdefault(name, _raw_key(step, name))
+        if entry_keys(step.schema, entry) != step.keys:
+            raise RestconfError("application", "invalid-value", f"the keys of the entry differ from {target}")
+        _set_member(parent, step, entry)
+    elif step.is_entry:
+        if entry_keys(step.schema, value) != step.keys:
+            raise RestconfError("application", "invalid-value", f"the value differs from {target}")
+        _set_member(parent, step, value)
+    else:
+        _set_member(parent, step, normalize_node(value, step.schema, where, config_only=False))
 
 
 def _raw_key(step: PathStep, member: str) -> JsonValue:

@@ -8,6 +8,11 @@ exchange or configure::
     SDQKD_NAMESPACE   = uuid5(NAMESPACE_URL, "urn:sdqkd") = 3264441d-5aa5-5719-b761-bb3c8b2da382
     qkdn_id(node)     = uuid5(SDQKD_NAMESPACE, "node:" + node id)
     qkdi_id(module)   = the first 32 bits of uuid5(SDQKD_NAMESPACE, "module:" + module id)
+    link_qkdl_id(X)   = uuid5(SDQKD_NAMESPACE, "link:" + X)          the PHYS qkd_link of topology link X
+    virtual_qkdl_id   = uuid5(SDQKD_NAMESPACE, "virtual:A:B")        the VIRT qkd_link between nodes A < B
+
+The KME names its links by the topology's link ids and its virtual links ``v-A-B``; these two give
+the agent the ``qkd_link`` each of the KME's counters belongs to.
 
 A module keeps its ``qkdi_id`` whatever else its node holds (numbering modules by position would
 renumber interfaces when one is added, and break the links that name them). Two modules whose
@@ -69,12 +74,14 @@ __all__ = [
     "link_down_notification",
     "link_entry",
     "link_perf_update_notification",
+    "link_qkdl_id",
     "link_status",
     "module_configurations",
     "node_tree",
     "parse_link",
     "qkdi_id",
     "qkdn_id",
+    "virtual_qkdl_id",
     "wavelength_range",
 ]
 
@@ -161,6 +168,17 @@ def qkdn_id(node_id: str) -> UUID:
 def qkdi_id(module_id: str) -> int:
     """The ``qkdi_id`` (uint32) of the interface that stands for QKD module ``module_id``."""
     return uuid.uuid5(SDQKD_NAMESPACE, f"module:{module_id}").int >> 96
+
+
+def link_qkdl_id(link_id: str) -> UUID:
+    """The ``qkdl_id`` of the PHYS ``qkd_link`` of topology link ``link_id`` (the KME's link id)."""
+    return uuid.uuid5(SDQKD_NAMESPACE, f"link:{link_id}")
+
+
+def virtual_qkdl_id(a: str, b: str) -> UUID:
+    """The ``qkdl_id`` of the VIRT ``qkd_link`` between nodes ``a`` and ``b`` (either order)."""
+    first, second = sorted((a, b))
+    return uuid.uuid5(SDQKD_NAMESPACE, f"virtual:{first}:{second}")
 
 
 class InterfaceAddress(NamedTuple):

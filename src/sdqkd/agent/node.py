@@ -22,6 +22,11 @@
   status; device events (module or link down) update it at once and raise
   ``sdqkdn_interface_down`` / ``sdqkdn_link_down``; ``sdqkdn_link_perf_update`` carries the SNR
   (see ``etsi015`` on why the datastore cannot).
+- With the node's KME (``kme``), the same loop first reads the KME's consumption counters
+  (:mod:`sdqkd.agent.kme`): a PHYS link's ``eskr`` is its ``skr`` less the rate the key relay
+  consumes its key here, and the apps the KME counts get an ``app_statistics`` entry per reading
+  (:mod:`sdqkd.agent.consumption`). A KME that does not answer changes nothing (the last values
+  stay; a warning once, until it answers again) and never delays a write.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -44,6 +50,16 @@ from sdqkd.agent.applications import (
     date_and_time,
     link_statuses,
     parse_app,
+)
+from sdqkd.agent.consumption import (
+    RATE_WINDOW_S,
+    ConsumptionPeriod,
+    app_consumed_bits,
+    consumption_period,
+    effective_skr_bps,
+    merged_statistics,
+    relay_rates_bps,
+    statistics_entry,
 )
 from sdqkd.agent.datastore import ChangeKind, Datastore
 from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, QkdDeviceDriver
@@ -68,6 +84,7 @@ from sdqkd.agent.etsi015 import (
     qkdi_id,
     qkdn_id,
 )
+from sdqkd.agent.kme import KmeCounters, KmeReader, KmeUnavailable
 from sdqkd.agent.restconf import EventSource
 from sdqkd.agent.virtual import (
     VirtualLink,
@@ -99,6 +116,8 @@ class _AcceptedApp:
 
     configuration: dict[str, Any]
     status: AppStatus | None = None
+    statistics: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Its ``app_statistics/statistics`` entries, oldest first (the last ``STATISTICS_PERIODS``)."""
 
 
 @dataclasses.dataclass
@@ -117,9 +136,13 @@ class NodeAgent:
         location: free text for ``qkdn_location_id``.
         driver: the node's devices.
         model: the ETSI GS QKD 015 yangson data model.
+        kme: the node's KME, read for key consumption (``eskr``, ``app_statistics``); None: not
+            read (``eskr`` = ``skr``, no statistics). The agent closes it when it stops.
     """
 
-    def __init__(self, node_id: str, location: str, driver: QkdDeviceDriver, model: Any) -> None:
+    def __init__(
+        self, node_id: str, location: str, driver: QkdDeviceDriver, model: Any, kme: KmeReader | None = None
+    ) -> None:
         self.node_id = node_id
         self.qkdn_id: UUID = qkdn_id(node_id)
         self.location = location
@@ -137,6 +160,11 @@ class NodeAgent:
         # the links accepted so far, by qkdl_id (changed, like the apps, only once a write is accepted)
         self._physical: dict[UUID, PhysicalLink] = {}
         self._virtual: dict[UUID, _AcceptedVirtual] = {}
+        self.kme = kme
+        # the KME readings of the last RATE_WINDOW_S seconds (at least two once there are), oldest first
+        self._kme_readings: deque[KmeCounters] = deque()
+        self._relay_bps: dict[UUID, float] = {}  # per PHYS qkdl_id, from the readings
+        self._kme_failing = False
 
     @property
     def datastore(self) -> Datastore:
@@ -171,7 +199,11 @@ class NodeAgent:
                     await task
         finally:
             self._tasks.clear()
-            await self.driver.aclose()
+            try:
+                await self.driver.aclose()
+            finally:
+                if self.kme is not None:
+                    await self.kme.aclose()
 
     # Links written by the controller -----------------------------------------------------------------
 
@@ -418,14 +450,18 @@ class NodeAgent:
     # Live state -------------------------------------------------------------------------------------
 
     async def _refresh(self) -> None:
-        """Interface and link status and performance from the devices, into the datastore."""
+        """Interface and link status and performance from the devices, into the datastore (one
+        validation for all of them)."""
         assert self.directory is not None
         statuses: dict[str, ModuleStatus] = {m.id: await self.driver.status(m.id) for m in self.modules}
-        for module in self.modules:
-            self.datastore.set_operational(
+        changes: list[tuple[str | None, JsonValue]] = [
+            (
                 f"{_INTERFACES}={qkdi_id(module.id)}/qkdi_status",
                 f"etsi-qkd-node-types:{interface_status(statuses[module.id].state)}",
             )
+            for module in self.modules
+        ]
+        updates = []
         for link in self._links(self.datastore.tree()):
             call = link_device_call(link, self.directory)
             performance = await self.driver.performance(call.module_id)
@@ -437,12 +473,16 @@ class NodeAgent:
                     performance, skr_bps=0.0, snr=None, keys_available=0, keys_waiting=0
                 )
             state = link_status(statuses[call.module_id], call.peer_module_id, performance.keys_available)
-            entry = link_entry(link, status=state, performance=performance)  # RFC 7951 encoding of etsi015
+            eskr = effective_skr_bps(performance.skr_bps, self._relay_bps.get(link.qkdl_id, 0.0))
+            entry = link_entry(link, status=state, performance=performance, eskr_bps=eskr)  # RFC 7951
             base = f"{_LINKS}={link.qkdl_id}"
-            self.datastore.set_operational(f"{base}/qkdl_status", entry["qkdl_status"])
-            self.datastore.set_operational(f"{base}/qkdl_performance", entry["qkdl_performance"])
+            changes.append((f"{base}/qkdl_status", entry["qkdl_status"]))
+            changes.append((f"{base}/qkdl_performance", entry["qkdl_performance"]))
             if paired:
-                self.stream.publish(link_perf_update_notification(link.qkdl_id, performance))
+                updates.append(link_perf_update_notification(link.qkdl_id, performance, eskr_bps=eskr))
+        self.datastore.set_operational_many(changes)
+        for update in updates:
+            self.stream.publish(update)
         self._refresh_virtual()
         self._refresh_apps()
 
@@ -450,9 +490,54 @@ class NodeAgent:
         while True:
             await asyncio.sleep(_REFRESH_S)
             try:
+                await self._read_kme()
                 await self._refresh()
             except (DeviceError, RestconfError, ConfigError) as exc:
                 log.warning("agent %s: refresh failed: %s", self.node_id, exc)
+
+    # Key consumption (the node's KME) ---------------------------------------------------------------
+
+    async def _read_kme(self) -> None:
+        """Read the KME's counters: the relay rate of each PHYS link, and a statistics period for the
+        apps. A KME that does not answer leaves both as they were."""
+        if self.kme is None:
+            return
+        try:
+            reading = await self.kme.read()
+        except KmeUnavailable as exc:
+            if not self._kme_failing:
+                log.warning("agent %s: cannot read the KME (keeping the last values): %s", self.node_id, exc)
+                self._kme_failing = True
+            else:
+                log.debug("agent %s: still cannot read the KME: %s", self.node_id, exc)
+            return
+        if self._kme_failing:
+            log.info("agent %s: the KME at %s answers again", self.node_id, self.kme.url)
+            self._kme_failing = False
+        previous = self._kme_readings[-1] if self._kme_readings else None
+        readings = self._kme_readings
+        readings.append(reading)
+        # keep the readings of the window, and the one before it (the average spans at least the window)
+        while len(readings) >= 3 and reading.monotonic_s - readings[1].monotonic_s >= RATE_WINDOW_S:
+            readings.popleft()
+        if previous is None:
+            return
+        self._relay_bps = relay_rates_bps(readings[0], reading)
+        self._record_statistics(consumption_period(previous, reading))
+
+    def _record_statistics(self, period: ConsumptionPeriod) -> None:
+        """One ``app_statistics`` entry for each accepted app the KME counts (one validation)."""
+        changes: list[tuple[str | None, JsonValue]] = []
+        for entry in self.datastore.tree().get(QKD_NODE, {}).get("qkd_applications", {}).get("qkd_app", []):
+            app_id = str(entry["app_id"])
+            accepted = self._apps.get(app_id)
+            consumed = app_consumed_bits(entry, period)
+            if accepted is None or consumed is None:
+                continue  # a write not yet past its veto, or an app the KME does not count
+            accepted.statistics = merged_statistics(accepted.statistics, statistics_entry(period, consumed))
+            statistics: JsonValue = {"statistics": [dict(item) for item in accepted.statistics]}
+            changes.append((f"{_APPS}={app_id}/app_statistics", statistics))
+        self.datastore.set_operational_many(changes)
 
     async def _follow_events(self) -> None:
         """Device events: a module or link going down is announced at once."""

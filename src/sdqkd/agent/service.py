@@ -10,7 +10,7 @@ yang_dir: /path/to/etsi-gs-qkd-015       # the official ETSI GS QKD 015 YANG mod
 driver: {kind: emulator, url: https://emulator:9000}
 endpoint_file: agent/norte.endpoint.json
 controller_url: https://controller:8443  # call home here once serving (optional: none, no call-home)
-kme_url: https://kme-norte:8470          # the node's KME, told to the controller (optional)
+kme_url: https://kme-norte:8470          # the node's KME: told to the controller, read for key use (optional)
 advertise_url: https://norte:8460        # the URL told to the controller (default: the one served at)
 ```
 Relative paths are relative to the configuration file. The controller and the operator may write the
@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from sdqkd.agent.callhome import CallHome
 from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
 from sdqkd.agent.yang import load_data_model
@@ -74,7 +75,8 @@ class AgentConfig(_Model):
     controller_url: str | None = None
     """The SDN controller to register with (None: no call-home)."""
     kme_url: str | None = None
-    """The node's KME, told to the controller (which reads its key pools)."""
+    """The node's KME, told to the controller (which reads its key pools) and read by the agent every
+    second for the key the relay consumes (``eskr``, ``app_statistics``)."""
     advertise_url: str | None = None
     """The agent's URL as the controller reaches it (None: the URL the server reports when it starts)."""
 
@@ -182,7 +184,8 @@ def run_agent(config_path: Path) -> None:
     model = load_data_model(config.yang_dir)
     tls = TlsFiles(config.tls.cert, config.tls.key, config.tls.ca)
     driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
-    agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model)
+    kme = None if config.kme_url is None else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca)
+    agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model, kme)
     call_home = None
     if config.controller_url is not None:
         call_home = CallHome(
