@@ -25,14 +25,13 @@ Relative paths are relative to the configuration file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdqkd.errors import ConfigError
+from sdqkd.server.config import load_config_file
 
 __all__ = [
     "DeviceConfig",
@@ -194,34 +193,11 @@ class KmeConfig(_Model):
         return self
 
 
-def _absolute(data: Any, base: Path) -> Any:
-    for section, keys in (("tls", ("cert", "key", "ca")), ("storage", ("path",))):
-        for key in keys:
-            value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
-            if isinstance(value, str) and not Path(value).is_absolute():
-                data[section][key] = str(base / value)
-    endpoint = data.get("endpoint_file")
-    if isinstance(endpoint, str) and not Path(endpoint).is_absolute():
-        data["endpoint_file"] = str(base / endpoint)
-    return data
-
-
 def load_kme_config(path: Path) -> KmeConfig:
     """Read and validate a KME configuration file.
 
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read KME configuration: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a KME configuration is a mapping")
-    try:
-        return KmeConfig.model_validate(_absolute(data, path.parent))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise ConfigError(f"{path}: {where}: {error['msg']}") from exc
+    relative = ("tls.cert", "tls.key", "tls.ca", "storage.path", "endpoint_file")
+    return load_config_file(path, KmeConfig, "a KME", relative)
