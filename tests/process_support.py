@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from polling import wait_for as wait_for
 from sdqkd.errors import SdqkdError
 from sdqkd.runtime.launcher import network_status
 from sdqkd.runtime.rundir import RunDir
@@ -32,19 +31,6 @@ def sdqkd(*args: str | Path, timeout_s: float = 30.0) -> subprocess.CompletedPro
         timeout=timeout_s,
         check=False,
     )
-
-
-def wait_for(probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float, what: str) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.05)
 
 
 def status_now(run_dir: Path) -> dict[str, Any] | None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from polling import wait_for as wait_for
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import TlsFiles, peer_identity
 from sdqkd.server.run import bind_socket, uvicorn_config
@@ -123,16 +123,3 @@ def serve_on(app: Any, tls: TlsFiles, port: int) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-def wait_for(probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float, what: str) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.02)

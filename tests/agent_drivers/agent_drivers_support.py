@@ -4,8 +4,6 @@ official YANG modules."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +11,7 @@ from typing import Any, TypeVar
 from yangson import DataModel
 from yangson.enumerations import ContentType
 
+from polling import wait_for as wait_for
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import BackgroundServer
@@ -44,21 +43,6 @@ def driver_as(
 ) -> EmulatorDriver:
     """A driver of ``node_id``'s modules presenting ``caller``'s certificate (use ``async with``)."""
     return EmulatorDriver(server.url, caller.cert, caller.key, pki.ca.cert_path, node_id)
-
-
-def wait_for(
-    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 5.0, what: str = ""
-) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.02)
 
 
 def validate_tree(model: DataModel, tree: dict[str, Any]) -> None:

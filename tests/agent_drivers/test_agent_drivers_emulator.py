@@ -47,6 +47,7 @@ def configure_madrid(operator: EmulatorClient, madrid: Topology) -> None:
         operator.links,
         lambda links: all(link["keys_available"] > 0 for link in links if link["active"]),
         what="key in the active pairs",
+        timeout_s=5.0,
     )
 
 

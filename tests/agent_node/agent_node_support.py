@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from yangson.enumerations import ContentType
 
+from polling import wait_for as wait_for
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.etsi015 import qkdi_id
 from sdqkd.agent.kme import KmeReader
@@ -145,21 +146,6 @@ def provision(network: Network, pki: NodePki) -> dict[str, list[int]]:
 def pairs(links: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """The emulator's ``/api/v1/links`` by (transmitter, receiver)."""
     return {(link["transmitter"], link["receiver"]): link for link in links}
-
-
-def wait_for(
-    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 3.0, what: str = ""
-) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.05)
 
 
 def notifications(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

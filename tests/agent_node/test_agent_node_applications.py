@@ -61,6 +61,7 @@ def provisioned(network: Network, pki: NodePki, operator: EmulatorClient) -> Ite
             and pairs(links)[("norte-tx", "quintin-rx2")]["active"]
         ),
         what="Norte's pairs active",
+        timeout_s=3.0,
     )
     yield
     operator.fibre_action("concepcion-norte", "restore")
@@ -145,7 +146,10 @@ def test_an_app_over_an_active_link_is_announced_on_timed_and_valid(
     assert announced["app_qos"] == entry["app_qos"]
 
     state = wait_for(
-        lambda: app_state(norte), lambda s: s.get("app_status") == f"{TYPES}ON", what="the app ON"
+        lambda: app_state(norte),
+        lambda s: s.get("app_status") == f"{TYPES}ON",
+        what="the app ON",
+        timeout_s=3.0,
     )
     created = dt.datetime.fromisoformat(state["creation_time"])
     assert before - dt.timedelta(seconds=1) <= created <= dt.datetime.now(dt.UTC)
@@ -183,7 +187,12 @@ def test_an_app_turns_disconnected_when_its_link_goes_down_and_on_when_it_comes_
 ) -> None:
     entry = norte_app(network, link="concepcion-norte")
     assert norte.put(app_path(APP_ID), json=app_body(entry), headers=WRITE).status_code == 201
-    wait_for(lambda: app_state(norte), lambda s: s.get("app_status") == f"{TYPES}ON", what="the app ON")
+    wait_for(
+        lambda: app_state(norte),
+        lambda s: s.get("app_status") == f"{TYPES}ON",
+        what="the app ON",
+        timeout_s=3.0,
+    )
 
     with norte.stream("GET", STREAM, headers={"Accept": "text/event-stream"}) as response:
         lines = response.iter_lines()

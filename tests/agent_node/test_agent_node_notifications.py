@@ -40,7 +40,9 @@ LINK_DOWN = "etsi-qkd-sdn-node:sdqkdn_link_down"
 def provisioned(network: Network, pki: NodePki, operator: EmulatorClient) -> Iterator[None]:
     """Every Madrid link written to its agents and Concepción-Norte making key; the plant put right after."""
     provision(network, pki)
-    wait_for(operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"])
+    wait_for(
+        operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"], timeout_s=3.0
+    )
     yield
     operator.module_action("norte-rx", "repair")
     operator.fibre_action("concepcion-norte", "restore")
@@ -80,7 +82,9 @@ def test_a_module_failure_and_a_fibre_cut_are_notified_within_two_seconds(
         )
 
         operator.module_action("norte-rx", "repair")
-        wait_for(operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"])
+        wait_for(
+            operator.links, lambda links: pairs(links)[("concepcion-tx", "norte-rx")]["active"], timeout_s=3.0
+        )
         cut_at = time.monotonic()
         operator.fibre_action("concepcion-norte", "cut")
         # the failure took the link down too: this one is the cut's

@@ -58,6 +58,7 @@ def provisioned(network: Network, pki: NodePki, operator: EmulatorClient) -> Non
         operator.links,
         lambda links: {key for key, pair in pairs(links).items() if pair["active"]} == ACTIVE_PAIRS,
         what="the Madrid pairs active",
+        timeout_s=3.0,
     )
 
 
@@ -138,7 +139,9 @@ def test_links_written_by_the_controller_configure_the_modules_end_to_end(
                 if link_id != switched_away
             )
 
-        states = wait_for(lambda agent=agent: link_states(agent), settled, what=f"{node}'s links active")
+        states = wait_for(
+            lambda agent=agent: link_states(agent), settled, what=f"{node}'s links active", timeout_s=3.0
+        )
         for link_id, state in states.items():
             assert state["qkdl_performance"] == {"skr": expected_skr[link_id], "eskr": expected_skr[link_id]}
         if switched_away in states:
@@ -257,4 +260,4 @@ def test_deleting_a_link_unpairs_its_module_in_the_emulator(
     validate_tree(model, node_tree(norte))
 
     provision(network, pki)  # put it back for whatever runs next
-    wait_for(operator.links, lambda links: pairs(links)[("norte-tx", "quintin-rx2")]["active"])
+    wait_for(operator.links, lambda links: pairs(links)[("norte-tx", "quintin-rx2")]["active"], timeout_s=3.0)

@@ -129,6 +129,7 @@ def test_the_virtual_link_written_at_every_node_of_the_path_is_active_with_key(
         chain_operator.links,
         lambda links: {key for key, pair in pairs(links).items() if pair["active"]} == CHAIN_PAIRS,
         what="the chain's pairs active",
+        timeout_s=3.0,
     )
     configured = chain_operator.modules()
 
@@ -138,7 +139,10 @@ def test_the_virtual_link_written_at_every_node_of_the_path_is_active_with_key(
 
     for node in CHAIN:
         entry = wait_for(
-            lambda a=agents[node]: link_state(a), is_active, what=f"the virtual link ACTIVE at {node}"
+            lambda a=agents[node]: link_state(a),
+            is_active,
+            what=f"the virtual link ACTIVE at {node}",
+            timeout_s=3.0,
         )
         assert entry["qkdl_performance"]["eskr"] == entry["qkdl_performance"]["skr"]
         tree = agents[node].get(f"{DATA}/{NODE}", headers=READ).json()
@@ -165,6 +169,7 @@ def test_an_app_over_the_virtual_link_is_on_and_keeps_it_from_being_deleted(
             lambda: n1.get(f"{app_path(APP_ID)}/app_status", headers=READ).json(),
             lambda answer: answer == {"etsi-qkd-sdn-node:app_status": f"{TYPES}ON"},
             what="the app ON",
+            timeout_s=3.0,
         )
         error = refusal(n1.delete(link_path(VIRT_ID)), 409, "in-use")
         assert VIRT_ID in error["error-path"]
@@ -240,7 +245,7 @@ def test_a_cut_fibre_under_a_hop_takes_the_virtual_link_down_once_and_is_notifie
         assert is_active(link_state(agents["n1"]))  # n1's own hop (n1-n2) still makes key
     finally:
         chain_operator.fibre_action("n2-n3", "restore")
-    wait_for(lambda: link_state(n2), is_active, what="the virtual link ACTIVE again at n2")
+    wait_for(lambda: link_state(n2), is_active, what="the virtual link ACTIVE again at n2", timeout_s=3.0)
 
 
 def test_once_the_virtual_link_is_removed_its_phys_link_can_be(

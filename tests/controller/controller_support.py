@@ -4,8 +4,7 @@ clients, and polling."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from polling import wait_for as wait_for
 from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
@@ -70,17 +70,6 @@ def call_home(net: Net, pki: Pki, node: str) -> httpx.Response:
     """Register ``node`` as its agent does (its own certificate)."""
     with api(net.controller_url, pki.agents[node], pki) as client:
         return client.put(f"/api/v1/nodes/{node}", json=registration(net, node))
-
-
-def wait_for(probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float, what: str) -> _T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        answer = probe()
-        if accept(answer):
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s (last: {answer!r})")
-        time.sleep(0.05)
 
 
 def links_by_id(client: httpx.Client) -> dict[str, dict[str, Any]]:

@@ -96,5 +96,6 @@ def network(operator: EmulatorClient, madrid: Topology) -> EmulatorClient:
         operator.links,
         lambda links: all(link["keys_available"] > 0 for link in links if link["active"]),
         what="key in the active pairs",
+        timeout_s=5.0,
     )
     return operator

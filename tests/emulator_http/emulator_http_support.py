@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from polling import wait_for as wait_for
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 
@@ -38,21 +39,6 @@ class EmulatorPki:
     kme_norte: IssuedCertificate
     kme_quintin: IssuedCertificate
     sae_x: IssuedCertificate
-
-
-def wait_for(
-    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 5.0, what: str = ""
-) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.02)
 
 
 @dataclass(frozen=True)

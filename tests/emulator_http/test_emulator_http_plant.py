@@ -95,7 +95,7 @@ def test_switching_the_transmitter_moves_the_key_flow_to_the_other_receiver(
     standby = link_of(network, CONCEPCION_NORTE)
     assert (standby["active"], standby["skr_bps"]) == (False, 0.0)
     assert "switch" in standby["reason"]
-    wait_for(lambda: keys_of(network, CONCEPCION_QUINTIN), lambda n: n > 0, what="key to Quintín")
+    wait_for(lambda: keys_of(network, CONCEPCION_QUINTIN), lambda n: n > 0, 5.0, "key to Quintín")
     quintin = keys_during(network, CONCEPCION_QUINTIN, 0.3)
     norte = keys_during(network, CONCEPCION_NORTE, 0.3)
     assert quintin[-1] > quintin[0]

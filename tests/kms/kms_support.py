@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from polling import wait_for as wait_for
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError
@@ -233,21 +233,6 @@ def refusal(
     except Etsi014ClientError as exc:
         return exc
     raise AssertionError("the request was served")
-
-
-def wait_for(
-    probe: Callable[[], _T], accept: Callable[[_T], bool], timeout_s: float = 10.0, what: str = ""
-) -> _T:
-    """Call ``probe`` until ``accept`` approves its answer; the answer, or AssertionError after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what or 'done'} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.05)
 
 
 def rows(db: Path, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
