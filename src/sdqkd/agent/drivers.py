@@ -31,8 +31,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sdqkd.errors import DeviceError, NotFound, PkiError
-from sdqkd.pki.tls import client_ssl_context
+from sdqkd.errors import DeviceError, NotFound
+from sdqkd.pki.tls import async_https_client
 
 __all__ = [
     "Attachment",
@@ -465,17 +465,9 @@ class EmulatorDriver:
         self.node_id = node_id
         self._stream_timeout = httpx.Timeout(timeout_s, read=heartbeat_timeout_s)
         self._backoff = (backoff_initial_s, backoff_max_s)
-        if http_client is not None:
-            self._http, self._owns_http = http_client, False
-        elif cert is not None and key is not None and ca is not None:
-            try:
-                context = client_ssl_context(cert, key, ca)  # verification always on
-            except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
-                raise PkiError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
-            self._http = httpx.AsyncClient(verify=context, timeout=timeout_s)
-            self._owns_http = True
-        else:
-            raise TypeError("EmulatorDriver needs cert, key and ca, or an http_client")
+        self._http, self._owns_http = async_https_client(
+            "EmulatorDriver", cert, key, ca, timeout_s, http_client
+        )
         self._modules: dict[str, DeviceDescription] = {}
         self._closed = False
 

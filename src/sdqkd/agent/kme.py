@@ -30,8 +30,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sdqkd.agent.etsi015 import link_qkdl_id, virtual_qkdl_id
-from sdqkd.errors import DeviceError, PkiError
-from sdqkd.pki.tls import client_ssl_context
+from sdqkd.errors import DeviceError
+from sdqkd.pki.tls import async_https_client
 
 __all__ = ["BLOCK_BITS", "KmeCounters", "KmeReader", "KmeUnavailable", "parse_kme_status"]
 
@@ -130,17 +130,7 @@ class KmeReader:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        if http_client is not None:
-            self._http, self._owns_http = http_client, False
-        elif cert is not None and key is not None and ca is not None:
-            try:
-                context = client_ssl_context(cert, key, ca)  # verification always on
-            except OSError as exc:  # ssl.SSLError is one
-                raise PkiError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
-            self._http = httpx.AsyncClient(verify=context, timeout=timeout_s)
-            self._owns_http = True
-        else:
-            raise TypeError("KmeReader needs cert, key and ca, or an http_client")
+        self._http, self._owns_http = async_https_client("KmeReader", cert, key, ca, timeout_s, http_client)
         self._timeout_s = timeout_s
 
     def __repr__(self) -> str:

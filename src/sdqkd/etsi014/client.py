@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from sdqkd.errors import SdqkdError
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
-from sdqkd.pki.tls import client_ssl_context
+from sdqkd.pki.tls import async_https_client
 
 __all__ = ["Etsi014Client", "Etsi014ClientError"]
 
@@ -82,14 +82,9 @@ class Etsi014Client:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        if http_client is not None:
-            self._http, self._owns_http = http_client, False
-        elif cert is not None and key is not None and ca is not None:
-            # Verification always on: the KME must prove it is the network's (never verify=False).
-            context = client_ssl_context(cert, key, ca)
-            self._http, self._owns_http = httpx.AsyncClient(verify=context, timeout=timeout_s), True
-        else:
-            raise TypeError("Etsi014Client needs cert, key and ca, or an http_client")
+        self._http, self._owns_http = async_https_client(
+            "Etsi014Client", cert, key, ca, timeout_s, http_client
+        )
 
     async def __aenter__(self) -> Etsi014Client:
         return self
