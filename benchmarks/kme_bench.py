@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,59 +26,12 @@ from typing import Any
 
 import httpx
 
+from kme_network import latency_summary, start_network, wait_for_pools
 from sdqkd.pki import Role, client_ssl_context
-from sdqkd.runtime.launcher import _free_port, kme_configs, operator_client, pair_configuration
-from sdqkd.runtime.processes import spawn_sdqkd, terminate
-from sdqkd.runtime.rundir import RunDir, provision_pki, sae_id
-from sdqkd.topology import load_topology
+from sdqkd.runtime.processes import terminate
+from sdqkd.runtime.rundir import RunDir, sae_id
 
 POOL_BLOCKS = 120_000
-
-
-def _wait_file(path: Path, timeout_s: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        time.sleep(0.05)
-    raise RuntimeError(f"{path} did not appear")
-
-
-def start_network(root: Path) -> tuple[dict[str, int], dict[str, str]]:
-    run = RunDir(root)
-    topology = load_topology("chain:2")
-    provision_pki(run, topology)
-    pids: dict[str, int] = {}
-    args = ["emulator", "--topology", "chain:2", "--run-dir", str(root), "--time-scale", "1e5"]
-    emulator = spawn_sdqkd(args, run.emulator_log)
-    pids["emulator"] = emulator.pid
-    url = str(_wait_file(run.emulator_endpoint)["url"])
-    with operator_client(run) as client:
-        for module_id, config in pair_configuration(topology).items():
-            client.configure(module_id, config["peers"], config["dwdm_channel"], True)
-    run.kme_dir.mkdir(parents=True, exist_ok=True)
-    ports = {node.id: _free_port() for node in topology.nodes}
-    for node, config in kme_configs(topology, run, url, ports).items():
-        config["pool_target_blocks"] = POOL_BLOCKS
-        run.write_json(run.kme_config(node), config)
-        pids[f"kme_{node}"] = spawn_sdqkd(
-            ["kme", "--config", str(run.kme_config(node))], run.kme_log(node)
-        ).pid
-    kmes = {node.id: str(_wait_file(run.kme_endpoint(node.id))["url"]) for node in topology.nodes}
-    return pids, kmes
-
-
-def wait_for_pool(root: Path, kme_url: str, blocks: int) -> int:
-    run = RunDir(root)
-    cert, key = run.certificate(Role.OPERATOR, "operator")
-    with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert)) as http:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            ready = int(http.get(f"{kme_url}/api/v1/kme").json()["links"][0]["ready_blocks"])
-            if ready >= blocks:
-                return ready
-            time.sleep(0.5)
-    raise RuntimeError("the pool did not fill")
 
 
 async def _client_loop(url: str, ctx: Any, number: int, stop_at: float, latencies: list[float]) -> None:
@@ -133,15 +84,7 @@ def run_case(
     busy = {name: (cpu_seconds(pid) - before[name]) / seconds for name, pid in services.items()}
     for worker in workers:
         worker.join()
-    latencies.sort()
-    return {
-        **{f"cpu_{name}": share for name, share in busy.items()},
-        "requests": len(latencies),
-        "rps": len(latencies) / seconds,
-        "p50": 1e3 * statistics.median(latencies),
-        "p99": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
-        "max": 1e3 * latencies[-1],
-    }
+    return {**{f"cpu_{name}": share for name, share in busy.items()}, **latency_summary(latencies, seconds)}
 
 
 def main() -> None:
@@ -151,10 +94,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pids, kmes = start_network(root)
+        pids, kmes = start_network(root, "chain:2", POOL_BLOCKS)
         try:
             needed = POOL_BLOCKS if not args.quick else 20_000  # a full pool: the supply loop idles
-            print(f"pool: {wait_for_pool(root, kmes['n1'], needed):,} ready 256-bit blocks at KME n1")
+            ready = wait_for_pools(root, {"n1": kmes["n1"]}, needed, timeout_s=600)
+            print(f"pool: {ready:,} ready 256-bit blocks at KME n1")
             print(
                 f"{'keys/request':>13}{'clients':>9}{'requests':>10}{'req/s':>9}{'p50_ms':>9}{'p99_ms':>9}{'max_ms':>9}"
             )
@@ -162,7 +106,7 @@ def main() -> None:
             for number, clients in cases[::3] if args.quick else cases:
                 r = run_case(kmes["n1"], root, clients, number, args.seconds, pids)
                 print(
-                    f"{number:>13}{clients:>9}{r['requests']:>10.0f}{r['rps']:>9.0f}"
+                    f"{number:>13}{clients:>9}{r['count']:>10.0f}{r['rate']:>9.0f}"
                     f"{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}"
                     f"   {r['cpu_kme_n1']:>6.2f} {r['cpu_kme_n2']:>6.2f} {r['cpu_emulator']:>8.2f}"
                 )

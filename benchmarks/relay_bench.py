@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,67 +25,14 @@ from typing import Any
 
 import httpx
 
+from kme_network import latency_summary, start_network, wait_for_pools
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.pki import Role, client_ssl_context
-from sdqkd.runtime.launcher import _free_port, kme_configs, operator_client, pair_configuration
-from sdqkd.runtime.processes import spawn_sdqkd, terminate
-from sdqkd.runtime.rundir import RunDir, provision_pki, sae_id
-from sdqkd.topology import load_topology
+from sdqkd.runtime.processes import terminate
+from sdqkd.runtime.rundir import RunDir, sae_id
 
 HOPS = {1: "n2", 2: "n3", 4: "n5"}
-
-
-def _wait_file(path: Path, timeout_s: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        time.sleep(0.05)
-    raise RuntimeError(f"{path} did not appear")
-
-
-def start_network(root: Path, pool_blocks: int) -> tuple[dict[str, int], dict[str, str]]:
-    run = RunDir(root)
-    topology = load_topology("chain:5")
-    provision_pki(run, topology)
-    nodes = [node.id for node in topology.nodes]
-    pids: dict[str, int] = {}
-    args = ["emulator", "--topology", "chain:5", "--run-dir", str(root), "--time-scale", "1e5"]
-    pids["emulator"] = spawn_sdqkd(args, run.emulator_log).pid
-    url = str(_wait_file(run.emulator_endpoint)["url"])
-    with operator_client(run) as client:
-        for module_id, config in pair_configuration(topology).items():
-            client.configure(module_id, config["peers"], config["dwdm_channel"], True)
-    run.kme_dir.mkdir(parents=True, exist_ok=True)
-    ports = {node: _free_port() for node in nodes}
-    virtual = [{"id": f"v-n1-{far}", "path": nodes[: nodes.index(far) + 1]} for far in HOPS.values()]
-    for node, config in kme_configs(topology, run, url, ports).items():
-        config["pool_target_blocks"] = pool_blocks
-        config["virtual_links"] = [v for v in virtual if node in v["path"]]
-        run.write_json(run.kme_config(node), config)
-        pids[f"kme_{node}"] = spawn_sdqkd(
-            ["kme", "--config", str(run.kme_config(node))], run.kme_log(node)
-        ).pid
-    kmes = {node: str(_wait_file(run.kme_endpoint(node))["url"]) for node in nodes}
-    return pids, kmes
-
-
-def wait_for_pools(root: Path, kmes: dict[str, str], blocks: int) -> int:
-    """Until every link of every KME has ``blocks`` ready blocks; the lowest level."""
-    run = RunDir(root)
-    cert, key = run.certificate(Role.OPERATOR, "operator")
-    with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert)) as http:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            levels = [
-                int(link["ready_blocks"])
-                for url in kmes.values()
-                for link in http.get(f"{url}/api/v1/kme").json()["links"]
-            ]
-            if min(levels) >= blocks:
-                return min(levels)
-            time.sleep(0.5)
-    raise RuntimeError("the pools did not fill")
+NODES = ["n1", "n2", "n3", "n4", "n5"]
 
 
 async def run_case(
@@ -118,14 +63,7 @@ async def run_case(
         fetched = await slave.dec_keys(sae_id("n1"), [last[0]["key_ID"]])
     if fetched.keys[0].key != last[0]["key"]:
         raise RuntimeError("the far end delivered other key bytes")
-    latencies.sort()
-    return {
-        "keys": len(latencies),
-        "kps": len(latencies) / seconds,
-        "p50": 1e3 * statistics.median(latencies),
-        "p99": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
-        "max": 1e3 * latencies[-1],
-    }
+    return latency_summary(latencies, seconds)
 
 
 def main() -> None:
@@ -136,7 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pids, kmes = start_network(root, args.pool)
+        virtual = [{"id": f"v-n1-{far}", "path": NODES[: NODES.index(far) + 1]} for far in HOPS.values()]
+        pids, kmes = start_network(root, "chain:5", args.pool, virtual)
         try:
             lowest = wait_for_pools(root, kmes, args.pool)
             print(f"pools: at least {lowest:,} ready 256-bit blocks on every link")
@@ -145,7 +84,7 @@ def main() -> None:
                 for hops, far in HOPS.items():
                     r = asyncio.run(run_case(root, kmes, far, clients, args.seconds))
                     print(
-                        f"{hops:>5}{clients:>9}{r['keys']:>8.0f}{r['kps']:>9.0f}"
+                        f"{hops:>5}{clients:>9}{r['count']:>8.0f}{r['rate']:>9.0f}"
                         f"{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}"
                     )
         finally:
