@@ -46,7 +46,7 @@ from sdqkd.controller.links import (
     needs_write,
     planned_links,
 )
-from sdqkd.controller.paths import Hop, PathPolicy, key_path
+from sdqkd.controller.paths import Hop, PathPolicy, RelayGraph
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import Alarm, AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
 from sdqkd.controller.virtual import VirtualLink, virtual_name
@@ -141,6 +141,7 @@ class Controller:
         self.link_states: dict[str, LinkState] = {}
         self.relay_policy = relay_policy
         self.virtual: dict[frozenset[str], VirtualLink] = {}  # the relayed associations, by their two ends
+        self._planned_on: object = None  # what the last plan of the associations was made from
         # the last sdqkdn_link_down reason per link id, and when it came (monotonic s)
         self._link_reasons: dict[str, tuple[str, float]] = {}
         self._refused: dict[tuple[str, str], float] = {}  # (node, path) → when an agent refused it
@@ -488,11 +489,25 @@ class Controller:
         """Decide which associations are relayed, and along which path (see :mod:`.virtual`); wake the
         nodes whose configuration changes."""
         up = {link.id for link in self.links if self.link_states.get(link.id) is LinkState.UP}
-        hops = [
-            Hop(link.id, *link.nodes, float(self.capacity_bps(link)), self._ready_bits(link))
-            for link in self.links
-            if link.id in up
-        ]
+        # The plan depends only on the links' states, which nodes are known and what the apps
+        # reserve (a working path is not moved for pool levels): unchanged, nothing to do. This runs
+        # at every read of every agent.
+        basis = (
+            frozenset(self.nodes),
+            frozenset(self.link_states.items()),
+            tuple(sorted((str(app.app_id), app.link_id, app.reserved_bps) for app in self.apps.values())),
+        )
+        if basis == self._planned_on:
+            return
+        self._planned_on = basis
+        graph = RelayGraph(
+            (
+                Hop(link.id, *link.nodes, float(self.capacity_bps(link)), self._ready_bits(link))
+                for link in self.links
+                if link.id in up
+            ),
+            self.relay_policy,
+        )
         changed: set[str] = set()
         for a, b in itertools.combinations(sorted(self.nodes), 2):
             pair = frozenset({a, b})
@@ -506,7 +521,7 @@ class Controller:
                 wanted = current  # not known yet whether the direct link will work
             else:
                 try:
-                    path = key_path(hops, a, b, self.relay_policy)
+                    path = graph.path(a, b)
                 except AdmissionRefused:
                     path = None
                 intact = current is not None and all(hop in up for hop in current.hops)

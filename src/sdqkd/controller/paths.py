@@ -22,7 +22,7 @@ import networkx as nx
 
 from sdqkd.errors import AdmissionRefused
 
-__all__ = ["Hop", "KeyPath", "PathPolicy", "hop_cost", "key_path"]
+__all__ = ["Hop", "KeyPath", "PathPolicy", "RelayGraph", "hop_cost", "key_path"]
 
 _R_REF_BPS = 10_000.0
 _P_REF_BITS = 256.0 * 1000
@@ -81,6 +81,50 @@ def hop_cost(hop: Hop, policy: PathPolicy = PathPolicy.BALANCED) -> float:
     )
 
 
+class RelayGraph:
+    """The links that make key, weighed by ``policy``: built once, asked for many paths.
+
+    Args:
+        hops: the QKD links that are up, with their rate and pool level.
+        policy: how hops are weighed.
+        avoid_links: links not to use (e.g. one that just failed).
+    """
+
+    def __init__(
+        self, hops: Iterable[Hop], policy: PathPolicy = PathPolicy.BALANCED, avoid_links: Iterable[str] = ()
+    ) -> None:
+        avoided = set(avoid_links)
+        self._graph: nx.Graph[str] = nx.Graph()
+        for hop in hops:
+            cost = hop_cost(hop, policy)
+            if hop.link_id in avoided or cost == float("inf"):
+                continue
+            current = self._graph.get_edge_data(hop.a, hop.b)
+            if current is None or cost < current["cost"]:  # parallel links: the cheaper one
+                self._graph.add_edge(hop.a, hop.b, cost=cost, link_id=hop.link_id)
+
+    def path(self, source: str, target: str) -> KeyPath:
+        """The cheapest relay path from ``source`` to ``target``.
+
+        Raises:
+            AdmissionRefused: no path joins the two nodes.
+        """
+        if source == target:
+            raise AdmissionRefused(f"{source} and {target} are the same node: no path to compute")
+        try:
+            nodes = nx.shortest_path(self._graph, source, target, weight="cost")
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            raise AdmissionRefused(
+                f"no QKD path joins {source} and {target} over links that make key"
+            ) from None
+        edges = [self._graph.edges[a, b] for a, b in itertools.pairwise(nodes)]
+        return KeyPath(
+            nodes=tuple(nodes),
+            links=tuple(edge["link_id"] for edge in edges),
+            cost=sum(edge["cost"] for edge in edges),
+        )
+
+
 def key_path(
     hops: Iterable[Hop],
     source: str,
@@ -88,35 +132,10 @@ def key_path(
     policy: PathPolicy = PathPolicy.BALANCED,
     avoid_links: Iterable[str] = (),
 ) -> KeyPath:
-    """The cheapest relay path from ``source`` to ``target`` over the links in ``hops`` that make key.
-
-    Args:
-        hops: the QKD links that are up, with their rate and pool level.
-        source, target: the nodes of the two SAEs.
-        policy: how hops are weighed.
-        avoid_links: links not to use (e.g. one that just failed).
+    """The cheapest relay path from ``source`` to ``target`` over the links in ``hops`` that make key
+    (one question: :class:`RelayGraph` answers many).
 
     Raises:
         AdmissionRefused: no path joins the two nodes.
     """
-    avoided = set(avoid_links)
-    graph: nx.Graph[str] = nx.Graph()
-    for hop in hops:
-        cost = hop_cost(hop, policy)
-        if hop.link_id in avoided or cost == float("inf"):
-            continue
-        current = graph.get_edge_data(hop.a, hop.b)
-        if current is None or cost < current["cost"]:  # parallel links: the cheaper one
-            graph.add_edge(hop.a, hop.b, cost=cost, link_id=hop.link_id)
-    if source == target:
-        raise AdmissionRefused(f"{source} and {target} are the same node: no path to compute")
-    try:
-        nodes = nx.shortest_path(graph, source, target, weight="cost")
-    except (nx.NetworkXNoPath, nx.NodeNotFound):
-        raise AdmissionRefused(f"no QKD path joins {source} and {target} over links that make key") from None
-    pairs = list(itertools.pairwise(nodes))
-    return KeyPath(
-        nodes=tuple(nodes),
-        links=tuple(graph.edges[a, b]["link_id"] for a, b in pairs),
-        cost=sum(graph.edges[a, b]["cost"] for a, b in pairs),
-    )
+    return RelayGraph(hops, policy, avoid_links).path(source, target)
