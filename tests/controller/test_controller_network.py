@@ -219,4 +219,6 @@ def test_a_restarted_controller_resumes_from_its_database(
             what="the resumed controller sees the link up",
         )
         assert links["norte-quintin"]["skr_bps"] > 0
-        assert resumed is not controller
+        # the nodes it follows are the registrations the first one stored, not new ones
+        first = {node.node_id: node.registered_at for node in controller.store.nodes()}
+        assert {node_id: view.record.registered_at for node_id, view in resumed.nodes.items()} == first
