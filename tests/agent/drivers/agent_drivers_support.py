@@ -19,7 +19,7 @@ from sdqkd.server import BackgroundServer
 # Fast enough that key is buffered at once, slow enough that buffers do not fill during a test.
 TIME_SCALE = 100.0
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
 """The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
 
 NORTE_MODULES = {"norte-rx", "norte-tx"}

@@ -22,7 +22,7 @@ from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import TlsFiles, peer_identity
 from sdqkd.server.run import bind_socket, uvicorn_config
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
 """The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
 
 _T = TypeVar("_T")

@@ -19,7 +19,7 @@ from asgi_support import WithClientCertificate as WithClientCertificate
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 
 # The official modules, beside the repository (never copied into it).
-YANG_DIR = Path(__file__).parents[2] / ".." / "shared" / "specs" / "etsi-gs-qkd-015"
+YANG_DIR = Path(__file__).parents[3] / ".." / "shared" / "specs" / "etsi-gs-qkd-015"
 BASE_URL = "https://agent.test"
 MEDIA = "application/yang-data+json"
 JSON_HEADERS = {"Content-Type": MEDIA}

@@ -28,7 +28,7 @@ from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_contex
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
 """The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
 
 TIME_SCALE = 50.0
