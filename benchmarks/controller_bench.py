@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from sdqkd.agent.etsi015 import qkdi_id
+from sdqkd.etsi015 import qkdi_id
 from sdqkd.pki import client_ssl_context
 from sdqkd.runtime.launcher import network_status, operator_client
 from sdqkd.runtime.rundir import RunDir

@@ -10,6 +10,10 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │       └── UnknownTopology  no built-in topology and no file of that name
     ├── PhysicsError             parameters outside the model's physical domain
     ├── PkiError                 a certificate or CA that cannot be used
+    ├── Unauthenticated          → 401: no usable client certificate (no sdqkd identity)
+    ├── Forbidden                → 403: an identity this operation is not for (ETSI 014 answers 401)
+    ├── Unavailable              a remote service did not answer, or not as its protocol says
+    │   └── AgentUnavailable     → 502: a node agent or KME, for the controller
     ├── KeyDeliveryError         ETSI GS QKD 014 key delivery refused (each maps to a status code)
     │   ├── KeyRequestInvalid    → 400: a malformed or unsatisfiable request
     │   ├── Unauthorized         → 401: the caller may not have these keys (reveals nothing more)
@@ -20,7 +24,6 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── RestconfError            a RESTCONF (RFC 8040) operation refused, with the fields of its error body
     │   └── ResourceNotFound     → 404: no such data resource
     └── ControlPlaneError        the SDN controller cannot do what was asked
-        ├── AgentUnavailable     → 502: a node agent or KME did not answer, or not as RESTCONF/the API says
         ├── AdmissionRefused     → 409: an application the QKD links cannot carry now
         └── UnknownResource      → 404: no such node, link or application
 """
@@ -35,6 +38,7 @@ __all__ = [
     "ConfigError",
     "ControlPlaneError",
     "DeviceError",
+    "Forbidden",
     "KeyDeliveryError",
     "KeyExhausted",
     "KeyRequestInvalid",
@@ -46,7 +50,9 @@ __all__ = [
     "RestconfError",
     "SdqkdError",
     "TopologyError",
+    "Unauthenticated",
     "Unauthorized",
+    "Unavailable",
     "UnknownResource",
     "UnknownTopology",
 ]
@@ -82,6 +88,26 @@ class PhysicsError(SdqkdError):
 
 class PkiError(SdqkdError):
     """A certificate, key or CA that cannot be created, read or used."""
+
+
+class Unauthenticated(SdqkdError):
+    """The caller presented no usable client certificate: none, or one that carries no sdqkd identity.
+
+    Every service answers 401 for it: who is calling is unknown.
+    """
+
+
+class Forbidden(SdqkdError):
+    """The caller is known (its certificate names an sdqkd identity) but this operation is not for it.
+
+    Services answer 403 for it, with one exception: ETSI GS QKD 014 defines only 400, 401 and 503, so
+    the KME's SAE API answers 401 (:class:`Unauthorized`) for a key that is not the caller's.
+    """
+
+
+class Unavailable(SdqkdError):
+    """A remote service (an agent, a KME, a peer KME, a QKD device, the emulator) did not answer, or did
+    not answer as its protocol says. The caller may retry later."""
 
 
 class KeyDeliveryError(SdqkdError):
@@ -168,7 +194,7 @@ class ControlPlaneError(SdqkdError):
     """The SDN controller cannot do what was asked."""
 
 
-class AgentUnavailable(ControlPlaneError):
+class AgentUnavailable(Unavailable, ControlPlaneError):
     """A node agent (or KME) did not answer, or answered outside its protocol."""
 
 

@@ -16,11 +16,11 @@ from controller_support import NODES, SPECS, TIME_SCALE, Net, Pki, serve_control
 from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
-from sdqkd.agent.yang import load_data_model
 from sdqkd.controller.core import Controller
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.emulator.engine import Emulator
+from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import httpx
 
 from polling import wait_for as wait_for
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
+from sdqkd.etsi015 import qkdn_id
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology

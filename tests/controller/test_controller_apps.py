@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from controller_support import NODES, Net, Pki, api, call_home, links_by_id, wait_for
 
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.controller.core import Controller
 from sdqkd.controller.links import qkdl_id
+from sdqkd.etsi015 import qkdn_id
 
 pytestmark = pytest.mark.integration
 

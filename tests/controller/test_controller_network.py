@@ -20,10 +20,10 @@ from controller_support import (
     wait_for,
 )
 
-from sdqkd.agent.etsi015 import qkdi_id
 from sdqkd.controller.core import Controller
 from sdqkd.controller.links import qkdl_id
 from sdqkd.emulator.client import EmulatorClient
+from sdqkd.etsi015 import qkdi_id
 
 pytestmark = pytest.mark.integration
 

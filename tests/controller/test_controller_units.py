@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import pytest
 
-from sdqkd.agent.etsi015 import qkdi_id, qkdn_id
 from sdqkd.controller.config import load_controller_config
 from sdqkd.controller.links import (
     EndState,
@@ -22,6 +21,7 @@ from sdqkd.controller.links import (
 )
 from sdqkd.controller.store import AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import qkdi_id, qkdn_id
 from sdqkd.topology.loader import load_topology
 
 TYPES = "etsi-qkd-node-types:"

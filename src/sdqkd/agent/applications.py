@@ -25,8 +25,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sdqkd.agent.etsi015 import NODE_MODULE, TYPES_MODULE, LinkStatus
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import NODE_MODULE, TYPES_MODULE, LinkStatus
 
 __all__ = [
     "APP_STATE_MEMBERS",

@@ -26,8 +26,8 @@ from uuid import UUID
 
 import httpx
 
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import qkdn_id
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.server.run import TlsFiles
 
@@ -48,7 +48,7 @@ class Registration:
 
     Attributes:
         node_id: the node (the URL's last step; the controller checks it against the certificate).
-        qkdn_id: the node's ``qkdn_id`` (:func:`sdqkd.agent.etsi015.qkdn_id` of ``node_id``).
+        qkdn_id: the node's ``qkdn_id`` (:func:`sdqkd.etsi015.qkdn_id` of ``node_id``).
         agent_url: where the controller reaches the agent's RESTCONF server.
         location: the node's secure site (``qkdn_location_id``).
         kme_url: the node's KME, whose key pools the controller reads; None: none told.

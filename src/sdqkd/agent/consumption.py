@@ -37,8 +37,8 @@ from typing import Any
 from uuid import UUID
 
 from sdqkd.agent.applications import date_and_time
-from sdqkd.agent.etsi015 import TYPES_MODULE
 from sdqkd.agent.kme import KmeCounters
+from sdqkd.etsi015 import TYPES_MODULE
 
 __all__ = [
     "RATE_WINDOW_S",

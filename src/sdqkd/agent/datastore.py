@@ -67,7 +67,7 @@ class Datastore:
     """The JSON tree of one YANG data model, e.g. ``{"etsi-qkd-sdn-node:qkd_node": {...}}``.
 
     Args:
-        model: the yangson data model (:func:`sdqkd.agent.yang.load_data_model`).
+        model: the yangson data model (:func:`sdqkd.etsi015.load_data_model`).
         initial: the whole tree in RFC 7951 JSON, operational state included.
 
     Raises:

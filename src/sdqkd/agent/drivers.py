@@ -32,6 +32,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sdqkd.errors import DeviceError, NotFound
+from sdqkd.etsi015.names import ModuleRole
 from sdqkd.pki.tls import async_https_client
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "DeviceEventKind",
     "DeviceRefused",
     "EmulatorDriver",
-    "ModuleRole",
     "ModuleState",
     "ModuleStatus",
     "Performance",
@@ -70,14 +70,6 @@ class DeviceRefused(DeviceError):
 
 
 # What a driver reports -------------------------------------------------------------------------------
-
-
-class ModuleRole(StrEnum):
-    """What a QKD module does on a link (ETSI GS QKD 015 ``qkd-role-types``)."""
-
-    TRANSMITTER = "transmitter"
-    RECEIVER = "receiver"
-    TRANSCEIVER = "transceiver"
 
 
 class ModuleState(StrEnum):

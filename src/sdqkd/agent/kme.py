@@ -11,7 +11,7 @@ agent keys them by the ``qkd_link`` of its datastore::
                                                              + peer_blocks_used_for_relay) × block_bits
     VIRT  virtual_qkdl_id(path[0], path[-1])   bits       = blocks_used × 256
 
-(:mod:`sdqkd.agent.etsi015` documents the ids). The counters only grow (the KME keeps them in its
+(:mod:`sdqkd.etsi015` documents the ids). The counters only grow (the KME keeps them in its
 database); :mod:`sdqkd.agent.consumption` turns two readings into rates and statistics.
 """
 
@@ -29,8 +29,8 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sdqkd.agent.etsi015 import link_qkdl_id, virtual_qkdl_id
 from sdqkd.errors import DeviceError
+from sdqkd.etsi015 import link_qkdl_id, virtual_qkdl_id
 from sdqkd.pki.tls import async_https_client
 
 __all__ = ["BLOCK_BITS", "KmeCounters", "KmeReader", "KmeUnavailable", "parse_kme_status"]

@@ -63,28 +63,20 @@ from sdqkd.agent.consumption import (
 )
 from sdqkd.agent.datastore import ChangeKind, Datastore
 from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, QkdDeviceDriver
-from sdqkd.agent.etsi015 import (
-    QKD_NODE,
-    TYPES_MODULE,
+from sdqkd.agent.kme import KmeCounters, KmeReader, KmeUnavailable
+from sdqkd.agent.mapping import (
     InterfaceDirectory,
-    LinkStatus,
-    PhysicalLink,
     interface_down_notification,
     interface_entry,
     interface_new_notification,
     interface_status,
     link_device_call,
     link_down_notification,
-    link_entry,
     link_perf_update_notification,
     link_status,
     module_configurations,
     node_tree,
-    parse_link,
-    qkdi_id,
-    qkdn_id,
 )
-from sdqkd.agent.kme import KmeCounters, KmeReader, KmeUnavailable
 from sdqkd.agent.restconf import EventSource
 from sdqkd.agent.virtual import (
     VirtualLink,
@@ -97,6 +89,16 @@ from sdqkd.agent.virtual import (
 )
 from sdqkd.agent.yang import JsonValue
 from sdqkd.errors import ConfigError, DeviceError, RestconfError
+from sdqkd.etsi015 import (
+    QKD_NODE,
+    TYPES_MODULE,
+    LinkStatus,
+    PhysicalLink,
+    link_entry,
+    parse_link,
+    qkdi_id,
+    qkdn_id,
+)
 
 __all__ = ["NodeAgent"]
 
@@ -474,7 +476,7 @@ class NodeAgent:
                 )
             state = link_status(statuses[call.module_id], call.peer_module_id, performance.keys_available)
             eskr = effective_skr_bps(performance.skr_bps, self._relay_bps.get(link.qkdl_id, 0.0))
-            entry = link_entry(link, status=state, performance=performance, eskr_bps=eskr)  # RFC 7951
+            entry = link_entry(link, status=state, skr_bps=performance.skr_bps, eskr_bps=eskr)  # RFC 7951
             base = f"{_LINKS}={link.qkdl_id}"
             changes.append((f"{base}/qkdl_status", entry["qkdl_status"]))
             changes.append((f"{base}/qkdl_performance", entry["qkdl_performance"]))

@@ -38,7 +38,7 @@ from sdqkd.agent.drivers import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
-from sdqkd.agent.yang import load_data_model
+from sdqkd.etsi015 import load_data_model
 from sdqkd.pki.identity import Role
 from sdqkd.server.config import load_config_file
 from sdqkd.server.run import TlsFiles, serve

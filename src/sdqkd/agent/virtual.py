@@ -43,8 +43,8 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sdqkd.agent.etsi015 import TYPES_MODULE, LinkStatus
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import TYPES_MODULE, LinkStatus
 
 __all__ = [
     "HopLink",

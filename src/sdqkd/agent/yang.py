@@ -16,17 +16,13 @@ yangson has no type hints: its schema nodes are typed ``Any`` here.
 from __future__ import annotations
 
 import copy
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TypeAlias
 from urllib.parse import quote, unquote
 
-from yangson import DataModel
-from yangson.exceptions import YangsonException
 from yangson.schemanode import ContainerNode, InternalNode, LeafListNode, ListNode, SequenceNode
 
-from sdqkd.errors import ConfigError, ResourceNotFound, RestconfError
+from sdqkd.errors import ResourceNotFound, RestconfError
 
 __all__ = [
     "MISSING",
@@ -42,7 +38,6 @@ __all__ = [
     "is_presence_container",
     "keep_state",
     "key_members",
-    "load_data_model",
     "merge_object",
     "normalize_node",
     "normalize_object",
@@ -58,31 +53,9 @@ JsonValue: TypeAlias = Any
 Content = Literal["all", "config", "nonconfig"]
 """RFC 8040 §4.8.1: every node, configuration only, or operational state only."""
 
-YANG_LIBRARY = "yang-library.json"
 # RFC 3986 §2.3 unreserved characters, plus ':' (module prefixes, identityref keys): everything else in a
 # key value is percent-encoded, so ',' '/' '=' '%' never clash with the path syntax (RFC 8040 §3.5.3).
 _KEY_SAFE = "-._~:"
-
-
-def load_data_model(yang_dir: Path) -> Any:
-    """The yangson ``DataModel`` of the YANG library ``yang_dir / "yang-library.json"`` and the modules in
-    ``yang_dir`` (loaded once per directory).
-
-    Raises:
-        ConfigError: the directory, its library or a module is missing or cannot be parsed.
-    """
-    return _load(Path(yang_dir).resolve())
-
-
-@functools.cache
-def _load(yang_dir: Path) -> Any:
-    library = yang_dir / YANG_LIBRARY
-    if not library.is_file():
-        raise ConfigError(f"no YANG library at {library}: give the directory of the YANG modules")
-    try:
-        return DataModel.from_file(str(library), [str(yang_dir)])
-    except (OSError, ValueError, YangsonException) as exc:
-        raise ConfigError(f"cannot load the YANG modules in {yang_dir}: {type(exc).__name__}: {exc}") from exc
 
 
 def qualified_name(schema: Any) -> str:

@@ -35,7 +35,6 @@ from uuid import UUID, uuid4
 
 import networkx as nx
 
-from sdqkd.agent.etsi015 import QKD_NODE, qkdn_id
 from sdqkd.controller.links import (
     EndState,
     LinkState,
@@ -51,6 +50,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import Alarm, AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
 from sdqkd.controller.virtual import VirtualLink, virtual_name
 from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, RestconfError, UnknownResource
+from sdqkd.etsi015 import QKD_NODE, qkdn_id
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.topology.models import Topology
 

@@ -2,7 +2,7 @@
 
 Each QKD link of the topology becomes one ``qkd_link`` (``qkdl_type`` PHYS) written into the agents
 of both its nodes, with the same ``qkdl_id`` at both ends: ``uuid5(SDQKD_NAMESPACE, "link:" + link
-id)``, like the agents' node and interface ids (:mod:`sdqkd.agent.etsi015`), so nothing needs to be
+id)``, like the agents' node and interface ids (:mod:`sdqkd.etsi015`), so nothing needs to be
 exchanged. Each end names its own module's interface as ``qkdl_local`` and the other end's as
 ``qkdl_remote``, with the quantum channel (``phys_wavelength``) and its module's role.
 
@@ -24,10 +24,10 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sdqkd.agent.drivers import ModuleRole
-from sdqkd.agent.etsi015 import (
+from sdqkd.etsi015 import (
     SDQKD_NAMESPACE,
     InterfaceAddress,
+    ModuleRole,
     PhysicalLink,
     link_entry,
     qkdi_id,

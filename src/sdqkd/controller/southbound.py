@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from sdqkd.agent.etsi015 import QKD_NODE
 from sdqkd.errors import AgentUnavailable, ResourceNotFound, RestconfError, RestconfErrorType
+from sdqkd.etsi015 import QKD_NODE
 from sdqkd.pki.tls import client_ssl_context
 
 __all__ = ["MEDIA_TYPE", "Southbound", "restconf_error"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sdqkd.agent.etsi015 import SDQKD_NAMESPACE, qkdn_id
+from sdqkd.etsi015 import SDQKD_NAMESPACE, qkdn_id
 
 __all__ = ["VirtualLink", "internal_app_id", "virtual_name", "virtual_qkdl_id"]
 

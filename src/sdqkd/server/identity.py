@@ -9,16 +9,12 @@ from typing import Annotated, Any
 from cryptography import x509
 from fastapi import Depends, Request
 
-from sdqkd.errors import PkiError, SdqkdError
+from sdqkd.errors import PkiError, Unauthenticated
 from sdqkd.pki.identity import Identity, Role, identity_of_certificate
 
 __all__ = ["PeerDep", "Unauthenticated", "peer_identity", "require_roles"]
 
 _CACHE_KEY = "sdqkd.identity"
-
-
-class Unauthenticated(SdqkdError):
-    """The caller presented no usable certificate, or one whose identity may not call this."""
 
 
 def _identity_from_scope(scope: MutableMapping[str, Any]) -> Identity:

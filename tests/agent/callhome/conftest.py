@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from callhome_support import SPECS, CallHomePki, FakeController
 
-from sdqkd.agent.yang import load_data_model
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
+from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer
 from sdqkd.topology.loader import load_topology

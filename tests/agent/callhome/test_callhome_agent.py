@@ -20,9 +20,9 @@ from callhome_support import SPECS, CallHomePki, FakeController, free_port, wait
 from process_support import SDQKD, START_TIMEOUT_S
 from sdqkd.agent.callhome import Backoff, CallHome
 from sdqkd.agent.drivers import EmulatorDriver
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
+from sdqkd.etsi015 import qkdn_id
 from sdqkd.pki import client_ssl_context
 from sdqkd.server import BackgroundServer
 

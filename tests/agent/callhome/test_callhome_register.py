@@ -15,8 +15,8 @@ import pytest
 from callhome_support import Call, CallHomePki, FakeController, free_port, serve_on
 
 from sdqkd.agent.callhome import Backoff, CallHome, Registration, is_transient, register
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import qkdn_id
 from sdqkd.pki import IssuedCertificate, client_ssl_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

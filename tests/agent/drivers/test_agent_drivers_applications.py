@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from yangson import DataModel
 from yangson.exceptions import YangsonException
 
-from sdqkd.agent import applications, etsi015
+from sdqkd import etsi015
+from sdqkd.agent import applications, mapping
 from sdqkd.agent.applications import Application, AppStatus
-from sdqkd.agent.etsi015 import LinkStatus
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import LinkStatus
 
 NORTE = etsi015.qkdn_id("norte")
 QUINTIN = etsi015.qkdn_id("quintin")
@@ -135,7 +136,7 @@ def test_an_app_with_its_state_validates_in_the_node_tree(yang_model: DataModel)
         creation_time=applications.date_and_time(dt.datetime.now(dt.UTC)),
     )
 
-    validate_tree(yang_model, etsi015.node_tree(NORTE, "Norte", [], [], [entry]))
+    validate_tree(yang_model, mapping.node_tree(NORTE, "Norte", [], [], [entry]))
 
 
 def test_the_new_app_notification_carries_the_apps_details_as_the_model_defines_them(

@@ -24,8 +24,9 @@ from sdqkd.agent.consumption import (
     relay_rates_bps,
     statistics_entry,
 )
-from sdqkd.agent.etsi015 import SDQKD_NAMESPACE, link_qkdl_id, node_tree, qkdn_id, virtual_qkdl_id
 from sdqkd.agent.kme import KmeCounters, KmeUnavailable, parse_kme_status
+from sdqkd.agent.mapping import node_tree
+from sdqkd.etsi015 import SDQKD_NAMESPACE, link_qkdl_id, qkdn_id, virtual_qkdl_id
 
 TYPES = "etsi-qkd-node-types:"
 T0 = dt.datetime(2024, 6, 11, 9, 30, tzinfo=dt.UTC)

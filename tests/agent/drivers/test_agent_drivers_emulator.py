@@ -20,7 +20,8 @@ from agent_drivers_support import (
 )
 from yangson import DataModel
 
-from sdqkd.agent import etsi015
+from sdqkd import etsi015
+from sdqkd.agent import mapping
 from sdqkd.agent.drivers import (
     Attachment,
     DeviceEvent,
@@ -247,10 +248,10 @@ async def test_a_closed_driver_refuses_further_calls(server: BackgroundServer, a
 
 async def controller_links(
     norte: EmulatorDriver, concepcion: EmulatorDriver
-) -> tuple[etsi015.InterfaceDirectory, dict[str, list[etsi015.PhysicalLink]]]:
+) -> tuple[mapping.InterfaceDirectory, dict[str, list[etsi015.PhysicalLink]]]:
     """The links a controller would write to Norte's and Concepción's agents for Concepción→Norte, as
     each agent parses them; and the directory of the modules Norte's driver sees."""
-    directory = etsi015.InterfaceDirectory([*await norte.discover(), *await norte.peer_modules()])
+    directory = mapping.InterfaceDirectory([*await norte.discover(), *await norte.peer_modules()])
     tx, rx = directory.address("concepcion-tx"), directory.address("norte-rx")
     link_id = UUID("0b8f6a4e-5f0c-4c59-9d8e-3f1f0f6b2a11")
     written: dict[str, dict[str, Any]] = {
@@ -286,9 +287,9 @@ async def test_links_written_by_the_controller_become_driver_calls_that_pair_the
     ):
         directory, links = await controller_links(norte, concepcion)
         for node, driver in (("concepcion", concepcion), ("norte", norte)):
-            calls = [etsi015.link_device_call(link, directory) for link in links[node]]
+            calls = [mapping.link_device_call(link, directory) for link in links[node]]
             own = [m.id for m in await driver.discover()]
-            for config in etsi015.module_configurations(calls, own):
+            for config in mapping.module_configurations(calls, own):
                 await driver.configure(
                     config.module_id, list(config.peers), config.dwdm_channel, config.enabled
                 )
@@ -301,13 +302,13 @@ async def test_links_written_by_the_controller_become_driver_calls_that_pair_the
         performance = await norte.performance("norte-rx")
         modules = await norte.discover()
         interfaces = [
-            etsi015.interface_entry(etsi015.qkdi_id(m.id), m, (await norte.status(m.id)).state)
+            mapping.interface_entry(etsi015.qkdi_id(m.id), m, (await norte.status(m.id)).state)
             for m in modules
         ]
     (written,) = links["norte"]
-    state = etsi015.link_status(status, "concepcion-tx", performance.keys_available)
-    entry = etsi015.link_entry(written, status=state, performance=performance)
-    tree = etsi015.node_tree(etsi015.qkdn_id("norte"), "norte", interfaces, [entry], [])
+    state = mapping.link_status(status, "concepcion-tx", performance.keys_available)
+    entry = etsi015.link_entry(written, status=state, skr_bps=performance.skr_bps)
+    tree = mapping.node_tree(etsi015.qkdn_id("norte"), "norte", interfaces, [entry], [])
 
     validate_tree(yang_model, tree)
     assert state is etsi015.LinkStatus.ACTIVE
@@ -318,7 +319,7 @@ async def test_links_written_by_the_controller_become_driver_calls_that_pair_the
         "norte-rx": "etsi-qkd-node-types:ENABLED",
         "norte-tx": "etsi-qkd-node-types:DISABLED",
     }
-    validate_notification(yang_model, etsi015.link_perf_update_notification(written.qkdl_id, performance))
+    validate_notification(yang_model, mapping.link_perf_update_notification(written.qkdl_id, performance))
 
 
 async def test_every_discovered_interface_validates_as_an_interface_and_its_notifications(
@@ -329,12 +330,12 @@ async def test_every_discovered_interface_validates_as_an_interface_and_its_noti
 
     for module in modules:
         number = etsi015.qkdi_id(module.id)
-        entry = etsi015.interface_entry(number, module, ModuleState.DISABLED)
-        tree = etsi015.node_tree(etsi015.qkdn_id(module.node), module.node, [entry], [], [])
+        entry = mapping.interface_entry(number, module, ModuleState.DISABLED)
+        tree = mapping.node_tree(etsi015.qkdn_id(module.node), module.node, [entry], [], [])
         validate_tree(yang_model, tree)
-        validate_notification(yang_model, etsi015.interface_new_notification(number, module))
+        validate_notification(yang_model, mapping.interface_new_notification(number, module))
         validate_notification(
-            yang_model, etsi015.interface_down_notification(number, "the module has failed")
+            yang_model, mapping.interface_down_notification(number, "the module has failed")
         )
         assert entry["qkdi_capabilities"]["wavelength_range"] == "12-61"
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from yangson import DataModel
 from yangson.exceptions import YangsonException
 
-from sdqkd.agent import etsi015
+from sdqkd import etsi015
+from sdqkd.agent import mapping
 from sdqkd.agent.drivers import (
     Attachment,
     DeviceDescription,
@@ -24,14 +25,9 @@ from sdqkd.agent.drivers import (
     ModuleStatus,
     Performance,
 )
-from sdqkd.agent.etsi015 import (
-    InterfaceAddress,
-    LinkDeviceCall,
-    LinkStatus,
-    ModuleConfiguration,
-    PhysicalLink,
-)
+from sdqkd.agent.mapping import LinkDeviceCall, ModuleConfiguration
 from sdqkd.errors import ConfigError, DeviceError
+from sdqkd.etsi015 import InterfaceAddress, LinkStatus, PhysicalLink
 from sdqkd.topology.models import FibreAttachment, Topology, quantum_wavelength_nm
 
 LINK_ID = UUID("0b8f6a4e-5f0c-4c59-9d8e-3f1f0f6b2a11")
@@ -66,8 +62,8 @@ def madrid_modules(madrid: Topology) -> list[DeviceDescription]:
 
 
 @pytest.fixture(scope="module")
-def directory(madrid: Topology) -> etsi015.InterfaceDirectory:
-    return etsi015.InterfaceDirectory(madrid_modules(madrid))
+def directory(madrid: Topology) -> mapping.InterfaceDirectory:
+    return mapping.InterfaceDirectory(madrid_modules(madrid))
 
 
 def performance(skr_bps: float = 45170.4, snr: float | None = 0.9266, keys: int = 1000) -> Performance:
@@ -112,7 +108,7 @@ def test_a_qkdi_id_is_a_uint32_that_depends_on_the_module_id_alone(module_id: st
 
 
 def test_the_madrid_modules_have_distinct_addresses(
-    directory: etsi015.InterfaceDirectory, madrid: Topology
+    directory: mapping.InterfaceDirectory, madrid: Topology
 ) -> None:
     for module in madrid_modules(madrid):
         address = directory.address(module.id)
@@ -128,10 +124,10 @@ def test_two_modules_of_a_node_whose_qkdi_ids_collide_are_refused(madrid: Topolo
     colliding = [replace(template, id=m) for m in ("m49869", "m50956")]
 
     with pytest.raises(ConfigError, match="share qkdi_id 1703522950"):
-        etsi015.InterfaceDirectory(colliding)
+        mapping.InterfaceDirectory(colliding)
 
 
-def test_an_interface_no_module_stands_for_is_a_config_error(directory: etsi015.InterfaceDirectory) -> None:
+def test_an_interface_no_module_stands_for_is_a_config_error(directory: mapping.InterfaceDirectory) -> None:
     with pytest.raises(ConfigError, match="no QKD interface 7 at node"):
         directory.module(InterfaceAddress(NORTE, 7))
     with pytest.raises(ConfigError, match="no QKD module 'ghost'"):
@@ -148,7 +144,7 @@ def test_an_interface_no_module_stands_for_is_a_config_error(directory: etsi015.
 def test_a_tuning_range_is_advertised_as_the_grid_channels_inside_it(
     low_nm: float, high_nm: float, expected: str | None
 ) -> None:
-    advertised = etsi015.wavelength_range(low_nm, high_nm)
+    advertised = mapping.wavelength_range(low_nm, high_nm)
 
     assert advertised == expected
     if advertised is not None:  # the emulator's rule: the channel's centre lies in the range
@@ -163,11 +159,11 @@ def test_every_interface_entry_validates_against_the_official_model(
     yang_model: DataModel, madrid: Topology, state: ModuleState, role: ModuleRole
 ) -> None:
     interfaces = [
-        etsi015.interface_entry(etsi015.qkdi_id(m.id), replace(m, role=role), state)
+        mapping.interface_entry(etsi015.qkdi_id(m.id), replace(m, role=role), state)
         for m in madrid_modules(madrid)
     ]
 
-    validate_tree(yang_model, etsi015.node_tree(NORTE, "Norte", interfaces, [], []))
+    validate_tree(yang_model, mapping.node_tree(NORTE, "Norte", interfaces, [], []))
     assert {i["qkdi_capabilities"]["role_support"] for i in interfaces} == {
         f"etsi-qkd-node-types:{role.name}"
     }
@@ -176,8 +172,8 @@ def test_every_interface_entry_validates_against_the_official_model(
 def test_an_interface_entry_carries_the_modules_description(madrid: Topology) -> None:
     modules = {m.id: m for m in madrid_modules(madrid)}
 
-    switched = etsi015.interface_entry(4114707596, modules["concepcion-tx"], ModuleState.FAILED)
-    on_fibre = etsi015.interface_entry(2227846960, modules["norte-rx"])
+    switched = mapping.interface_entry(4114707596, modules["concepcion-tx"], ModuleState.FAILED)
+    on_fibre = mapping.interface_entry(2227846960, modules["norte-rx"])
 
     assert switched == {
         "qkdi_id": 4114707596,
@@ -206,14 +202,14 @@ def test_an_interface_entry_carries_the_modules_description(madrid: Topology) ->
     ],
 )
 def test_an_interface_status_says_whether_the_module_works(state: ModuleState, expected: str) -> None:
-    assert etsi015.interface_status(state) == expected
+    assert mapping.interface_status(state) == expected
 
 
 def test_a_technology_the_model_has_no_identity_for_is_a_device_error(madrid: Topology) -> None:
     module = replace(madrid_modules(madrid)[0], technology="entanglement")
 
     with pytest.raises(DeviceError, match="no ETSI 015 identity"):
-        etsi015.interface_entry(1, module)
+        mapping.interface_entry(1, module)
 
 
 # Links -------------------------------------------------------------------------------------------------
@@ -235,22 +231,22 @@ def test_a_technology_the_model_has_no_identity_for_is_a_device_error(madrid: To
 def test_a_link_status_follows_its_modules_pair_and_buffer(
     module: ModuleStatus, peer: str, keys: int, expected: LinkStatus
 ) -> None:
-    assert etsi015.link_status(module, peer, keys) is expected
+    assert mapping.link_status(module, peer, keys) is expected
 
 
 @pytest.mark.parametrize("state", list(LinkStatus))
 def test_a_link_entry_with_its_state_validates_against_the_official_model(
     yang_model: DataModel, state: LinkStatus
 ) -> None:
-    entry = etsi015.link_entry(physical_link(), status=state, performance=performance(), eskr_bps=40000.4)
+    entry = etsi015.link_entry(physical_link(), status=state, skr_bps=performance().skr_bps, eskr_bps=40000.4)
 
-    validate_tree(yang_model, etsi015.node_tree(NORTE, "Norte", [], [entry], []))
+    validate_tree(yang_model, mapping.node_tree(NORTE, "Norte", [], [entry], []))
     assert entry["qkdl_status"] == f"etsi-qkd-node-types:{state}"
     assert entry["qkdl_performance"] == {"skr": 45170, "eskr": 40000}
 
 
 def test_a_key_rate_beyond_uint32_is_reported_as_the_largest_uint32() -> None:
-    entry = etsi015.link_entry(physical_link(), performance=performance(skr_bps=1e12))
+    entry = etsi015.link_entry(physical_link(), skr_bps=performance(skr_bps=1e12).skr_bps)
 
     assert entry["qkdl_performance"] == {"skr": 2**32 - 1, "eskr": 2**32 - 1}
 
@@ -258,8 +254,8 @@ def test_a_key_rate_beyond_uint32_is_reported_as_the_largest_uint32() -> None:
 def test_the_official_model_refuses_phys_perf_in_a_datastore_link(yang_model: DataModel) -> None:
     # Why link entries leave phys_perf out (see etsi015's docstring): its `when "../qkdl_type = 'PHYS'"`
     # never holds. If the model is ever fixed this test fails, and link_entry can carry the SNR.
-    entry = etsi015.link_entry(physical_link(), performance=performance())
-    tree = etsi015.node_tree(NORTE, "Norte", [], [entry], [])
+    entry = etsi015.link_entry(physical_link(), skr_bps=performance().skr_bps)
+    tree = mapping.node_tree(NORTE, "Norte", [], [entry], [])
     validate_tree(yang_model, tree)
     with_snr = copy.deepcopy(tree)
     (link,) = with_snr[etsi015.QKD_NODE]["qkd_links"]["qkd_link"]
@@ -290,7 +286,7 @@ def test_a_link_entry_validates_and_reads_back_as_the_same_link(
 ) -> None:
     entry = etsi015.link_entry(link)
 
-    validate_tree(yang_model, etsi015.node_tree(NORTE, "Norte", [], [entry], []))
+    validate_tree(yang_model, mapping.node_tree(NORTE, "Norte", [], [entry], []))
     assert etsi015.parse_link(entry, NORTE) == link
 
 
@@ -334,18 +330,18 @@ def test_a_malformed_link_is_a_config_error_that_says_where(change: dict[str, ob
 
 
 def link_between(
-    directory: etsi015.InterfaceDirectory, local: str, remote: str, **changes: Any
+    directory: mapping.InterfaceDirectory, local: str, remote: str, **changes: Any
 ) -> PhysicalLink:
     link = PhysicalLink(LINK_ID, directory.address(local), directory.address(remote), dwdm_channel=59)
     return replace(link, **changes)
 
 
 def test_a_link_becomes_a_call_pairing_the_local_module_with_the_remote_one(
-    directory: etsi015.InterfaceDirectory,
+    directory: mapping.InterfaceDirectory,
 ) -> None:
     link = link_between(directory, "norte-rx", "concepcion-tx", role=ModuleRole.RECEIVER, enabled=False)
 
-    assert etsi015.link_device_call(link, directory) == LinkDeviceCall("norte-rx", "concepcion-tx", 59, False)
+    assert mapping.link_device_call(link, directory) == LinkDeviceCall("norte-rx", "concepcion-tx", 59, False)
 
 
 @pytest.mark.parametrize(
@@ -358,17 +354,17 @@ def test_a_link_becomes_a_call_pairing_the_local_module_with_the_remote_one(
     ],
 )
 def test_a_link_the_devices_cannot_make_is_a_config_error(
-    directory: etsi015.InterfaceDirectory, local: str, remote: str, changes: dict[str, object], message: str
+    directory: mapping.InterfaceDirectory, local: str, remote: str, changes: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        etsi015.link_device_call(link_between(directory, local, remote, **changes), directory)
+        mapping.link_device_call(link_between(directory, local, remote, **changes), directory)
 
 
-def test_a_link_to_an_unknown_interface_is_a_config_error(directory: etsi015.InterfaceDirectory) -> None:
+def test_a_link_to_an_unknown_interface_is_a_config_error(directory: mapping.InterfaceDirectory) -> None:
     link = PhysicalLink(LINK_ID, directory.address("norte-rx"), InterfaceAddress(CONCEPCION, 12))
 
     with pytest.raises(ConfigError, match="no QKD interface 12"):
-        etsi015.link_device_call(link, directory)
+        mapping.link_device_call(link, directory)
 
 
 def test_a_switched_transmitter_pairs_with_the_peers_of_its_enabled_links_and_idle_modules_stop() -> None:
@@ -378,7 +374,7 @@ def test_a_switched_transmitter_pairs_with_the_peers_of_its_enabled_links_and_id
         LinkDeviceCall("concepcion-tx", "faro-rx", 40, False),
     ]
 
-    configurations = etsi015.module_configurations(calls, ["concepcion-tx", "concepcion-tx2"])
+    configurations = mapping.module_configurations(calls, ["concepcion-tx", "concepcion-tx2"])
 
     assert configurations == [
         ModuleConfiguration("concepcion-tx", ("norte-rx", "quintin-rx"), 59, True),
@@ -389,7 +385,7 @@ def test_a_switched_transmitter_pairs_with_the_peers_of_its_enabled_links_and_id
 def test_a_module_whose_links_are_all_disabled_is_switched_off() -> None:
     calls = [LinkDeviceCall("norte-rx", "concepcion-tx", 59, False)]
 
-    assert etsi015.module_configurations(calls, ["norte-rx"]) == [
+    assert mapping.module_configurations(calls, ["norte-rx"]) == [
         ModuleConfiguration("norte-rx", (), None, False)
     ]
 
@@ -401,12 +397,12 @@ def test_enabled_links_of_one_module_on_different_channels_are_a_config_error() 
     ]
 
     with pytest.raises(ConfigError, match=r"different channels \(40, 59\)"):
-        etsi015.module_configurations(calls, ["concepcion-tx"])
+        mapping.module_configurations(calls, ["concepcion-tx"])
 
 
 def test_a_call_for_a_module_of_another_node_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'concepcion-tx' is not one of this node's"):
-        etsi015.module_configurations([LinkDeviceCall("concepcion-tx", "norte-rx", 59, True)], ["norte-rx"])
+        mapping.module_configurations([LinkDeviceCall("concepcion-tx", "norte-rx", 59, True)], ["norte-rx"])
 
 
 # The node and its notifications ------------------------------------------------------------------------
@@ -416,11 +412,11 @@ def test_a_node_tree_is_module_qualified_and_validates_with_everything_in_it(
     yang_model: DataModel, madrid: Topology
 ) -> None:
     norte = [m for m in madrid_modules(madrid) if m.node == "norte"]
-    interfaces = [etsi015.interface_entry(etsi015.qkdi_id(m.id), m, ModuleState.UP) for m in norte]
-    links = [etsi015.link_entry(physical_link(), status=LinkStatus.ACTIVE, performance=performance())]
+    interfaces = [mapping.interface_entry(etsi015.qkdi_id(m.id), m, ModuleState.UP) for m in norte]
+    links = [etsi015.link_entry(physical_link(), status=LinkStatus.ACTIVE, skr_bps=performance().skr_bps)]
     app = {"app_id": "5f3a2e1c-7b4d-4e6f-8a9b-0c1d2e3f4a5b", "app_type": "etsi-qkd-node-types:CLIENT"}
 
-    tree = etsi015.node_tree(NORTE, "Norte", interfaces, links, [app], version="sdqkd 0.1.0")
+    tree = mapping.node_tree(NORTE, "Norte", interfaces, links, [app], version="sdqkd 0.1.0")
 
     validate_tree(yang_model, tree)
     (name,) = tree
@@ -435,7 +431,7 @@ def test_a_node_tree_is_module_qualified_and_validates_with_everything_in_it(
 
 
 def test_an_empty_node_validates(yang_model: DataModel) -> None:
-    tree = etsi015.node_tree(NORTE, "", [], [], [], status=None)
+    tree = mapping.node_tree(NORTE, "", [], [], [], status=None)
 
     validate_tree(yang_model, tree)
     assert "qkdn_status" not in tree[etsi015.QKD_NODE]
@@ -446,11 +442,11 @@ def test_every_notification_validates_as_the_models_notification(
 ) -> None:
     module = madrid_modules(madrid)[1]
     payloads = [
-        etsi015.interface_new_notification(etsi015.qkdi_id(module.id), module),
-        etsi015.interface_down_notification(etsi015.qkdi_id(module.id), "the module has failed"),
-        etsi015.link_down_notification(LINK_ID, "fibre concepcion-norte is cut"),
-        etsi015.link_perf_update_notification(LINK_ID, performance(), eskr_bps=40000),
-        etsi015.link_perf_update_notification(LINK_ID, performance(skr_bps=0.0, snr=None)),
+        mapping.interface_new_notification(etsi015.qkdi_id(module.id), module),
+        mapping.interface_down_notification(etsi015.qkdi_id(module.id), "the module has failed"),
+        mapping.link_down_notification(LINK_ID, "fibre concepcion-norte is cut"),
+        mapping.link_perf_update_notification(LINK_ID, performance(), eskr_bps=40000),
+        mapping.link_perf_update_notification(LINK_ID, performance(skr_bps=0.0, snr=None)),
     ]
 
     for payload in payloads:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yangson import DataModel
 
-from sdqkd.agent import etsi015
-from sdqkd.agent.etsi015 import LinkStatus
+from sdqkd import etsi015
+from sdqkd.agent import mapping
 from sdqkd.agent.virtual import (
     HopLink,
     PathPosition,
@@ -29,6 +29,7 @@ from sdqkd.agent.virtual import (
     virtual_state,
 )
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import LinkStatus
 
 VIRT_ID = UUID("7d1c0b9a-8e7f-4a6b-9c5d-4e3f2a1b0c9d")
 N1, N2, N3 = (etsi015.qkdn_id(node) for node in ("n1", "n2", "n3"))
@@ -251,7 +252,7 @@ def test_a_tree_with_a_virtual_link_and_its_state_validates_at_every_node_of_the
     phys = [phys_entry(link_id, node, remote, "ACTIVE", 900) for link_id, remote in neighbours]
     virtual = virtual_link_entry(n1_to_n3(node), status=LinkStatus.ACTIVE, skr_bps=900)
 
-    validate_tree(yang_model, etsi015.node_tree(node, "n", [], [*phys, virtual], []))
+    validate_tree(yang_model, mapping.node_tree(node, "n", [], [*phys, virtual], []))
     assert parse_virtual_link(virtual, node) == n1_to_n3(node)
 
 

@@ -17,13 +17,13 @@ from yangson.enumerations import ContentType
 
 from polling import wait_for as wait_for
 from sdqkd.agent.drivers import EmulatorDriver
-from sdqkd.agent.etsi015 import qkdi_id
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
+from sdqkd.etsi015 import qkdi_id
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from agent_node_support import NODES, SPECS, Network, NodePki, serve_network
 
-from sdqkd.agent.yang import load_data_model
 from sdqkd.emulator.client import EmulatorClient
+from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.topology.loader import load_topology
 

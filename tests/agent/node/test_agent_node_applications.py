@@ -37,8 +37,8 @@ from agent_node_support import (
     wait_for,
 )
 
-from sdqkd.agent.etsi015 import qkdn_id
 from sdqkd.emulator.client import EmulatorClient
+from sdqkd.etsi015 import qkdn_id
 
 pytestmark = pytest.mark.integration
 

@@ -42,7 +42,7 @@ from agent_node_support import (
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from sdqkd.agent.etsi015 import link_qkdl_id, qkdn_id, virtual_qkdl_id
+from sdqkd.etsi015 import link_qkdl_id, qkdn_id, virtual_qkdl_id
 from sdqkd.pki import Role
 from sdqkd.pki.identity import Identity
 from sdqkd.server import BackgroundServer, TlsFiles

@@ -31,9 +31,9 @@ from agent_node_support import (
     wait_for,
 )
 
-from sdqkd.agent.etsi015 import qkdi_id, qkdn_id
 from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.emulator.client import EmulatorClient
+from sdqkd.etsi015 import qkdi_id, qkdn_id
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, node_tree
 from asgi_support import clients_presenting
 from sdqkd.agent.datastore import Datastore
 from sdqkd.agent.restconf import EventSource, create_restconf_app
-from sdqkd.agent.yang import load_data_model
+from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer, TlsFiles
 

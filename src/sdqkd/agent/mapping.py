@@ -1,70 +1,47 @@
-"""ETSI GS QKD 015 V2.1.1 (YANG ``etsi-qkd-sdn-node``, 2022-01-30) for the node agent: the drivers'
-view of the devices as RFC 7951 JSON, and the controller's link writes as driver calls. Pure
-functions, no I/O.
+"""The node agent's view of its devices as ETSI GS QKD 015 V2.1.1 (YANG ``etsi-qkd-sdn-node``,
+2022-01-30) RFC 7951 JSON, and the controller's link writes as driver calls. Pure functions, no I/O.
+The names, identifiers and the ``qkd_link`` entry both control-plane sides share are in
+:mod:`sdqkd.etsi015`; this module maps devices onto them.
 
-Identifiers. Controller and agents compute the same ones from the topology's ids, with nothing to
-exchange or configure::
-
-    SDQKD_NAMESPACE   = uuid5(NAMESPACE_URL, "urn:sdqkd") = 3264441d-5aa5-5719-b761-bb3c8b2da382
-    qkdn_id(node)     = uuid5(SDQKD_NAMESPACE, "node:" + node id)
-    qkdi_id(module)   = the first 32 bits of uuid5(SDQKD_NAMESPACE, "module:" + module id)
-    link_qkdl_id(X)   = uuid5(SDQKD_NAMESPACE, "link:" + X)          the PHYS qkd_link of topology link X
-    virtual_qkdl_id   = uuid5(SDQKD_NAMESPACE, "virtual:A:B")        the VIRT qkd_link between nodes A < B
-
-The KME names its links by the topology's link ids and its virtual links ``v-A-B``; these two give
-the agent the ``qkd_link`` each of the KME's counters belongs to.
-
-A module keeps its ``qkdi_id`` whatever else its node holds (numbering modules by position would
-renumber interfaces when one is added, and break the links that name them). Two modules whose
-numbers collide (odds 1 in 2³² a pair) are refused by :class:`InterfaceDirectory`.
+The KME names its links by the topology's link ids and its virtual links ``v-A-B``; these give the
+agent the ``qkd_link`` each of the KME's counters belongs to.
 
 Remote interfaces. A ``qkd_link`` names its remote end by ``(qkdn_id, qkdi_id)`` only, while a
 device is configured with its peer *module*. The agent resolves one into the other with an
 :class:`InterfaceDirectory` of every module its driver can see (``discover()`` and
 ``peer_modules()``): since both numbers are functions of the node and module ids, the directory is
 computed, never configured, and the controller needs nothing beyond the ids it already has.
-
-Encoding (RFC 7951): identityrefs carry their module (``"etsi-qkd-node-types:CV-QKD"``); decimal64
-values are strings with the type's 3 fraction digits; ``uint32`` are numbers; ``wavelength_range``
-and ``phys_wavelength`` are 100 GHz DWDM channel numbers (the types' patterns), channel n at
-190.0 THz + n × 0.1 THz as the emulator numbers them (:mod:`sdqkd.units`).
-
-A quirk of the official model: ``qkdl_performance/phys_perf`` is guarded by
-``when "../qkdl_type = 'PHYS'"``, which compares the module-qualified identityref value
-(``"etsi-qkd-node-types:PHYS"``) with an unqualified string and is never true, so a datastore link
-that carries ``phys_perf`` fails validation. Link entries therefore carry ``skr`` and ``eskr``; the
-SNR goes out in ``sdqkdn_link_perf_update``, whose ``phys_perf`` has no such condition.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
-from sdqkd.agent.drivers import DeviceDescription, ModuleRole, ModuleState, ModuleStatus, Performance
+from sdqkd.agent.drivers import DeviceDescription, ModuleState, ModuleStatus, Performance
 from sdqkd.errors import ConfigError, DeviceError
+from sdqkd.etsi015.ids import InterfaceAddress, qkdi_id, qkdn_id
+from sdqkd.etsi015.links import PhysicalLink, performance_values
+from sdqkd.etsi015.names import (
+    DWDM_CHANNELS,
+    NODE_MODULE,
+    QKD_NODE,
+    TECHNOLOGIES,
+    InterfaceStatus,
+    LinkStatus,
+    ModuleRole,
+    NodeStatus,
+    decimal3,
+    identity,
+)
 from sdqkd.topology.models import quantum_wavelength_nm
 
 __all__ = [
-    "DWDM_CHANNELS",
-    "NODE_MODULE",
-    "QKD_NODE",
-    "SDQKD_NAMESPACE",
-    "TYPES_MODULE",
-    "InterfaceAddress",
     "InterfaceDirectory",
-    "InterfaceStatus",
     "LinkDeviceCall",
-    "LinkStatus",
     "ModuleConfiguration",
-    "NodeStatus",
-    "PhysicalLink",
     "interface_address",
     "interface_down_notification",
     "interface_entry",
@@ -72,120 +49,12 @@ __all__ = [
     "interface_status",
     "link_device_call",
     "link_down_notification",
-    "link_entry",
     "link_perf_update_notification",
-    "link_qkdl_id",
     "link_status",
     "module_configurations",
     "node_tree",
-    "parse_link",
-    "qkdi_id",
-    "qkdn_id",
-    "virtual_qkdl_id",
     "wavelength_range",
 ]
-
-NODE_MODULE = "etsi-qkd-sdn-node"
-TYPES_MODULE = "etsi-qkd-node-types"
-QKD_NODE = f"{NODE_MODULE}:qkd_node"
-"""The member name of the node's tree in RFC 7951 JSON."""
-
-SDQKD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sdqkd")
-"""The namespace of sdqkd's name-based UUIDs (RFC 9562 §5.5)."""
-
-DWDM_CHANNELS = range(1, 100)
-"""The 100 GHz grid channels a quantum channel may use (the emulator's configuration takes 1-99)."""
-
-_UINT32_MAX = 2**32 - 1
-_CHANNEL = re.compile(r"[1-9][0-9]{0,3}")  # etsi-qkd-node-types:wavelength (used with fullmatch)
-
-
-class NodeStatus(StrEnum):
-    """``qkdn-status-types``."""
-
-    NEW = "NEW"
-    OPERATING = "OPERATING"
-    DOWN = "DOWN"
-    FAILURE = "FAILURE"
-    OUT = "OUT"
-
-
-class InterfaceStatus(StrEnum):
-    """``iface-status-types``: whether the module itself works (its link may still be down)."""
-
-    ENABLED = "ENABLED"
-    DISABLED = "DISABLED"
-    FAILED = "FAILED"
-
-
-class LinkStatus(StrEnum):
-    """``link-status-types``."""
-
-    ACTIVE = "ACTIVE"  # generating key
-    PASSIVE = "PASSIVE"  # not generating, keys still buffered
-    PENDING = "PENDING"  # waiting for activation (no pair yet, or a switch set elsewhere), no keys
-    OFF = "OFF"  # not generating, no keys
-
-
-_ROLES = {
-    ModuleRole.TRANSMITTER: "TRANSMITTER",
-    ModuleRole.RECEIVER: "RECEIVER",
-    ModuleRole.TRANSCEIVER: "TRANSCEIVER",
-}
-_TECHNOLOGIES = frozenset({"CV-QKD", "DV-QKD", "DV-QKD-COW", "DV-QKD-2Ws"})  # qkd-technology-types
-
-
-def _identity(name: str) -> str:
-    return f"{TYPES_MODULE}:{name}"
-
-
-def _identity_name(value: object, allowed: Iterable[str], where: str) -> str:
-    names = set(allowed)
-    prefix, _, name = str(value).rpartition(":")
-    if prefix != TYPES_MODULE or name not in names:
-        expected = ", ".join(sorted(_identity(n) for n in names))
-        raise ConfigError(f"{where}: {value!r} is not one of {expected}")
-    return name
-
-
-def _decimal3(value: float) -> str | None:
-    """A decimal64 with 3 fraction digits in RFC 7951 (a string); None for a non-finite value."""
-    return f"{value:.3f}" if math.isfinite(value) else None
-
-
-def _uint32(value: float) -> int:
-    return min(max(round(value), 0), _UINT32_MAX) if math.isfinite(value) else 0
-
-
-# Identifiers --------------------------------------------------------------------------------------------
-
-
-def qkdn_id(node_id: str) -> UUID:
-    """The ``qkdn_id`` of the SD-QKD node ``node_id`` (same at the controller and every agent)."""
-    return uuid.uuid5(SDQKD_NAMESPACE, f"node:{node_id}")
-
-
-def qkdi_id(module_id: str) -> int:
-    """The ``qkdi_id`` (uint32) of the interface that stands for QKD module ``module_id``."""
-    return uuid.uuid5(SDQKD_NAMESPACE, f"module:{module_id}").int >> 96
-
-
-def link_qkdl_id(link_id: str) -> UUID:
-    """The ``qkdl_id`` of the PHYS ``qkd_link`` of topology link ``link_id`` (the KME's link id)."""
-    return uuid.uuid5(SDQKD_NAMESPACE, f"link:{link_id}")
-
-
-def virtual_qkdl_id(a: str, b: str) -> UUID:
-    """The ``qkdl_id`` of the VIRT ``qkd_link`` between nodes ``a`` and ``b`` (either order)."""
-    first, second = sorted((a, b))
-    return uuid.uuid5(SDQKD_NAMESPACE, f"virtual:{first}:{second}")
-
-
-class InterfaceAddress(NamedTuple):
-    """An interface, network-wide: its node's ``qkdn_id`` and its ``qkdi_id`` there."""
-
-    qkdn_id: UUID
-    qkdi_id: int
 
 
 def interface_address(module: DeviceDescription) -> InterfaceAddress:
@@ -267,22 +136,22 @@ def wavelength_range(wavelength_min_nm: float, wavelength_max_nm: float) -> str 
 
 def _interface_item(number: int, module: DeviceDescription) -> dict[str, Any]:
     """The ``qkd_interface_item`` grouping (an interface without its status)."""
-    if module.technology not in _TECHNOLOGIES:
+    if module.technology not in TECHNOLOGIES:
         raise DeviceError(f"module {module.id!r}: technology {module.technology!r} has no ETSI 015 identity")
     attachment: dict[str, Any] = {"device": module.attachment.device}
     if module.attachment.port is not None:
         attachment["port"] = module.attachment.port
-    capabilities: dict[str, Any] = {"role_support": _identity(_ROLES[module.role])}
+    capabilities: dict[str, Any] = {"role_support": identity(module.role.identity)}
     channels = wavelength_range(module.wavelength_min_nm, module.wavelength_max_nm)
     if channels is not None:
         capabilities["wavelength_range"] = channels
-    absorption = _decimal3(module.max_absorption_db)
+    absorption = decimal3(module.max_absorption_db)
     if absorption is not None:
         capabilities["max_absorption"] = absorption
     return {
         "qkdi_id": number,
         "qkdi_model": module.model,
-        "qkdi_type": _identity(module.technology),
+        "qkdi_type": identity(module.technology),
         "qkdi_att_point": attachment,
         "qkdi_capabilities": capabilities,
     }
@@ -313,33 +182,11 @@ def interface_entry(
     """
     entry = _interface_item(qkdi_id, description)
     if state is not None:
-        entry["qkdi_status"] = _identity(interface_status(state))
+        entry["qkdi_status"] = identity(interface_status(state))
     return entry
 
 
 # Links --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PhysicalLink:
-    """A physical ``qkd_link`` as the controller writes it (its configuration, not its state).
-
-    Attributes:
-        qkdl_id: the link's id (chosen by the controller).
-        local, remote: the interfaces at its two ends.
-        enabled: ``qkdl_enable``.
-        dwdm_channel: ``phys_wavelength``, a 100 GHz grid channel number; None: not set.
-        role: ``phys_qkd_role``, the local module's role; None: not set.
-        channel_attenuation_db: ``phys_channel_att``, the expected loss of the quantum channel, dB.
-    """
-
-    qkdl_id: UUID
-    local: InterfaceAddress
-    remote: InterfaceAddress
-    enabled: bool = True
-    dwdm_channel: int | None = None
-    role: ModuleRole | None = None
-    channel_attenuation_db: float | None = None
 
 
 def link_status(status: ModuleStatus, peer_module_id: str, keys_available: int) -> LinkStatus:
@@ -360,122 +207,9 @@ def link_status(status: ModuleStatus, peer_module_id: str, keys_available: int) 
     return LinkStatus.PENDING if waiting and status.enabled else LinkStatus.OFF
 
 
-def _common_performance(performance: Performance, eskr_bps: float | None) -> dict[str, Any]:
-    skr = _uint32(performance.skr_bps)
-    return {"skr": skr, "eskr": skr if eskr_bps is None else _uint32(eskr_bps)}
-
-
 def _phys_perf(performance: Performance) -> list[dict[str, Any]]:
-    snr = None if performance.snr is None else _decimal3(performance.snr)
-    return [] if snr is None else [{"perf_type": _identity("SNR"), "value": snr}]
-
-
-def link_entry(
-    link: PhysicalLink,
-    *,
-    status: LinkStatus | None = None,
-    performance: Performance | None = None,
-    eskr_bps: float | None = None,
-) -> dict[str, Any]:
-    """A ``qkd_links/qkd_link`` entry: the link's configuration, and its state when given.
-
-    Args:
-        link: the link's configuration.
-        status: ``qkdl_status``.
-        performance: the local module's performance (``skr``; see the module docstring on
-            ``phys_perf``).
-        eskr_bps: the effective secret key rate, bit/s, after the node's own consumption
-            (default: all of ``skr``).
-    """
-    entry: dict[str, Any] = {
-        "qkdl_id": str(link.qkdl_id),
-        "qkdl_enable": link.enabled,
-        "qkdl_local": {"qkdn_id": str(link.local.qkdn_id), "qkdi_id": link.local.qkdi_id},
-        "qkdl_remote": {"qkdn_id": str(link.remote.qkdn_id), "qkdi_id": link.remote.qkdi_id},
-        "qkdl_type": _identity("PHYS"),
-    }
-    if link.dwdm_channel is not None:
-        entry["phys_wavelength"] = str(link.dwdm_channel)
-    if link.role is not None:
-        entry["phys_qkd_role"] = _identity(_ROLES[link.role])
-    if link.channel_attenuation_db is not None:
-        attenuation = _decimal3(link.channel_attenuation_db)
-        if attenuation is not None:
-            entry["phys_channel_att"] = attenuation
-    if status is not None:
-        entry["qkdl_status"] = _identity(status)
-    if performance is not None:
-        entry["qkdl_performance"] = _common_performance(performance, eskr_bps)
-    return entry
-
-
-def _member(entry: Mapping[str, Any], name: str, where: str) -> Any:
-    if name not in entry:
-        raise ConfigError(f"{where}/{name}: missing")
-    return entry[name]
-
-
-def _address(entry: Mapping[str, Any], name: str, where: str, default_node: UUID | None) -> InterfaceAddress:
-    end = entry.get(name)
-    if not isinstance(end, Mapping):
-        raise ConfigError(f"{where}/{name}: missing")
-    number = _member(end, "qkdi_id", f"{where}/{name}")
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= _UINT32_MAX:
-        raise ConfigError(f"{where}/{name}/qkdi_id: {number!r} is not a uint32")
-    node = end.get("qkdn_id")
-    if node is None:
-        if default_node is None:
-            raise ConfigError(f"{where}/{name}/qkdn_id: missing")
-        return InterfaceAddress(default_node, number)
-    try:
-        return InterfaceAddress(UUID(str(node)), number)
-    except ValueError:
-        raise ConfigError(f"{where}/{name}/qkdn_id: {node!r} is not a UUID") from None
-
-
-def parse_link(entry: Mapping[str, Any], local_qkdn_id: UUID) -> PhysicalLink:
-    """The physical link a controller wrote as a ``qkd_link`` entry (RFC 7951 JSON) at the node
-    ``local_qkdn_id``.
-
-    Raises:
-        ConfigError: a virtual link (:mod:`sdqkd.agent.virtual` reads those), a link whose local
-            end is another node, or a member missing or malformed.
-    """
-    try:
-        link_id = UUID(str(_member(entry, "qkdl_id", "qkd_link")))
-    except ValueError:
-        raise ConfigError(f"qkd_link/qkdl_id: {entry.get('qkdl_id')!r} is not a UUID") from None
-    where = f"qkd_link[{link_id}]"
-    if "qkdl_type" in entry and _identity_name(entry["qkdl_type"], ("PHYS", "VIRT"), where) == "VIRT":
-        raise ConfigError(f"{where}: a virtual link has no device to configure")
-    local = _address(entry, "qkdl_local", where, default_node=local_qkdn_id)
-    if local.qkdn_id != local_qkdn_id:
-        raise ConfigError(f"{where}/qkdl_local/qkdn_id: {local.qkdn_id} is not this node ({local_qkdn_id})")
-    remote = _address(entry, "qkdl_remote", where, default_node=None)
-    enabled = entry.get("qkdl_enable", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{where}/qkdl_enable: {enabled!r} is not a boolean")
-    channel = entry.get("phys_wavelength")
-    if channel is not None and not (isinstance(channel, str) and _CHANNEL.fullmatch(channel)):
-        raise ConfigError(f"{where}/phys_wavelength: {channel!r} is not a WDM channel number")
-    role = entry.get("phys_qkd_role")
-    by_name = {name: module_role for module_role, name in _ROLES.items()}
-    attenuation = entry.get("phys_channel_att")
-    try:
-        attenuation_db = None if attenuation is None else float(attenuation)
-    except (TypeError, ValueError):
-        attenuation_db = math.nan
-    if attenuation_db is not None and not math.isfinite(attenuation_db):
-        raise ConfigError(f"{where}/phys_channel_att: {attenuation!r} is not a decimal")
-    return PhysicalLink(
-        qkdl_id=link_id,
-        local=local,
-        remote=remote,
-        enabled=enabled,
-        dwdm_channel=None if channel is None else int(channel),
-        role=None if role is None else by_name[_identity_name(role, by_name, f"{where}/phys_qkd_role")],
-        channel_attenuation_db=attenuation_db,
-    )
+    snr = None if performance.snr is None else decimal3(performance.snr)
+    return [] if snr is None else [{"perf_type": identity("SNR"), "value": snr}]
 
 
 @dataclass(frozen=True)
@@ -585,7 +319,7 @@ def node_tree(
     """
     node: dict[str, Any] = {"qkdn_id": str(qkdn_id)}
     if status is not None:
-        node["qkdn_status"] = _identity(status)
+        node["qkdn_status"] = identity(status)
     if version is not None:
         node["qkdn_version"] = version
     node["qkdn_location_id"] = location
@@ -629,7 +363,7 @@ def link_perf_update_notification(
         performance: the local module's performance.
         eskr_bps: the effective secret key rate, bit/s (default: all of ``skr``).
     """
-    values = _common_performance(performance, eskr_bps)
+    values = performance_values(performance.skr_bps, eskr_bps)
     phys = _phys_perf(performance)
     if phys:
         values["phys_perf"] = phys

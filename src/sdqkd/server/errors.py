@@ -1,0 +1,58 @@
+"""One way for every service to turn errors into answers: a table from error class to response.
+
+Domain code raises :mod:`sdqkd.errors` classes and never HTTP exceptions; each app declares, once, which
+status and body (in its protocol's own error format) each class gets, and installs the table with
+:func:`install_error_handlers`. Starlette picks the handler of the most specific class in the raised
+error's MRO, so a table may map a base class and override one subclass. No handler looks at an error's
+message: the class decides.
+
+The rule for 401 and 403, the same in every service: :class:`~sdqkd.errors.Unauthenticated` (no usable
+client certificate) is 401; :class:`~sdqkd.errors.Forbidden` (a known identity this is not for) is 403,
+except where a protocol has no 403 (ETSI GS QKD 014 answers 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+__all__ = ["ErrorRenderer", "ErrorTable", "HTTPError", "install_error_handlers", "validation_problems"]
+
+ErrorRenderer = Callable[[Request, Any], Response]
+"""Makes the answer to one error: its status and its body in the service's error format."""
+
+ErrorTable = Mapping[type[Exception], ErrorRenderer]
+"""Error class → renderer. Include :class:`RequestValidationError` (pydantic rejected the request) and
+Starlette's :class:`~starlette.exceptions.HTTPException` (no route, wrong method) so that the framework's
+own refusals speak the protocol's format too."""
+
+
+def install_error_handlers(app: FastAPI, table: ErrorTable) -> None:
+    """Install one exception handler per entry of ``table`` on ``app``."""
+    for error_class, render in table.items():
+        app.add_exception_handler(error_class, _handler(render))
+
+
+def _handler(render: ErrorRenderer) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return render(request, exc)
+
+    return handle
+
+
+def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
+    """pydantic's complaints about a request as ``{"field", "problem"}`` pairs (never the input itself,
+    which may be large or hold secrets)."""
+    return [
+        {"field": ".".join(str(part) for part in error.get("loc", ())), "problem": str(error.get("msg"))}
+        for error in exc.errors()
+    ]
+
+
+# Re-exported so that an app's table names the framework's refusals without importing Starlette itself.
+HTTPError = StarletteHTTPException

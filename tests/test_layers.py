@@ -1,0 +1,103 @@
+"""The dependency rule of DESIGN §1, checked on the source: a package imports only packages below it,
+the controller never imports the agent (what both need lives in ``sdqkd.etsi015``/``sdqkd.restconf``),
+and nothing imports the command line or the runtime but the entry points."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "sdqkd"
+
+LAYERS: dict[str, int] = {
+    # the base every package may use
+    "errors": 0,
+    "units": 0,
+    # pure models and the data every plane shares
+    "physics": 10,
+    "postproc": 10,
+    "topology": 10,
+    "pki": 10,
+    "planning": 15,
+    # shared services and protocol contracts
+    "server": 20,
+    "etsi014": 30,
+    "etsi015": 30,
+    "restconf": 30,
+    # the planes, bottom up
+    "emulator": 40,
+    "kms": 50,
+    "agent": 60,
+    "controller": 60,
+    "apps": 70,
+    # running it: only the entry points import these
+    "web": 80,
+    "runtime": 90,
+    "cli": 100,
+}
+"""Each package's height in DESIGN §1's picture: a package may import only packages strictly lower."""
+
+
+def _package(module_path: Path) -> str:
+    relative = module_path.relative_to(SRC)
+    first = relative.parts[0]
+    return first.removesuffix(".py")
+
+
+def _imported_packages(source: str) -> set[str]:
+    tree = ast.parse(source)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "sdqkd":
+                names = [f"sdqkd.{alias.name}" for alias in node.names if not alias.name.startswith("__")]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "sdqkd" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def _modules() -> list[Path]:
+    return sorted(path for path in SRC.rglob("*.py") if path.parent != SRC or path.stem not in ("__init__",))
+
+
+def violations(importer: str, source: str) -> list[str]:
+    """What a module of package ``importer`` with this ``source`` imports against the rule, one line each."""
+    problems = []
+    for imported in sorted(_imported_packages(source) - {importer}):
+        if imported not in LAYERS or importer not in LAYERS:
+            problems.append(f"{importer} → {imported}: a package DESIGN §1 does not place (add it to LAYERS)")
+        elif {importer, imported} == {"agent", "controller"}:
+            problems.append(f"{importer} → {imported}: agent and controller meet only over RESTCONF")
+        elif LAYERS[imported] >= LAYERS[importer]:
+            problems.append(f"{importer} → {imported}: imports a package at or above its own layer")
+    return problems
+
+
+def test_every_package_of_the_source_has_a_layer() -> None:
+    packages = {_package(path) for path in _modules()}
+
+    assert packages <= set(LAYERS), sorted(packages - set(LAYERS))
+
+
+@pytest.mark.parametrize("module_path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_a_module_imports_only_packages_below_its_own(module_path: Path) -> None:
+    assert violations(_package(module_path), module_path.read_text(encoding="utf-8")) == []
+
+
+def test_the_rule_catches_an_upward_import_and_the_controller_importing_the_agent() -> None:
+    controller = "from sdqkd.agent.node import NodeAgent\nimport sdqkd.etsi015\n"
+    physics = "def f():\n    from sdqkd import kms\n"
+
+    assert violations("controller", controller) == [
+        "controller → agent: agent and controller meet only over RESTCONF"
+    ]
+    assert violations("physics", physics) == ["physics → kms: imports a package at or above its own layer"]
+    assert violations("cli", "from sdqkd.runtime import launcher\n") == []
