@@ -161,6 +161,8 @@ class RestconfError(SdqkdError):
             ``/etsi-qkd-sdn-node:qkd_node/qkd_links/qkd_link[qkdl_id="..."]``.
         error_app_tag: a model- or implementation-specific condition (e.g. ``must-violation``).
         error_info: further content of ``error-info``, member names module-qualified.
+        others: the body's further ``error`` entries, in order (§7.1 allows several; this one is
+            the first). See :attr:`errors`.
     """
 
     def __init__(
@@ -172,6 +174,7 @@ class RestconfError(SdqkdError):
         error_path: str | None = None,
         error_app_tag: str | None = None,
         error_info: dict[str, Any] | None = None,
+        others: tuple[RestconfError, ...] = (),
     ) -> None:
         self.error_type: RestconfErrorType = error_type
         self.error_tag = error_tag
@@ -179,7 +182,13 @@ class RestconfError(SdqkdError):
         self.error_path = error_path
         self.error_app_tag = error_app_tag
         self.error_info = error_info
+        self.others = others
         super().__init__(f"{error_tag}: {error_message}" + (f" ({error_path})" if error_path else ""))
+
+    @property
+    def errors(self) -> tuple[RestconfError, ...]:
+        """Every ``error`` entry of the body: this one, then :attr:`others`."""
+        return (self, *self.others)
 
 
 class ResourceNotFound(RestconfError):

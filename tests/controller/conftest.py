@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from controller_support import NODES, SPECS, TIME_SCALE, Net, Pki, serve_controller
 
-from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.controller.core import Controller

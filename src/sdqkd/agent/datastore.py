@@ -30,29 +30,31 @@ from yangson.enumerations import ContentType
 from yangson.exceptions import RawDataError, RawMemberError, ValidationError
 from yangson.schemanode import InternalNode, ListNode, SequenceNode
 
-from sdqkd.agent.yang import (
+from sdqkd.errors import ResourceNotFound, RestconfError
+from sdqkd.restconf.data import (
     MISSING,
     Content,
-    JsonValue,
-    PathStep,
-    ResourcePath,
     always_exists,
-    child_node,
-    entry_keys,
     filter_node,
     filter_object,
     keep_state,
-    key_members,
     merge_object,
     normalize_node,
     normalize_object,
-    parse_resource_path,
     prune_node,
     prune_object,
-    qualified_name,
     refuse_read_only,
 )
-from sdqkd.errors import ResourceNotFound, RestconfError
+from sdqkd.restconf.paths import (
+    JsonValue,
+    PathStep,
+    ResourcePath,
+    child_node,
+    entry_keys,
+    key_members,
+    parse_resource_path,
+    qualified_name,
+)
 
 __all__ = ["ChangeCallback", "ChangeKind", "Content", "Datastore"]
 

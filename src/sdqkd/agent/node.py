@@ -77,7 +77,6 @@ from sdqkd.agent.mapping import (
     module_configurations,
     node_tree,
 )
-from sdqkd.agent.restconf import EventSource
 from sdqkd.agent.virtual import (
     VirtualLink,
     VirtualLinkError,
@@ -87,7 +86,6 @@ from sdqkd.agent.virtual import (
     parse_virtual_link,
     virtual_state,
 )
-from sdqkd.agent.yang import JsonValue
 from sdqkd.errors import ConfigError, DeviceError, RestconfError
 from sdqkd.etsi015 import (
     QKD_NODE,
@@ -99,6 +97,8 @@ from sdqkd.etsi015 import (
     qkdi_id,
     qkdn_id,
 )
+from sdqkd.restconf.notifications import NotificationStream
+from sdqkd.restconf.paths import JsonValue
 
 __all__ = ["NodeAgent"]
 
@@ -150,7 +150,7 @@ class NodeAgent:
         self.location = location
         self.driver = driver
         self.model = model
-        self.stream = EventSource(model=model)
+        self.stream = NotificationStream(model=model)
         self.modules: list[DeviceDescription] = []
         self.directory: InterfaceDirectory | None = None
         self._datastore: Datastore | None = None

@@ -12,7 +12,8 @@ Data is JSON only (``application/yang-data+json``, RFC 7951). ``GET`` takes the 
 ``PUT`` answers 201 when it created the resource and 204 when it replaced it; ``POST`` 201 with
 ``Location``; ``PATCH`` (plain patch, §4.6.1) and ``DELETE`` 204.
 
-Event stream: the notifications the owner publishes on its :class:`EventSource` (for the ETSI GS QKD
+Event stream: the notifications the owner publishes on its
+:class:`~sdqkd.restconf.notifications.NotificationStream` (for the ETSI GS QKD
 015 agent: ``etsi-qkd-sdn-node:sdqkdn_interface_new`` and the module's other notifications), each as
 one server-sent event whose ``data:`` is ``{"ietf-restconf:notification": {"eventTime": ...,
 "etsi-qkd-sdn-node:sdqkdn_interface_new": {...}}}`` (§6.4), from
@@ -25,7 +26,8 @@ Access (mutual TLS; the caller's identity is its client certificate's): reading 
 ``readers`` or ``writers``, writing a role in ``writers``. No usable certificate: 401; a role not
 allowed: 403 (error-tag ``access-denied``).
 
-Errors are always an ``ietf-restconf:errors`` body (§7.1) with the status of §7's table (400
+Errors are always an ``ietf-restconf:errors`` body (§7.1, :mod:`sdqkd.restconf.codec`) with the status
+of §7's table (400
 invalid-value/malformed-message/unknown-element, 401/403 access-denied, 404 no such resource, 405
 operation-not-supported, 406/415 media types, 409 data-exists/data-missing, 413 too-big, 500
 operation-failed). Every response carries ``Cache-Control: no-store``.
@@ -33,34 +35,30 @@ operation-failed). Every response carries ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from yangson.enumerations import ContentType
-from yangson.exceptions import YangsonException
 
 from sdqkd import __version__
 from sdqkd.agent.datastore import Content, Datastore
-from sdqkd.agent.yang import JsonValue
-from sdqkd.errors import ResourceNotFound, RestconfError
+from sdqkd.errors import Forbidden, ResourceNotFound, RestconfError, Unauthenticated
 from sdqkd.pki.identity import Identity, Role
-from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.restconf.codec import MEDIA_TYPE, error_response
+from sdqkd.restconf.notifications import NotificationStream, notification_event
+from sdqkd.restconf.paths import JsonValue
+from sdqkd.restconf.sse import EVENT_STREAM, event_stream_response, format_comment
+from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers
+from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
 
-__all__ = ["MEDIA_TYPE", "EventSource", "create_restconf_app", "errors_body"]
+__all__ = ["create_restconf_app"]
 
 logger = logging.getLogger(__name__)
 
-MEDIA_TYPE = "application/yang-data+json"
 _JSON_TYPES = frozenset({MEDIA_TYPE, "application/json"})
 _YANG_LIBRARY_VERSION = "2016-06-21"  # RFC 8040 §3.3.3: the revision of ietf-yang-library (RFC 7895)
 _MAX_BODY_BYTES = 1 << 20
@@ -70,30 +68,6 @@ _ALLOW_RESOURCE = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 _ALLOW_DATASTORE = "GET, HEAD, OPTIONS, POST"
 _QUERY = frozenset({"content", "depth"})
 _CONTENTS: dict[str, Content] = {"all": "all", "config": "config", "nonconfig": "nonconfig"}
-
-# RFC 8040 §7: the status of each error-tag (where the table gives several, the first; 401/404/406/415
-# are chosen where the cause is known).
-_STATUS_OF_TAG = {
-    "in-use": 409,
-    "invalid-value": 400,
-    "too-big": 413,
-    "missing-attribute": 400,
-    "bad-attribute": 400,
-    "unknown-attribute": 400,
-    "bad-element": 400,
-    "unknown-element": 400,
-    "unknown-namespace": 400,
-    "access-denied": 403,
-    "lock-denied": 409,
-    "resource-denied": 409,
-    "rollback-failed": 500,
-    "data-exists": 409,
-    "data-missing": 409,
-    "operation-not-supported": 405,
-    "operation-failed": 500,
-    "partial-operation": 500,
-    "malformed-message": 400,
-}
 
 
 class _UnsupportedMediaType(RestconfError):
@@ -110,145 +84,51 @@ class _NotAcceptable(RestconfError):
         super().__init__("protocol", "invalid-value", message)
 
 
-_STATUS_OF_CLASS: dict[type[RestconfError], int] = {
-    ResourceNotFound: 404,
-    _UnsupportedMediaType: 415,
-    _NotAcceptable: 406,
-}
-
-
-def errors_body(*errors: RestconfError) -> dict[str, Any]:
-    """The ``ietf-restconf:errors`` body (RFC 8040 §7.1) of ``errors``."""
-    entries = []
-    for error in errors:
-        entry: dict[str, Any] = {"error-type": error.error_type, "error-tag": error.error_tag}
-        if error.error_app_tag is not None:
-            entry["error-app-tag"] = error.error_app_tag
-        if error.error_path is not None:
-            entry["error-path"] = error.error_path
-        entry["error-message"] = error.error_message
-        if error.error_info is not None:
-            entry["error-info"] = error.error_info
-        entries.append(entry)
-    return {"ietf-restconf:errors": {"error": entries}}
-
-
-def _status_of(error: RestconfError) -> int:
-    for cls in type(error).__mro__:
-        if cls in _STATUS_OF_CLASS:
-            return _STATUS_OF_CLASS[cls]
-    return _STATUS_OF_TAG.get(error.error_tag, 400)
-
-
 def _yang_json(body: JsonValue, status_code: int = 200, *, head: bool = False) -> Response:
     content = b"" if head else json.dumps(body, ensure_ascii=False).encode()
     return Response(content, status_code=status_code, media_type=MEDIA_TYPE)
 
 
-def _error_response(error: RestconfError, status_code: int | None = None) -> Response:
-    return _yang_json(errors_body(error), status_code or _status_of(error))
+# Errors: RFC 8040 §7 bodies for every refusal ---------------------------------------------------------
 
 
-# Event stream ---------------------------------------------------------------------------------------
+def _refused(request: Request, exc: RestconfError) -> Response:
+    response = error_response(exc)
+    if response.status_code == 405:
+        datastore_itself = request.url.path.rstrip("/").endswith("/restconf/data")
+        response.headers["Allow"] = _ALLOW_DATASTORE if datastore_itself else _ALLOW_RESOURCE
+    if response.status_code >= 500:
+        logger.error("RESTCONF %s refused: %s", request.method, exc)
+    return response
 
 
-def _event_time() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _framework_refusal(request: Request, exc: HTTPError) -> Response:
+    if exc.status_code == 404:
+        error = RestconfError("protocol", "invalid-value", f"no resource at {request.url.path}")
+    elif exc.status_code == 405:
+        error = RestconfError(
+            "protocol", "operation-not-supported", f"{request.method} is not supported here"
+        )
+    else:
+        error = RestconfError("protocol", "invalid-value", str(exc.detail))
+    response = error_response(error, exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
 
 
-class EventSource:
-    """A RESTCONF notification stream (RFC 8040 §6): what the owner publishes goes to every subscriber;
-    a slow subscriber loses its oldest notifications and never blocks the owner.
-
-    Args:
-        name: the stream's name, the last-but-one step of its URL.
-        model: when given, each notification is validated against it (a notification of the model).
-        description: what the stream carries (advertised in ``GET /restconf``).
-        queue_size: notifications kept for a subscriber that has not read them yet.
-    """
-
-    def __init__(
-        self,
-        name: str = "etsi-qkd-sdn-node",
-        *,
-        model: Any = None,
-        description: str = "ETSI GS QKD 015 notifications of this SD-QKD node",
-        queue_size: int = 1000,
-    ) -> None:
-        self.name = name
-        self.description = description
-        self._model = model
-        self._queue_size = queue_size
-        self._subscribers: dict[asyncio.Queue[dict[str, JsonValue]], asyncio.AbstractEventLoop] = {}
-
-    def publish(
-        self, notification: dict[str, JsonValue], event_time: str | None = None
-    ) -> dict[str, JsonValue]:
-        """Send a notification to every subscriber. Safe to call from any thread.
-
-        Args:
-            notification: ``{"module:notification": {...}}``, e.g.
-                ``{"etsi-qkd-sdn-node:sdqkdn_interface_new": {"qkd_interface": {...}}}``.
-            event_time: RFC 3339 time (default: now, UTC).
-
-        Returns:
-            The ``ietf-restconf:notification`` sent.
-
-        Raises:
-            RestconfError: the notification is not valid for the model (invalid-value).
-        """
-        self._validate(notification)
-        envelope = {"ietf-restconf:notification": {"eventTime": event_time or _event_time(), **notification}}
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        for queue, loop in list(self._subscribers.items()):
-            if loop is running:
-                _offer(queue, envelope)
-                continue
-            try:
-                loop.call_soon_threadsafe(_offer, queue, envelope)
-            except RuntimeError:  # its loop is closed: the subscriber has gone with it
-                self._subscribers.pop(queue, None)
-        return envelope
-
-    def _validate(self, notification: dict[str, JsonValue]) -> None:
-        if not isinstance(notification, dict) or len(notification) != 1:
-            raise RestconfError("application", "invalid-value", "a notification is an object of one member")
-        ((name, content),) = notification.items()
-        if ":" not in name:
-            raise RestconfError(
-                "application", "invalid-value", f"{name!r} is not module-qualified (RFC 7951 §4)"
-            )
-        if self._model is None:
-            return
-        try:
-            self._model.from_raw(content, subschema=name).validate(ctype=ContentType.all)
-        except YangsonException as exc:
-            raise RestconfError(
-                "application", "invalid-value", f"not a valid {name} notification: {exc}"
-            ) from exc
-
-    @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, JsonValue]]]:
-        """A queue that receives every notification published while the context is open."""
-        queue: asyncio.Queue[dict[str, JsonValue]] = asyncio.Queue(self._queue_size)
-        self._subscribers[queue] = asyncio.get_running_loop()
-        try:
-            yield queue
-        finally:
-            self._subscribers.pop(queue, None)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
-
-def _offer(queue: asyncio.Queue[dict[str, JsonValue]], envelope: dict[str, JsonValue]) -> None:
-    if queue.full():
-        queue.get_nowait()
-    queue.put_nowait(envelope)
+_ERROR_TABLE: ErrorTable = {
+    RestconfError: _refused,
+    _UnsupportedMediaType: lambda _, exc: error_response(exc, 415),
+    _NotAcceptable: lambda _, exc: error_response(exc, 406),
+    Unauthenticated: lambda _, exc: error_response(RestconfError("protocol", "access-denied", str(exc)), 401),
+    Forbidden: lambda _, exc: error_response(RestconfError("protocol", "access-denied", str(exc)), 403),
+    RequestValidationError: lambda _, exc: error_response(
+        RestconfError("protocol", "invalid-value", "the request is not valid")
+    ),
+    HTTPError: _framework_refusal,
+}
+"""RFC 8040 §7: 401 without a usable certificate, 403 for a role that may not, 404 for no resource,
+406/415 for media types, otherwise the status of the error-tag."""
 
 
 # Request helpers ------------------------------------------------------------------------------------
@@ -341,7 +221,7 @@ def create_restconf_app(
     *,
     readers: frozenset[Role],
     writers: frozenset[Role],
-    stream: EventSource | None = None,
+    stream: NotificationStream | None = None,
     heartbeat_s: float = 15.0,
     title: str = "sdqkd RESTCONF",
 ) -> FastAPI:
@@ -358,7 +238,7 @@ def create_restconf_app(
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
         NoStoreAndContain,
-        error_response=lambda: _error_response(
+        error_response=lambda: error_response(
             RestconfError("application", "operation-failed", "the server could not complete the request")
         ),
         logger=logger,
@@ -370,40 +250,10 @@ def create_restconf_app(
     async def caller(request: Request, allowed: frozenset[Role], action: str) -> Identity:
         identity = await peer_identity(request)  # Unauthenticated → 401
         if identity.role not in allowed:
-            raise RestconfError("protocol", "access-denied", f"{identity} may not {action} this datastore")
+            raise Forbidden(f"{identity} may not {action} this datastore")  # → 403 access-denied
         return identity
 
-    @app.exception_handler(RestconfError)
-    async def restconf_error(request: Request, exc: RestconfError) -> Response:
-        response = _error_response(exc)
-        if response.status_code == 405:
-            datastore_itself = request.url.path.rstrip("/").endswith("/restconf/data")
-            response.headers["Allow"] = _ALLOW_DATASTORE if datastore_itself else _ALLOW_RESOURCE
-        if response.status_code >= 500:
-            logger.error("RESTCONF %s refused: %s", request.method, exc)
-        return response
-
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
-        return _error_response(RestconfError("protocol", "access-denied", str(exc)), 401)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            error = RestconfError("protocol", "invalid-value", f"no resource at {request.url.path}")
-        elif exc.status_code == 405:
-            error = RestconfError(
-                "protocol", "operation-not-supported", f"{request.method} is not supported here"
-            )
-        else:
-            error = RestconfError("protocol", "invalid-value", str(exc.detail))
-        response = _error_response(error, exc.status_code)
-        response.headers.update(exc.headers or {})
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        return _error_response(RestconfError("protocol", "invalid-value", "the request is not valid"))
+    install_error_handlers(app, _ERROR_TABLE)
 
     @app.get("/.well-known/host-meta", include_in_schema=False)
     async def host_meta(request: Request) -> Response:
@@ -491,21 +341,13 @@ def create_restconf_app(
         if stream is None or name != stream.name:
             raise ResourceNotFound(f"no event stream {name!r}")
         _query(request, frozenset())  # no replay (start-time), no filter
-        _check_accept(request, frozenset({"text/event-stream"}))
-        source = stream
-
-        async def notifications() -> AsyncIterator[str]:
-            async with source.subscribe() as queue:
-                yield ": subscribed\n\n"  # the client knows it is subscribed once this arrives
-                while not await request.is_disconnected():
-                    try:
-                        envelope = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-                        continue
-                    # RFC 8040 §6.4: one notification per event, its JSON on the data field.
-                    yield f"data: {json.dumps(envelope, ensure_ascii=False)}\n\n"
-
-        return StreamingResponse(notifications(), media_type="text/event-stream")
+        _check_accept(request, frozenset({EVENT_STREAM}))
+        return event_stream_response(
+            stream.broker,
+            notification_event,
+            is_disconnected=request.is_disconnected,
+            opening=format_comment("subscribed"),  # the client knows it is subscribed once this arrives
+            heartbeat_s=heartbeat_s,
+        )
 
     return app

@@ -1,6 +1,6 @@
-"""The controller's side of its southbound interfaces: RESTCONF (RFC 8040) to the node agents,
-their notification streams (server-sent events, RFC 8040 §6), and the KMEs' pool levels. One
-HTTPS client with the controller's certificate (mutual TLS) serves them all.
+"""The controller's side of its southbound interfaces: RESTCONF (RFC 8040) to the node agents and
+their notification streams (through :class:`~sdqkd.restconf.client.RestconfClient`), and the KMEs'
+pool levels. One HTTPS client with the controller's certificate (mutual TLS) serves them all.
 
 Transport failures and answers outside the protocol become :class:`AgentUnavailable`; a RESTCONF
 error body becomes a :class:`RestconfError` with the agent's fields, so the caller sees what the
@@ -9,51 +9,21 @@ agent said (error-tag, path, message) and not an HTTP status.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sdqkd.errors import AgentUnavailable, ResourceNotFound, RestconfError, RestconfErrorType
+from sdqkd.errors import AgentUnavailable
 from sdqkd.etsi015 import QKD_NODE
 from sdqkd.pki.tls import client_ssl_context
+from sdqkd.restconf.client import RestconfClient
 
-__all__ = ["MEDIA_TYPE", "Southbound", "restconf_error"]
+__all__ = ["Southbound"]
 
-MEDIA_TYPE = "application/yang-data+json"
-_HEADERS = {"accept": MEDIA_TYPE}
-_STREAM = "/restconf/streams/etsi-qkd-sdn-node/json"
-_ERROR_TYPES: tuple[RestconfErrorType, ...] = ("transport", "rpc", "protocol", "application")
-
-
-def restconf_error(response: httpx.Response) -> RestconfError:
-    """The first ``error`` of an ``ietf-restconf:errors`` body (RFC 8040 §7.1) as a RestconfError;
-    a body that is not one becomes an ``operation-failed`` naming the HTTP status."""
-    try:
-        first = response.json()["ietf-restconf:errors"]["error"][0]
-        message = str(first.get("error-message", ""))
-        path = first.get("error-path")
-        if response.status_code == 404:
-            return ResourceNotFound(message, error_path=path)
-        error_type: RestconfErrorType = "application"
-        for known in _ERROR_TYPES:
-            if first["error-type"] == known:
-                error_type = known
-        return RestconfError(
-            error_type,
-            str(first["error-tag"]),
-            message,
-            error_path=path,
-            error_app_tag=first.get("error-app-tag"),
-            error_info=first.get("error-info"),
-        )
-    except (ValueError, KeyError, IndexError, TypeError):
-        return RestconfError(
-            "transport", "operation-failed", f"HTTP {response.status_code} without a RESTCONF error body"
-        )
+_STREAM = "etsi-qkd-sdn-node"  # the agents' notification stream (RFC 8040 §6)
 
 
 class Southbound:
@@ -70,6 +40,7 @@ class Southbound:
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
         )
+        self.restconf = RestconfClient(self._http, unavailable=AgentUnavailable)
         self._closed = False
 
     async def aclose(self) -> None:
@@ -96,16 +67,12 @@ class Southbound:
             AgentUnavailable: no answer, or not a qkd_node.
             RestconfError: the agent refused.
         """
-        url = f"{agent_url}/restconf/data/{QKD_NODE}"
-        response = await self._request("GET", url, headers=_HEADERS)
-        if response.status_code != 200:
-            raise restconf_error(response)
-        try:
-            tree = response.json()[QKD_NODE]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AgentUnavailable(f"GET {url}: not an {QKD_NODE} body") from exc
+        self._check_open(agent_url)
+        tree = (await self.restconf.get(agent_url, QKD_NODE)).get(QKD_NODE)
         if not isinstance(tree, dict):
-            raise AgentUnavailable(f"GET {url}: not an {QKD_NODE} body")
+            raise AgentUnavailable(
+                f"GET {self.restconf.data_url(agent_url, QKD_NODE)}: not an {QKD_NODE} body"
+            )
         return tree
 
     async def put(self, agent_url: str, path: str, body: dict[str, Any]) -> bool:
@@ -115,15 +82,8 @@ class Southbound:
             AgentUnavailable: no answer.
             RestconfError: the agent refused (its error, e.g. a device that vetoed the change).
         """
-        response = await self._request(
-            "PUT",
-            f"{agent_url}/restconf/data/{path}",
-            content=json.dumps(body),
-            headers={**_HEADERS, "content-type": MEDIA_TYPE},
-        )
-        if response.status_code not in (201, 204):
-            raise restconf_error(response)
-        return response.status_code == 201
+        self._check_open(agent_url)
+        return await self.restconf.put(agent_url, path, body)
 
     async def delete(self, agent_url: str, path: str) -> bool:
         """RESTCONF DELETE of ``/restconf/data/PATH``; False if there was nothing to delete.
@@ -132,12 +92,8 @@ class Southbound:
             AgentUnavailable: no answer.
             RestconfError: the agent refused.
         """
-        response = await self._request("DELETE", f"{agent_url}/restconf/data/{path}", headers=_HEADERS)
-        if response.status_code == 404:
-            return False
-        if response.status_code != 204:
-            raise restconf_error(response)
-        return True
+        self._check_open(agent_url)
+        return await self.restconf.delete(agent_url, path)
 
     async def notifications(self, agent_url: str) -> AsyncIterator[dict[str, Any]]:
         """The agent's notifications as they come (RFC 8040 §6.4: each event's ``data`` is an
@@ -145,32 +101,12 @@ class Southbound:
 
         Raises:
             AgentUnavailable: the stream could not be opened or broke.
+            RestconfError: the agent refused the stream.
         """
-        url = f"{agent_url}{_STREAM}"
-        self._check_open(url)
-        timeout = httpx.Timeout(5.0, read=None)
-        try:
-            async with self._http.stream(
-                "GET", url, headers={"accept": "text/event-stream"}, timeout=timeout
-            ) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    raise restconf_error(response)
-                data: list[str] = []
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        data.append(line[5:].removeprefix(" "))
-                    elif line == "" and data:  # an event ends at a blank line (HTML SSE §9.2.6)
-                        text, data = "\n".join(data), []
-                        try:
-                            notification = json.loads(text)["ietf-restconf:notification"]
-                        except (ValueError, KeyError, TypeError):
-                            logging.getLogger(__name__).warning("%s: not a notification event", url)
-                            continue
-                        if isinstance(notification, dict):
-                            yield notification
-        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed meanwhile
-            raise AgentUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        self._check_open(agent_url)
+        async with aclosing(self.restconf.notifications(agent_url, _STREAM)) as stream:
+            async for notification in stream:
+                yield notification
 
     # KMEs -------------------------------------------------------------------------------------------------
 

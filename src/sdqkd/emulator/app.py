@@ -14,7 +14,6 @@ everything and configures the modules of its node; KMEs only reach ETSI 014.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from sdqkd.emulator.world import PairState
 from sdqkd.errors import DeviceError, NotFound
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.pki.identity import Identity, Role
+from sdqkd.restconf.sse import event_stream_response, format_event
 from sdqkd.server.identity import Unauthenticated, require_roles
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
@@ -299,20 +299,16 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         if module is not None:
             world.module(module)
 
-        async def stream() -> AsyncIterator[str]:
-            async with emulator.events.subscribe() as queue:
-                yield "retry: 2000\n\n"
-                while not await request.is_disconnected():
-                    try:
-                        event = await asyncio.wait_for(queue.get(), timeout=_HEARTBEAT_S)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-                        continue
-                    if module is None or module in event.modules:
-                        yield _sse(event)
+        def render(event: Event) -> str | None:
+            return _sse(event) if module is None or module in event.modules else None
 
-        return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        return event_stream_response(
+            emulator.events.broker,
+            render,
+            is_disconnected=request.is_disconnected,
+            opening=format_event(retry_ms=2000),  # sent once subscribed: nothing published after is missed
+            heartbeat_s=_HEARTBEAT_S,
+            headers={"Cache-Control": "no-store"},
         )
 
     # ETSI GS QKD 014 per module ------------------------------------------------------------------------
@@ -356,4 +352,4 @@ def _pair_json(emulator: Emulator, pair: PairState) -> dict[str, Any]:
 def _sse(event: Event) -> str:
     """One server-sent event (WHATWG HTML §9.2): id, event type and one line of JSON data."""
     payload = json.dumps({"time": event.time_s, "modules": list(event.modules), **event.data})
-    return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n"
+    return format_event(payload, event=event.type, id=event.id)

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdqkd.restconf.sse import Broker
+
 __all__ = ["Event", "EventBroker"]
 
 
@@ -26,30 +28,23 @@ class Event:
 
 
 class EventBroker:
-    """Fan-out of events to subscribers; a slow subscriber loses its oldest events, never blocks."""
+    """Numbers events and fans them out (:class:`~sdqkd.restconf.sse.Broker`): a slow subscriber
+    loses its oldest events, never blocks."""
 
     def __init__(self, queue_size: int = 1000) -> None:
-        self._queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self.broker: Broker[Event] = Broker(queue_size)
         self._ids = itertools.count(1)
 
     def publish(self, type_: str, data: dict[str, Any], modules: tuple[str, ...] = ()) -> Event:
         event = Event(id=next(self._ids), type=type_, data=data, modules=modules)
-        for queue in self._subscribers:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(event)
+        self.broker.publish(event)
         return event
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
-        try:
+        async with self.broker.subscribe() as queue:
             yield queue
-        finally:
-            self._subscribers.discard(queue)
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return self.broker.subscriber_count

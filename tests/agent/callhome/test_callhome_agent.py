@@ -19,7 +19,7 @@ from callhome_support import SPECS, CallHomePki, FakeController, free_port, wait
 
 from process_support import SDQKD, START_TIMEOUT_S
 from sdqkd.agent.callhome import Backoff, CallHome
-from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.etsi015 import qkdn_id

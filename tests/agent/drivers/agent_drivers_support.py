@@ -12,7 +12,7 @@ from yangson import DataModel
 from yangson.enumerations import ContentType
 
 from polling import wait_for as wait_for
-from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import BackgroundServer
 

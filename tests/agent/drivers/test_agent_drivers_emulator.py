@@ -27,10 +27,10 @@ from sdqkd.agent.drivers import (
     DeviceEvent,
     DeviceEventKind,
     DeviceRefused,
-    EmulatorDriver,
     ModuleRole,
     ModuleState,
 )
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import DeviceError, NotFound
 from sdqkd.runtime.launcher import pair_configuration

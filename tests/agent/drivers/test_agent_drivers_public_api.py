@@ -45,12 +45,12 @@ PUBLIC_API = {
         "DeviceEvent",
         "DeviceEventKind",
         "DeviceRefused",
-        "EmulatorDriver",
         "ModuleState",
         "ModuleStatus",
         "Performance",
         "QkdDeviceDriver",
     },
+    "sdqkd.agent.emulator_driver": {"EmulatorDriver"},
     "sdqkd.agent.mapping": {
         "InterfaceDirectory",
         "LinkDeviceCall",

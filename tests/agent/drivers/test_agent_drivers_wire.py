@@ -19,10 +19,10 @@ from sdqkd.agent.drivers import (
     DeviceEvent,
     DeviceEventKind,
     DeviceRefused,
-    EmulatorDriver,
     ModuleState,
     QkdDeviceDriver,
 )
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.errors import DeviceError, NotFound, PkiError
 
 pytestmark = pytest.mark.anyio
@@ -239,7 +239,7 @@ async def test_the_stream_starts_with_a_sync_and_keeps_only_this_nodes_module_ev
     )  # fmt: skip
     emulator.streams.append(SUBSCRIBED)
 
-    with caplog.at_level(logging.WARNING, logger="sdqkd.agent.drivers"):
+    with caplog.at_level(logging.WARNING, logger="sdqkd.agent.emulator_driver"):
         seen = await collect(driver, syncs(2))
 
     assert [(e.kind, e.modules) for e in seen] == [
@@ -275,7 +275,7 @@ async def test_a_lost_stream_is_reopened_with_a_doubling_backoff_reset_once_subs
         SUBSCRIBED,
     ]
 
-    with caplog.at_level(logging.WARNING, logger="sdqkd.agent.drivers"):
+    with caplog.at_level(logging.WARNING, logger="sdqkd.agent.emulator_driver"):
         seen = await collect(driver, syncs(2))
 
     assert [e.kind for e in seen] == [DeviceEventKind.SYNC, DeviceEventKind.SYNC]

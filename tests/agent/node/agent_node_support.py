@@ -16,7 +16,7 @@ import httpx
 from yangson.enumerations import ContentType
 
 from polling import wait_for as wait_for
-from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp

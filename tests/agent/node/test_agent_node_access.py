@@ -23,7 +23,7 @@ from agent_node_support import (
     link_path,
 )
 
-from sdqkd.agent.drivers import EmulatorDriver
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.service import AgentApp
 from sdqkd.controller.links import link_entries as qkd_link_entries

@@ -14,9 +14,10 @@ from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, node_tree
 
 from asgi_support import clients_presenting
 from sdqkd.agent.datastore import Datastore
-from sdqkd.agent.restconf import EventSource, create_restconf_app
+from sdqkd.agent.restconf import create_restconf_app
 from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
+from sdqkd.restconf.notifications import NotificationStream
 from sdqkd.server import BackgroundServer, TlsFiles
 
 WRITERS = frozenset({Role.OPERATOR, Role.CONTROLLER})
@@ -43,12 +44,12 @@ def datastore(model: Any) -> Datastore:
 
 
 @pytest.fixture
-def stream(model: Any) -> EventSource:
-    return EventSource(model=model)
+def stream(model: Any) -> NotificationStream:
+    return NotificationStream(model=model)
 
 
 @pytest.fixture
-def app(datastore: Datastore, stream: EventSource) -> FastAPI:
+def app(datastore: Datastore, stream: NotificationStream) -> FastAPI:
     return create_restconf_app(datastore, readers=READERS, writers=WRITERS, stream=stream)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from restconf_support import TYPES
 
-from sdqkd.agent.restconf import EventSource
 from sdqkd.errors import RestconfError
+from sdqkd.restconf.notifications import NotificationStream
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,9 @@ INTERFACE_NEW = {
 }
 
 
-async def test_every_subscriber_gets_each_notification_with_its_event_time(stream: EventSource) -> None:
+async def test_every_subscriber_gets_each_notification_with_its_event_time(
+    stream: NotificationStream,
+) -> None:
     async with stream.subscribe() as first, stream.subscribe() as second:
         assert stream.subscriber_count == 2
         sent = stream.publish(INTERFACE_NEW)
@@ -53,7 +55,7 @@ async def test_every_subscriber_gets_each_notification_with_its_event_time(strea
     ],
 )
 async def test_a_notification_the_model_does_not_allow_is_refused(
-    stream: EventSource, notification: dict[str, Any]
+    stream: NotificationStream, notification: dict[str, Any]
 ) -> None:
     async with stream.subscribe() as queue:
         with pytest.raises(RestconfError) as caught:
@@ -63,7 +65,7 @@ async def test_a_notification_the_model_does_not_allow_is_refused(
 
 
 async def test_a_slow_subscriber_loses_its_oldest_notifications() -> None:
-    stream = EventSource(queue_size=2)
+    stream = NotificationStream(queue_size=2)
     async with stream.subscribe() as queue:
         for qkdi_id in (1, 2, 3):
             stream.publish(
@@ -73,7 +75,7 @@ async def test_a_slow_subscriber_loses_its_oldest_notifications() -> None:
     assert [n["etsi-qkd-sdn-node:sdqkdn_interface_out"]["qkd_interface"]["qkdi_id"] for n in kept] == [2, 3]
 
 
-async def test_notifications_may_be_published_from_another_thread(stream: EventSource) -> None:
+async def test_notifications_may_be_published_from_another_thread(stream: NotificationStream) -> None:
     async with stream.subscribe() as queue:
         publisher = threading.Thread(target=stream.publish, args=(INTERFACE_NEW,))
         publisher.start()

@@ -13,8 +13,8 @@ import pytest
 from restconf_support import JSON_HEADERS, LINKS, NODE, Pki, body_of, link, link_path, notifications
 from test_restconf_stream import INTERFACE_NEW
 
-from sdqkd.agent.restconf import EventSource
 from sdqkd.pki import IssuedCertificate, client_ssl_context
+from sdqkd.restconf.notifications import NotificationStream
 from sdqkd.server import BackgroundServer
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ def test_a_client_without_a_certificate_is_refused(server: BackgroundServer, pki
 
 
 def test_the_event_stream_delivers_a_published_notification(
-    server: BackgroundServer, pki: Pki, stream: EventSource
+    server: BackgroundServer, pki: Pki, stream: NotificationStream
 ) -> None:
     context = client_ssl_context(pki.reader.cert, pki.reader.key, pki.ca.cert_path)
     timeout = httpx.Timeout(5.0, read=5.0)

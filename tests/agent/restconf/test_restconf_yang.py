@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from restconf_support import NODE, YANG_DIR, app_path, link_path
 
-from sdqkd.agent.yang import parse_resource_path
 from sdqkd.errors import ConfigError, ResourceNotFound, RestconfError
 from sdqkd.etsi015 import load_data_model
+from sdqkd.restconf.paths import parse_resource_path
 
 
 def test_the_model_is_loaded_once_per_directory(model: Any) -> None:
