@@ -186,19 +186,23 @@ class EventParser:
     def __init__(self) -> None:
         self._pending = ""
         self._started = False
+        self._after_cr = False
         self._fields: dict[str, list[str]] = {}
         self._seen = False
 
     def feed(self, chunk: str) -> list[ServerSentEvent]:
         """The events that ``chunk`` completes."""
-        if not self._started and chunk:
+        if not chunk:
+            return []
+        if not self._started:
             self._started = True
             chunk = chunk.removeprefix("\ufeff")
+        if self._after_cr and chunk.startswith("\n"):
+            chunk = chunk[1:]  # the LF of a CRLF cut between chunks: the line has ended already
         text = self._pending + chunk
-        # A CR at the very end may be the first half of a CRLF: wait for the next chunk to know.
-        hold = text.endswith("\r")
-        lines = (text[:-1] if hold else text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        self._pending = lines.pop() + ("\r" if hold else "")
+        self._after_cr = text.endswith("\r")
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._pending = lines.pop()
         events = []
         for line in lines:
             event = self._line(line)

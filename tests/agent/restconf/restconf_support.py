@@ -34,6 +34,19 @@ APP_ID = "e3c7a9f4-6d5b-4a8c-9fae-3b4c5d6e7f80"
 LINKS = f"{NODE}/qkd_links"
 APPS = f"{NODE}/qkd_applications"
 
+INTERFACE_NEW = {
+    "etsi-qkd-sdn-node:sdqkdn_interface_new": {
+        "qkd_interface": {
+            "qkdi_id": 3,
+            "qkdi_model": "sdqkd emulated GG02 receiver",
+            "qkdi_type": f"{TYPES}CV-QKD",
+            "qkdi_att_point": {"device": "switch-norte", "port": 4},
+            "qkdi_capabilities": {"role_support": f"{TYPES}RECEIVER", "wavelength_range": "20-60"},
+        }
+    }
+}
+"""A notification of the model, as the agent publishes it."""
+
 
 def link_path(link_id: str = LINK_ID) -> str:
     return f"{LINKS}/qkd_link={link_id}"

@@ -10,8 +10,17 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from restconf_support import JSON_HEADERS, LINKS, NODE, Pki, body_of, link, link_path, notifications
-from test_restconf_stream import INTERFACE_NEW
+from restconf_support import (
+    INTERFACE_NEW,
+    JSON_HEADERS,
+    LINKS,
+    NODE,
+    Pki,
+    body_of,
+    link,
+    link_path,
+    notifications,
+)
 
 from sdqkd.pki import IssuedCertificate, client_ssl_context
 from sdqkd.restconf.notifications import NotificationStream

@@ -9,12 +9,13 @@ import threading
 from typing import Any
 
 import pytest
-from restconf_support import TYPES
 
 from sdqkd.errors import RestconfError
 from sdqkd.restconf.notifications import NotificationStream
 
 pytestmark = pytest.mark.anyio
+
+TYPES = "etsi-qkd-node-types:"
 
 INTERFACE_NEW = {
     "etsi-qkd-sdn-node:sdqkdn_interface_new": {
