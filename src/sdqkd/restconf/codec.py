@@ -35,7 +35,12 @@ MEDIA_TYPE = "application/yang-data+json"
 """RFC 8040 §11.3.2: YANG data in JSON (RFC 7951)."""
 
 _ERRORS = "ietf-restconf:errors"
-_ERROR_TYPES: frozenset[str] = frozenset({"transport", "rpc", "protocol", "application"})
+_ERROR_TYPES: dict[str, RestconfErrorType] = {
+    "transport": "transport",
+    "rpc": "rpc",
+    "protocol": "protocol",
+    "application": "application",
+}
 
 STATUS_OF_TAG: dict[str, int] = {
     "in-use": 409,
@@ -163,20 +168,22 @@ def _entries(document: Any) -> list[dict[str, Any]]:
 def _error(entry: dict[str, Any], *, not_found: bool) -> RestconfError:
     error_type = entry.get("error-type")
     tag = entry.get("error-tag")
-    if not isinstance(error_type, str) or error_type not in _ERROR_TYPES:
+    kind = _ERROR_TYPES.get(error_type) if isinstance(error_type, str) else None
+    if kind is None:
         raise _MalformedError(f"error-type {error_type!r} is not one of {sorted(_ERROR_TYPES)}")
     if not isinstance(tag, str) or not tag:
         raise _MalformedError(f"error-tag {tag!r} is not a tag")
-    message = entry.get("error-message", "")  # the only optional member a server nearly always sends
+    message = entry.get("error-message", "")  # optional in §7.1, though servers nearly always send it
     path = entry.get("error-path")
     app_tag = entry.get("error-app-tag")
-    info = entry.get("error-info")
-    for name, value in (("error-message", message), ("error-path", path), ("error-app-tag", app_tag)):
+    if not isinstance(message, str):
+        raise _MalformedError(f"error-message {message!r} is not a string")
+    for name, value in (("error-path", path), ("error-app-tag", app_tag)):
         if value is not None and not isinstance(value, str):
             raise _MalformedError(f"{name} {value!r} is not a string")
+    info = entry.get("error-info")
     if info is not None and not isinstance(info, dict):
         raise _MalformedError(f"error-info {info!r} is not an object")
-    kind: RestconfErrorType = _error_type(error_type)
     if not_found:
         # RFC 8040 §7: 404 is invalid-value; a peer that sends another tag with it keeps its tag.
         error: RestconfError = ResourceNotFound(message, error_path=path)
@@ -185,13 +192,3 @@ def _error(entry: dict[str, Any], *, not_found: bool) -> RestconfError:
         )
         return error
     return RestconfError(kind, tag, message, error_path=path, error_app_tag=app_tag, error_info=info)
-
-
-def _error_type(text: str) -> RestconfErrorType:
-    if text == "transport":
-        return "transport"
-    if text == "rpc":
-        return "rpc"
-    if text == "protocol":
-        return "protocol"
-    return "application"
