@@ -19,14 +19,15 @@ from typing import Any
 
 from yangson import DataModel
 
-from sdqkd.agent.drivers import DeviceDescription, EmulatorDriver, Performance
-from sdqkd.agent.etsi015 import QKD_NODE, link_qkdl_id, qkdn_id
+from sdqkd.agent.drivers import DeviceDescription, Performance
+from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
 from sdqkd.controller.links import link_entries
 from sdqkd.controller.virtual import VirtualLink
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.emulator.engine import Emulator
+from sdqkd.etsi015 import QKD_NODE, link_qkdl_id, qkdn_id
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology

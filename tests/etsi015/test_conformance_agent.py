@@ -22,25 +22,28 @@ from yangson import DataModel
 
 from sdqkd.agent.applications import app_disconnected_notification, app_new_notification
 from sdqkd.agent.consumption import ConsumptionPeriod, merged_statistics, statistics_entry
-from sdqkd.agent.drivers import ModuleRole, ModuleState
-from sdqkd.agent.etsi015 import (
-    InterfaceAddress,
-    LinkStatus,
-    NodeStatus,
-    PhysicalLink,
+from sdqkd.agent.drivers import ModuleState
+from sdqkd.agent.mapping import (
     interface_down_notification,
     interface_entry,
     interface_new_notification,
     link_down_notification,
-    link_entry,
     link_perf_update_notification,
-    link_qkdl_id,
     node_tree,
+)
+from sdqkd.agent.virtual import VirtualLink, virtual_link_entry
+from sdqkd.etsi015 import (
+    InterfaceAddress,
+    LinkStatus,
+    ModuleRole,
+    NodeStatus,
+    PhysicalLink,
+    link_entry,
+    link_qkdl_id,
     qkdi_id,
     qkdn_id,
     virtual_qkdl_id,
 )
-from sdqkd.agent.virtual import VirtualLink, virtual_link_entry
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +157,7 @@ def _link_trees(served: Served) -> list[dict[str, Any]]:
     link = _physical_link()
     performance = served.performance["norte-tx"]
     entries = [
-        link_entry(link, status=status, performance=performance, eskr_bps=eskr)
+        link_entry(link, status=status, skr_bps=performance.skr_bps, eskr_bps=eskr)
         for status in LinkStatus
         for eskr in (None, 0.0, 1e12)
     ]
