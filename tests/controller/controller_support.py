@@ -17,13 +17,13 @@ from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
-from sdqkd.etsi015 import qkdn_id
+from sdqkd.etsi015 import packaged_yang_dir, qkdn_id
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
-"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+SPECS = packaged_yang_dir()
+"""The ETSI GS QKD 015 YANG modules shipped with sdqkd (tests/etsi015 checks them against the official)."""
 
 TIME_SCALE = 50.0
 NODES = ("concepcion", "norte", "quintin")

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
@@ -18,12 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from polling import wait_for as wait_for
+from sdqkd.etsi015 import packaged_yang_dir
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import TlsFiles, peer_identity
 from sdqkd.server.run import bind_socket, uvicorn_config
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
-"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+SPECS = packaged_yang_dir()
+"""The ETSI GS QKD 015 YANG modules shipped with sdqkd (tests/etsi015 checks them against the official)."""
 
 _T = TypeVar("_T")
 

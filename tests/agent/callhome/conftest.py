@@ -1,6 +1,6 @@
 """Fixtures for the agent's call-home over real mutual TLS: a per-session CA, a fake controller served on
-loopback for each test, and for the tests that run an agent the official ETSI GS QKD 015 data model (they
-skip without it) and an emulated Madrid."""
+loopback for each test, and for the tests that run an agent the ETSI GS QKD 015 data model shipped with
+sdqkd and an emulated Madrid."""
 
 from __future__ import annotations
 
@@ -49,11 +49,7 @@ def controller_url(fake: FakeController, pki: CallHomePki) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def model() -> Any:
-    """The yangson model of the official modules in ``../shared/specs/etsi-gs-qkd-015``."""
-    if not (SPECS / "yang-library.json").is_file():
-        pytest.skip(
-            f"the ETSI GS QKD 015 YANG modules are not at {SPECS}: the agent cannot start without them"
-        )
+    """The yangson model of the ETSI GS QKD 015 modules shipped with sdqkd."""
     return load_data_model(SPECS)
 
 

@@ -5,7 +5,6 @@ official YANG modules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from yangson import DataModel
@@ -13,14 +12,15 @@ from yangson.enumerations import ContentType
 
 from polling import wait_for as wait_for
 from sdqkd.agent.emulator_driver import EmulatorDriver
+from sdqkd.etsi015 import packaged_yang_dir
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import BackgroundServer
 
 # Fast enough that key is buffered at once, slow enough that buffers do not fill during a test.
 TIME_SCALE = 100.0
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
-"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+SPECS = packaged_yang_dir()
+"""The ETSI GS QKD 015 YANG modules shipped with sdqkd (tests/etsi015 checks them against the official)."""
 
 NORTE_MODULES = {"norte-rx", "norte-tx"}
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -23,13 +22,13 @@ from sdqkd.agent.service import AgentApp
 from sdqkd.controller.links import link_entries as qkd_link_entries
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
-from sdqkd.etsi015 import qkdi_id
+from sdqkd.etsi015 import packaged_yang_dir, qkdi_id
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.models import Topology
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "etsi-gs-qkd-015"
-"""The official ETSI GS QKD 015 YANG modules (read in place, never copied into the project)."""
+SPECS = packaged_yang_dir()
+"""The ETSI GS QKD 015 YANG modules shipped with sdqkd (tests/etsi015 checks them against the official)."""
 
 TIME_SCALE = 50.0
 NODES = ("concepcion", "norte", "quintin")

@@ -8,7 +8,6 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,10 +15,11 @@ from yangson.enumerations import ContentType
 
 from asgi_support import CallAs as CallAs  # shared with the other in-process tests; re-exported
 from asgi_support import WithClientCertificate as WithClientCertificate
+from sdqkd.etsi015 import packaged_yang_dir
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 
 # The official modules, beside the repository (never copied into it).
-YANG_DIR = Path(__file__).parents[3] / ".." / "shared" / "specs" / "etsi-gs-qkd-015"
+YANG_DIR = packaged_yang_dir()
 BASE_URL = "https://agent.test"
 MEDIA = "application/yang-data+json"
 JSON_HEADERS = {"Content-Type": MEDIA}
