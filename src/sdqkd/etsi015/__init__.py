@@ -1,6 +1,7 @@
 """The ETSI GS QKD 015 contract that both sides of the control plane share: the shipped YANG model,
-the identifier scheme, the wire names, status and role enums, and the ``qkd_link`` entry the controller
-writes and each agent parses.
+the identifier scheme, the wire names, status and role enums, the ``qkd_link`` entry the controller
+writes and each agent parses, and the models of the entries the controller reads back from an agent's
+tree (:mod:`sdqkd.etsi015.schema`).
 
 The agent (:mod:`sdqkd.agent`) serves this model; the controller (:mod:`sdqkd.controller`) reads and
 writes it over RESTCONF. Neither imports the other: what both need lives here.
@@ -30,6 +31,18 @@ from sdqkd.etsi015.names import (
     NodeStatus,
     identity,
 )
+from sdqkd.etsi015.schema import (
+    AppQos,
+    AppStatus,
+    AppType,
+    AttachmentPoint,
+    LinkEndpoint,
+    LinkPerformance,
+    NodeTree,
+    QkdApp,
+    QkdInterface,
+    QkdLink,
+)
 
 __all__ = [
     "DWDM_CHANNELS",
@@ -37,13 +50,23 @@ __all__ = [
     "QKD_NODE",
     "SDQKD_NAMESPACE",
     "TYPES_MODULE",
+    "AppQos",
+    "AppStatus",
+    "AppType",
+    "AttachmentPoint",
     "InterfaceAddress",
     "InterfaceStatus",
+    "LinkEndpoint",
+    "LinkPerformance",
     "LinkStatus",
     "LinkType",
     "ModuleRole",
     "NodeStatus",
+    "NodeTree",
     "PhysicalLink",
+    "QkdApp",
+    "QkdInterface",
+    "QkdLink",
     "identity",
     "link_entry",
     "link_qkdl_id",
