@@ -21,14 +21,15 @@ from sdqkd.controller.links import (
 )
 from sdqkd.controller.store import AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
 from sdqkd.errors import ConfigError
-from sdqkd.etsi015 import qkdi_id, qkdn_id
+from sdqkd.etsi015 import InterfaceStatus, LinkStatus, NodeTree, qkdi_id, qkdn_id
 from sdqkd.topology.loader import load_topology
 
 TYPES = "etsi-qkd-node-types:"
 
 
 def _end(status: str | None, interface: str = "ENABLED", skr: int = 0, provisioned: bool = True) -> EndState:
-    return EndState(provisioned, status, interface, skr, skr)
+    link_status = None if status is None else LinkStatus(status)
+    return EndState(provisioned, link_status, InterfaceStatus(interface), skr, skr)
 
 
 def test_every_topology_link_is_planned_with_the_same_id_at_both_ends() -> None:
@@ -98,8 +99,9 @@ def test_an_end_is_read_from_the_agents_tree() -> None:
         },
     }
 
-    assert end_state(tree, link, "norte") == EndState(True, "ACTIVE", "ENABLED", 58_000, 57_000)
-    assert end_state({}, link, "norte") == EndState(False, None, None, 0, 0)
+    expected = EndState(True, LinkStatus.ACTIVE, InterfaceStatus.ENABLED, 58_000, 57_000)
+    assert end_state(NodeTree.parse(tree), link, "norte") == expected
+    assert end_state(NodeTree.parse({}), link, "norte") == EndState(False, None, None, 0, 0)
 
 
 def test_the_configuration_resolves_paths_from_its_folder(tmp_path: Path) -> None:

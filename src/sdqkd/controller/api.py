@@ -33,17 +33,27 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from sdqkd import __version__
-from sdqkd.controller.core import AppRequest, Controller, NodeView
+from sdqkd.controller.admission import AppRequest
+from sdqkd.controller.core import Controller
 from sdqkd.controller.links import LinkState, PlannedLink
+from sdqkd.controller.registry import NodeView
 from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
-from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, RestconfError, UnknownResource
+from sdqkd.errors import (
+    AdmissionRefused,
+    AgentUnavailable,
+    ConfigError,
+    Forbidden,
+    RestconfError,
+    Unauthenticated,
+    UnknownResource,
+)
 from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
-from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers, validation_problems
+from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
 
 __all__ = ["create_controller_app"]
@@ -54,12 +64,40 @@ _NAME = NAME_PATTERN.removesuffix(r"\Z")  # pydantic's (Rust) regex has no \Z; f
 _SAE_ID = re.compile(NAME_PATTERN)
 
 
-class Forbidden(Exception):
-    """A certificate that may not make this call."""
-
-
 def _error(status: int, message: str, details: list[Any] | None = None) -> JSONResponse:
     return JSONResponse({"message": message, "details": details or []}, status_code=status)
+
+
+def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    details = validation_problems(exc)
+    first = details[0] if details else {"field": "", "problem": "invalid"}
+    return _error(400, f"{first['field']}: {first['problem']}", list(details))
+
+
+def _agent_refused(_: Request, exc: RestconfError) -> JSONResponse:
+    detail = {"error-tag": exc.error_tag, "error-path": exc.error_path, "error-message": exc.error_message}
+    return _error(502, f"an agent refused: {exc.error_tag}: {exc.error_message}", [detail])
+
+
+def _status(status: int, prefix: str = "") -> Callable[[Request, Exception], JSONResponse]:
+    def render(_: Request, exc: Exception) -> JSONResponse:
+        return _error(status, f"{prefix}{exc}")
+
+    return render
+
+
+_ERRORS: ErrorTable = {
+    RequestValidationError: _invalid,
+    HTTPError: lambda _, exc: _error(exc.status_code, str(exc.detail)),
+    ConfigError: _status(400),
+    Unauthenticated: _status(401),
+    Forbidden: _status(403),
+    UnknownResource: _status(404),
+    AdmissionRefused: _status(409),
+    AgentUnavailable: _status(502, "an agent did not answer: "),
+    RestconfError: _agent_refused,
+}
+"""Every error the API answers, and how (``{"message", "details"}``); anything else is a 500."""
 
 
 def _caller(*roles: Role) -> Callable[[Request], Any]:
@@ -123,19 +161,16 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _node_json(view: NodeView) -> dict[str, Any]:
-    interfaces = []
-    if view.tree is not None:
-        for entry in view.tree.get("qkd_interfaces", {}).get("qkd_interface", []):
-            att = entry.get("qkdi_att_point", {})
-            interfaces.append(
-                {
-                    "qkdi_id": entry.get("qkdi_id"),
-                    "model": entry.get("qkdi_model"),
-                    "type": str(entry.get("qkdi_type", "")).split(":")[-1] or None,
-                    "status": str(entry.get("qkdi_status", "")).split(":")[-1] or None,
-                    "attachment": {k: v for k, v in att.items()} if isinstance(att, dict) else None,
-                }
-            )
+    interfaces = [
+        {
+            "qkdi_id": entry.qkdi_id,
+            "model": entry.qkdi_model,
+            "type": entry.qkdi_type,
+            "status": entry.qkdi_status,
+            "attachment": entry.qkdi_att_point.model_dump(exclude_none=True) if entry.qkdi_att_point else {},
+        }
+        for entry in (view.tree.interfaces if view.tree is not None else [])
+    ]
     record: NodeRecord = view.record
     return {
         "id": record.node_id,
@@ -293,51 +328,7 @@ def create_controller_app(controller: Controller) -> ASGIApp:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Metrics(controller))
 
-    @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        return _error(401, str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return _error(403, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in error.get("loc", ())), "problem": error.get("msg")}
-            for error in exc.errors()
-        ]
-        first = details[0] if details else {"field": "", "problem": "invalid"}
-        return _error(400, f"{first['field']}: {first['problem']}", details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(ConfigError)
-    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(UnknownResource)
-    async def _unknown(_: Request, exc: UnknownResource) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(AdmissionRefused)
-    async def _refused(_: Request, exc: AdmissionRefused) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(AgentUnavailable)
-    async def _unavailable(_: Request, exc: AgentUnavailable) -> JSONResponse:
-        return _error(502, f"an agent did not answer: {exc}")
-
-    @app.exception_handler(RestconfError)
-    async def _restconf(_: Request, exc: RestconfError) -> JSONResponse:
-        detail = {
-            "error-tag": exc.error_tag,
-            "error-path": exc.error_path,
-            "error-message": exc.error_message,
-        }
-        return _error(502, f"an agent refused: {exc.error_tag}: {exc.error_message}", [detail])
+    install_error_handlers(app, _ERRORS)
 
     # Call-home ------------------------------------------------------------------------------------------
 

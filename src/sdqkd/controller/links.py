@@ -27,8 +27,12 @@ from uuid import UUID
 from sdqkd.etsi015 import (
     SDQKD_NAMESPACE,
     InterfaceAddress,
+    InterfaceStatus,
+    LinkStatus,
     ModuleRole,
+    NodeTree,
     PhysicalLink,
+    QkdLink,
     link_entry,
     qkdi_id,
     qkdn_id,
@@ -36,17 +40,17 @@ from sdqkd.etsi015 import (
 from sdqkd.topology.models import Role, Topology
 
 __all__ = [
+    "EndState",
     "LinkEnd",
     "LinkState",
     "PlannedLink",
     "end_state",
     "link_entries",
     "link_state",
+    "needs_write",
     "planned_links",
     "qkdl_id",
 ]
-
-_TYPES = "etsi-qkd-node-types:"
 
 
 def qkdl_id(link_id: str) -> UUID:
@@ -160,46 +164,12 @@ def link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]
 
 # What the agents' trees say ---------------------------------------------------------------------------
 
-_CONFIG_LEAVES = (
-    "qkdl_enable",
-    "qkdl_type",
-    "qkdl_local",
-    "qkdl_remote",
-    "phys_wavelength",
-    "phys_qkd_role",
-    "virt_prev_hop",
-    "virt_next_hop",
-    "virt_bandwidth",
-)
 
-
-def _items(tree: dict[str, Any], container: str, item: str) -> list[dict[str, Any]]:
-    found = tree.get(container, {}).get(item, [])
-    return found if isinstance(found, list) else []
-
-
-def find_link(tree: dict[str, Any], link_qkdl_id: UUID) -> dict[str, Any] | None:
-    """The ``qkd_link`` of ``link_qkdl_id`` in an agent's tree, if there."""
-    for entry in _items(tree, "qkd_links", "qkd_link"):
-        if entry.get("qkdl_id") == str(link_qkdl_id):
-            return entry
-    return None
-
-
-def find_interface(tree: dict[str, Any], interface_id: int) -> dict[str, Any] | None:
-    """The ``qkd_interface`` numbered ``interface_id`` in an agent's tree, if there."""
-    for entry in _items(tree, "qkd_interfaces", "qkd_interface"):
-        if entry.get("qkdi_id") == interface_id:
-            return entry
-    return None
-
-
-def needs_write(tree: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Whether the agent's ``qkd_link`` differs from ``wanted`` in its configuration (or is missing)."""
-    current = find_link(tree, UUID(wanted["qkdl_id"]))
-    if current is None:
-        return True
-    return any(current.get(leaf) != wanted.get(leaf) for leaf in _CONFIG_LEAVES)
+def needs_write(tree: NodeTree, wanted: dict[str, Any]) -> bool:
+    """Whether the agent's ``qkd_link`` differs from ``wanted`` (an entry the controller writes) in its
+    configuration, or is missing."""
+    held = tree.link(UUID(wanted["qkdl_id"]))
+    return held is None or held.configuration() != QkdLink.parse(wanted).configuration()
 
 
 @dataclass(frozen=True)
@@ -208,34 +178,27 @@ class EndState:
 
     Attributes:
         provisioned: the agent holds the link.
-        status: ``qkdl_status`` without its module prefix (``ACTIVE``, ``PASSIVE``, ``PENDING``,
-            ``OFF``), None if not reported.
-        interface_status: its interface's ``qkdi_status`` (``ENABLED``, ``DISABLED``, ``FAILED``).
+        status: ``qkdl_status``, None if not reported.
+        interface_status: its interface's ``qkdi_status``, None if not reported.
         skr_bps, eskr_bps: ``qkdl_performance``.
     """
 
     provisioned: bool
-    status: str | None
-    interface_status: str | None
+    status: LinkStatus | None
+    interface_status: InterfaceStatus | None
     skr_bps: int
     eskr_bps: int
 
 
-def end_state(tree: dict[str, Any], link: PlannedLink, node: str) -> EndState:
+def end_state(tree: NodeTree, link: PlannedLink, node: str) -> EndState:
     """What the tree of ``node``'s agent says of its end of ``link``."""
-    entry = find_link(tree, link.qkdl_id)
-    interface = find_interface(tree, link.end_at(node).qkdi_id) or {}
-    interface_status = str(interface.get("qkdi_status", "")).removeprefix(_TYPES) or None
+    entry = tree.link(link.qkdl_id)
+    interface = tree.interface(link.end_at(node).qkdi_id)
+    interface_status = interface.qkdi_status if interface is not None else None
     if entry is None:
         return EndState(False, None, interface_status, 0, 0)
-    performance = entry.get("qkdl_performance", {})
-    return EndState(
-        True,
-        str(entry.get("qkdl_status", "")).removeprefix(_TYPES) or None,
-        interface_status,
-        int(performance.get("skr", 0)),
-        int(performance.get("eskr", 0)),
-    )
+    performance = entry.qkdl_performance
+    return EndState(True, entry.qkdl_status, interface_status, performance.skr, performance.eskr)
 
 
 def link_state(link: PlannedLink, ends: dict[str, EndState | None], sharing_up: bool = False) -> LinkState:
@@ -253,9 +216,9 @@ def link_state(link: PlannedLink, ends: dict[str, EndState | None], sharing_up: 
     known = [state for state in states if state is not None]
     if not all(state.provisioned for state in known):
         return LinkState.UNPROVISIONED
-    if all(state.status == "ACTIVE" for state in known):
+    if all(state.status is LinkStatus.ACTIVE for state in known):
         return LinkState.UP
-    if any(state.interface_status == "FAILED" for state in known):
+    if any(state.interface_status is InterfaceStatus.FAILED for state in known):
         return LinkState.DOWN
     if link.switched and sharing_up:
         return LinkState.STANDBY
