@@ -168,8 +168,9 @@ def link_entries(topology: Topology) -> dict[str, list[tuple[str, dict[str, Any]
 def needs_write(tree: NodeTree, wanted: dict[str, Any]) -> bool:
     """Whether the agent's ``qkd_link`` differs from ``wanted`` (an entry the controller writes) in its
     configuration, or is missing."""
-    held = tree.link(UUID(wanted["qkdl_id"]))
-    return held is None or held.configuration() != QkdLink.parse(wanted).configuration()
+    link = QkdLink.parse(wanted)
+    held = tree.link(link.qkdl_id)
+    return held is None or held.configuration() != link.configuration()
 
 
 @dataclass(frozen=True)

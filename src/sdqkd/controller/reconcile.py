@@ -141,12 +141,17 @@ class Reconciler:
             if needs_write(tree, entry) and await self._write(view, path, _link_body(entry)):
                 wrote = True
                 held.add(association.qkdl_id)
-        wanted_apps = {app_id: app for v in mine for app_id, app in v.internal_apps(node).items()}
+        # per hop of each association, an INTERNAL app that reserves the association's rate
+        wanted_apps = {
+            app_id: (entry, association.reserved_bps)
+            for association in mine
+            for app_id, entry in association.internal_apps(node).items()
+        }
         held_apps = {app.app_id: app for app in tree.apps if app.app_type is AppType.INTERNAL}
-        for app_id, app in wanted_apps.items():
+        for app_id, (entry, reserved_bps) in wanted_apps.items():
             found = held_apps.get(app_id)
-            if found is None or found.app_qos.min_bandwidth != app["app_qos"]["min_bandwidth"]:
-                wrote |= await self._write(view, f"{_APPS}={app_id}", _app_body(app))
+            if found is None or found.app_qos.min_bandwidth != reserved_bps:
+                wrote |= await self._write(view, f"{_APPS}={app_id}", _app_body(entry))
         for app_id in held_apps.keys() - wanted_apps.keys():
             wrote |= await self._remove(view, f"{_APPS}={app_id}")
         wanted_links = {association.qkdl_id for association in mine}
