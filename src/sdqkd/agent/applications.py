@@ -21,16 +21,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from sdqkd.errors import ConfigError
-from sdqkd.etsi015 import NODE_MODULE, TYPES_MODULE, LinkStatus
+from sdqkd.etsi015 import NODE_MODULE, TYPES_MODULE, AppStatus, LinkStatus
 
 __all__ = [
     "APP_STATE_MEMBERS",
-    "AppStatus",
     "Application",
     "app_configuration",
     "app_disconnected_notification",
@@ -46,15 +44,6 @@ APP_STATE_MEMBERS = frozenset({"app_status", "creation_time", "app_statistics"})
 
 # what sdqkdn_application_new carries (etsi-qkd-sdn-node.yang): app_details, local_qkdn_id, augmented_app_qos
 _NEW_APP_MEMBERS = ("app_type", "server_app_id", "client_app_id", "app_priority", "local_qkdn_id", "app_qos")
-
-
-class AppStatus(StrEnum):
-    """``app-status-types``."""
-
-    ON = "ON"
-    DISCONNECTED = "DISCONNECTED"
-    OUT_OF_TIME = "OUT-OF-TIME"
-    ZOMBIE = "ZOMBIE"
 
 
 @dataclass(frozen=True)

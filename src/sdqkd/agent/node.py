@@ -42,7 +42,6 @@ from typing import Any
 from uuid import UUID
 
 from sdqkd.agent.applications import (
-    AppStatus,
     app_configuration,
     app_disconnected_notification,
     app_new_notification,
@@ -90,6 +89,7 @@ from sdqkd.errors import ConfigError, DeviceError, RestconfError
 from sdqkd.etsi015 import (
     QKD_NODE,
     TYPES_MODULE,
+    AppStatus,
     LinkStatus,
     PhysicalLink,
     link_entry,

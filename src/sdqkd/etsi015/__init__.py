@@ -24,6 +24,8 @@ from sdqkd.etsi015.names import (
     NODE_MODULE,
     QKD_NODE,
     TYPES_MODULE,
+    AppStatus,
+    AppType,
     InterfaceStatus,
     LinkStatus,
     LinkType,
@@ -33,8 +35,6 @@ from sdqkd.etsi015.names import (
 )
 from sdqkd.etsi015.schema import (
     AppQos,
-    AppStatus,
-    AppType,
     AttachmentPoint,
     LinkEndpoint,
     LinkPerformance,

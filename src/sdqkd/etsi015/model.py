@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,16 +48,20 @@ def yang_dir(explicit: Path | None = None) -> Path:
 
 def load_data_model(folder: Path | None = None) -> Any:
     """The yangson ``DataModel`` of the YANG library ``folder / "yang-library.json"`` and the modules in
-    ``folder`` (default: the packaged modules), loaded once per folder.
+    ``folder`` (default: the packaged modules), loaded once per folder and thread.
+
+    One model per thread, because a yangson ``DataModel`` is not safe to use from two threads at once
+    (observed: agents served on threads of one process refused valid writes with ``member-not-allowed``
+    now and then while they shared one model, never with one model each).
 
     Raises:
         ConfigError: the folder, its library or a module is missing or cannot be parsed.
     """
-    return _load((folder or packaged_yang_dir()).resolve())
+    return _load((folder or packaged_yang_dir()).resolve(), threading.get_ident())
 
 
 @functools.cache
-def _load(folder: Path) -> Any:
+def _load(folder: Path, thread: int) -> Any:
     library = folder / YANG_LIBRARY
     if not library.is_file():
         raise ConfigError(f"no YANG library at {library}: give the directory of the YANG modules")

@@ -22,6 +22,8 @@ __all__ = [
     "TECHNOLOGIES",
     "TYPES_MODULE",
     "UINT32_MAX",
+    "AppStatus",
+    "AppType",
     "InterfaceStatus",
     "LinkStatus",
     "LinkType",
@@ -81,6 +83,23 @@ class LinkType(StrEnum):
 
     PHYS = "PHYS"
     VIRT = "VIRT"
+
+
+class AppType(StrEnum):
+    """``qkd-app-types``: an application of the node's users, or one the network itself runs (the
+    reservation of a relayed association's rate on one of its hops)."""
+
+    CLIENT = "CLIENT"
+    INTERNAL = "INTERNAL"
+
+
+class AppStatus(StrEnum):
+    """``app-status-types``."""
+
+    ON = "ON"
+    DISCONNECTED = "DISCONNECTED"
+    OUT_OF_TIME = "OUT-OF-TIME"
+    ZOMBIE = "ZOMBIE"
 
 
 class ModuleRole(StrEnum):

@@ -6,7 +6,7 @@ The models take the wire as it is: member names as RFC 7951 writes them (unquali
 ``etsi-qkd-sdn-node:qkd_node``), identityref values module-qualified (``"etsi-qkd-node-types:ACTIVE"``,
 RFC 7951 §6.8: the identities live in another module than the leaves), ``yang:uuid`` values as
 strings, ``uint32`` values as numbers. Identityrefs become the enums of :mod:`sdqkd.etsi015.names`
-(and :class:`AppType`, :class:`AppStatus` here), UUIDs become :class:`~uuid.UUID`.
+, UUIDs become :class:`~uuid.UUID`.
 
 They are tolerant of what they do not model (members an agent adds, other modules' augmentations,
 state the controller does not use), and strict on what they do: a member of the wrong type, an
@@ -30,6 +30,8 @@ from sdqkd.etsi015.names import (
     TECHNOLOGIES,
     TYPES_MODULE,
     UINT32_MAX,
+    AppStatus,
+    AppType,
     InterfaceStatus,
     LinkStatus,
     LinkType,
@@ -39,8 +41,6 @@ from sdqkd.etsi015.names import (
 
 __all__ = [
     "AppQos",
-    "AppStatus",
-    "AppType",
     "AttachmentPoint",
     "LinkEndpoint",
     "LinkPerformance",
@@ -54,23 +54,6 @@ __all__ = [
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIST_KEYS = {"qkd_interface": "qkdi_id", "qkd_link": "qkdl_id", "qkd_app": "app_id"}
 _REPR_MAX = 80  # characters of a refused value quoted in an error message
-
-
-class AppType(StrEnum):
-    """``qkd-app-types``: an application of the node's users, or one the network itself runs (the
-    reservation of a relayed association's rate on one of its hops)."""
-
-    CLIENT = "CLIENT"
-    INTERNAL = "INTERNAL"
-
-
-class AppStatus(StrEnum):
-    """``app-status-types``."""
-
-    ON = "ON"
-    DISCONNECTED = "DISCONNECTED"
-    OUT_OF_TIME = "OUT-OF-TIME"
-    ZOMBIE = "ZOMBIE"
 
 
 # Wire types -------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from yangson.exceptions import YangsonException
 
 from sdqkd import etsi015
 from sdqkd.agent import applications, mapping
-from sdqkd.agent.applications import Application, AppStatus
+from sdqkd.agent.applications import Application
 from sdqkd.errors import ConfigError
-from sdqkd.etsi015 import LinkStatus
+from sdqkd.etsi015 import AppStatus, LinkStatus
 
 NORTE = etsi015.qkdn_id("norte")
 QUINTIN = etsi015.qkdn_id("quintin")

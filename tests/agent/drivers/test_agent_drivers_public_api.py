@@ -18,7 +18,6 @@ PUBLIC_API = {
     },
     "sdqkd.agent.applications": {
         "APP_STATE_MEMBERS",
-        "AppStatus",
         "Application",
         "app_configuration",
         "app_disconnected_notification",
