@@ -28,8 +28,8 @@ import httpx
 
 from sdqkd.etsi015 import qkdi_id
 from sdqkd.pki import client_ssl_context
-from sdqkd.runtime.launcher import network_status, operator_client
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.runtime.status import network_status, operator_client
 
 
 def _until(probe: Callable[[], Any], accept: Callable[[Any], bool], timeout_s: float = 30.0) -> Any:

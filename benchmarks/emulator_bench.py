@@ -23,9 +23,10 @@ from pathlib import Path
 from sdqkd.emulator.engine import TICK_S, Emulator
 from sdqkd.etsi014.client import Etsi014Client
 from sdqkd.pki import Role
-from sdqkd.runtime.launcher import operator_client, pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.runtime.processes import spawn_sdqkd, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki
+from sdqkd.runtime.status import operator_client
 from sdqkd.topology import load_topology
 
 

@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 
 from sdqkd.pki import Role, client_ssl_context
-from sdqkd.runtime.launcher import _free_port, kme_configs, operator_client, pair_configuration
+from sdqkd.runtime.configs import pair_configuration
+from sdqkd.runtime.launcher import free_port, kme_configs
 from sdqkd.runtime.processes import spawn_sdqkd
 from sdqkd.runtime.rundir import RunDir, provision_pki
+from sdqkd.runtime.status import operator_client
 from sdqkd.topology import load_topology
 
 
@@ -47,7 +49,7 @@ def start_network(
         for module_id, config in pair_configuration(topology).items():
             client.configure(module_id, config["peers"], config["dwdm_channel"], True)
     run.kme_dir.mkdir(parents=True, exist_ok=True)
-    ports = {node.id: _free_port() for node in topology.nodes}
+    ports = {node.id: free_port() for node in topology.nodes}
     for node, config in kme_configs(topology, run, url, ports).items():
         config["pool_target_blocks"] = pool_blocks
         config["virtual_links"] = [v for v in virtual_links if node in v["path"]]

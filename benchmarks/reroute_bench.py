@@ -30,8 +30,8 @@ from typing import Any
 
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.etsi014.client import Etsi014ClientError
-from sdqkd.runtime.launcher import network_status
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.runtime.status import network_status
 
 SDQKD = [sys.executable, "-m", "sdqkd.cli.app"]
 PAIR = "v-r1c1-r3c3"

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from polling import wait_for as wait_for
 from sdqkd.errors import SdqkdError
-from sdqkd.runtime.launcher import network_status
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.runtime.status import network_status
 
 SDQKD = [sys.executable, "-m", "sdqkd.cli.app"]
 START_TIMEOUT_S = 30.0

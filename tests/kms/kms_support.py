@@ -20,7 +20,7 @@ from sdqkd.emulator.engine import Emulator
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError
 from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
-from sdqkd.runtime.launcher import pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology
 
@@ -133,7 +133,7 @@ def kme_config(
     key_ttl_s: float,
     pool_target_blocks: int,
 ) -> KmeConfig:
-    """The configuration ``sdqkd up`` would write for ``node``'s KME (see ``launcher.kme_configs``)."""
+    """The configuration ``sdqkd up`` would write for ``node``'s KME (``configs.kme_config``)."""
     certificate = pki.kme_n1 if node == "n1" else pki.kme_n2
     module = "n1-n2-tx" if node == "n1" else "n1-n2-rx"
     return KmeConfig.model_validate(

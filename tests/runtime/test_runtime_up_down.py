@@ -27,11 +27,8 @@ from runtime_support import (
 
 from sdqkd.etsi014 import Etsi014Client, decode_key
 from sdqkd.pki import client_ssl_context
-from sdqkd.runtime.launcher import find_yang_dir, operator_client
 from sdqkd.runtime.rundir import RunDir
-
-# `sdqkd up` starts agents only where it finds the ETSI GS QKD 015 YANG modules (CI has them beside the clone)
-AGENTS = find_yang_dir(None) is not None
+from sdqkd.runtime.status import operator_client
 
 pytestmark = pytest.mark.integration
 
@@ -62,18 +59,12 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
     assert {"ca", "operator", "emulator", "controller", "nodes", "links"} <= set(status)
     assert set(status["operator"]) >= {"cert", "key"}
     assert status["emulator"]["url"].startswith("https://")
-    if AGENTS:  # the controller runs where the agents do
-        assert status["controller"]["url"].startswith("https://localhost:")
-    else:
-        assert status["controller"]["url"] is None
+    assert status["controller"]["url"].startswith("https://localhost:")
     assert [node["id"] for node in status["nodes"]] == ["n1", "n2", "n3"]
     for node in status["nodes"]:
         assert {"id", "name", "kme_url", "agent_url", "saes"} <= set(node)
         assert node["kme_url"].startswith("https://localhost:")  # one KME per node
-        if AGENTS:  # and one agent, where the ETSI 015 YANG modules are found
-            assert node["agent_url"].startswith("https://localhost:")
-        else:
-            assert node["agent_url"] is None
+        assert node["agent_url"].startswith("https://localhost:")  # and one agent
         assert node["saes"]
         for sae in node["saes"]:
             assert {"id", "cert", "key"} <= set(sae)
@@ -81,7 +72,7 @@ def assert_documented_shape(status: dict[str, Any]) -> None:
     assert {lk["id"]: lk["nodes"] for lk in physical} == LINKS
     relayed = {lk["id"]: lk["path"] for lk in status["links"] if lk["type"] == "VIRT"}
     # n1 and n3 share no QKD link: the controller relays their keys through n2 (where it runs)
-    assert relayed == ({"v-n1-n3": ["n1", "n2", "n3"]} if AGENTS else {})
+    assert relayed == {"v-n1-n3": ["n1", "n2", "n3"]}
     for found in physical:
         assert {"id", "type", "nodes", "fibre", "status", "skr_bps"} <= set(found)
         assert found["type"] == "PHYS"
@@ -163,8 +154,7 @@ def test_up_serves_a_network_that_status_plant_and_down_control(
     assert sent == received
     assert len(set(sent)) == 4
     assert all(len(key) == 32 for key in sent)
-    if AGENTS:
-        assert_controller_sees_the_network(status)
+    assert_controller_sees_the_network(status)
 
     plant = sdqkd("plant", "channels", "--format", "json", "--run-dir", run_dir)
     assert plant.returncode == 0, plant.stderr
@@ -258,9 +248,9 @@ def test_of_two_ups_started_together_on_one_run_directory_one_refuses_at_once(
     assert lines[0].startswith("sdqkd: error: a network already runs in")
     wait_until_serving(run_dir, ups[winner], outputs[winner])
     emulator_pid = int(json.loads(RunDir(run_dir).network.read_text())["processes"]["emulator"])
-    # one up, one emulator, and per node of chain:3 one KME and (where the ETSI 015 YANG modules are found)
-    # one agent, and the controller; their command lines name their configuration files in the run dir
-    assert len(processes_mentioning(str(run_dir))) == 2 + 3 + (3 + 1 if AGENTS else 0)
+    # one up, one emulator, the controller, and per node of chain:3 one KME and one agent; their command
+    # lines name their configuration files in the run dir
+    assert len(processes_mentioning(str(run_dir))) == 2 + 1 + 3 + 3
 
     assert sdqkd("down", "--run-dir", run_dir).returncode == 0
     assert_stopped(run_dir, ups[winner], emulator_pid)

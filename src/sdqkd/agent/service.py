@@ -6,25 +6,24 @@ location: Norte
 host: 127.0.0.1
 port: 0                                  # 0: a free port
 tls: {cert: pki/agent-norte.crt, key: pki/agent-norte.key, ca: pki/ca.crt}
-yang_dir: /path/to/etsi-gs-qkd-015       # the official ETSI GS QKD 015 YANG modules + yang-library.json
+yang_dir: yang                           # optional: other ETSI GS QKD 015 YANG modules + yang-library.json
 driver: {kind: emulator, url: https://emulator:9000}
 endpoint_file: agent/norte.endpoint.json
 controller_url: https://controller:8443  # call home here once serving (optional: none, no call-home)
 kme_url: https://kme-norte:8470          # the node's KME: told to the controller, read for key use (optional)
 advertise_url: https://norte:8460        # the URL told to the controller (default: the one served at)
 ```
-Relative paths are relative to the configuration file. The controller and the operator may write the
-datastore; they and the node's own KME may read it. With ``controller_url`` the agent registers with
-the controller once it accepts connections, in the background, retrying until the controller accepts
-(:mod:`sdqkd.agent.callhome`).
+Relative paths are relative to the configuration file. Without ``yang_dir`` the agent validates
+against the model shipped with sdqkd (or ``$SDQKD_YANG_DIR``: :func:`sdqkd.etsi015.yang_dir`). The
+controller and the operator may write the datastore; they and the node's own KME may read it. With
+``controller_url`` the agent registers with the controller once it accepts connections, in the
+background, retrying until the controller accepts (:mod:`sdqkd.agent.callhome`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -38,10 +37,10 @@ from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
-from sdqkd.etsi015 import load_data_model
+from sdqkd.etsi015 import load_data_model, yang_dir
 from sdqkd.pki.identity import Role
-from sdqkd.server.config import load_config_file
-from sdqkd.server.run import TlsFiles, serve
+from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
+from sdqkd.server.run import serve_role
 
 __all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
 
@@ -50,12 +49,6 @@ log = logging.getLogger(__name__)
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Tls(_Model):
-    cert: Path
-    key: Path
-    ca: Path
 
 
 class _Driver(_Model):
@@ -68,8 +61,10 @@ class AgentConfig(_Model):
     location: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
-    tls: _Tls
-    yang_dir: Path
+    tls: TlsConfig
+    yang_dir: Path | None = None
+    """The ETSI GS QKD 015 YANG modules to validate against (None: ``$SDQKD_YANG_DIR``, else the
+    packaged ones)."""
     driver: _Driver
     endpoint_file: Path | None = None
     controller_url: str | None = None
@@ -97,9 +92,7 @@ def load_agent_config(path: Path) -> AgentConfig:
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    return load_config_file(
-        path, AgentConfig, "an agent", ("tls.cert", "tls.key", "tls.ca", "yang_dir", "endpoint_file")
-    )
+    return load_config_file(path, AgentConfig, "an agent", (*TLS_PATHS, "yang_dir", "endpoint_file"))
 
 
 class AgentApp:
@@ -181,8 +174,8 @@ def run_agent(config_path: Path) -> None:
     """Serve the agent of ``config_path`` until SIGINT/SIGTERM."""
     config = load_agent_config(config_path)
     _log_to_stderr()
-    model = load_data_model(config.yang_dir)
-    tls = TlsFiles(config.tls.cert, config.tls.key, config.tls.ca)
+    model = load_data_model(yang_dir(config.yang_dir))
+    tls = config.tls.files()
     driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
     kme = None if config.kme_url is None else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca)
     agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model, kme)
@@ -197,16 +190,5 @@ def run_agent(config_path: Path) -> None:
             tls=tls,
         )
     app = AgentApp(agent, call_home)
-
-    def announce(url: str) -> None:
-        if config.endpoint_file is not None:
-            temporary = config.endpoint_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"url": url, "pid": os.getpid(), "node_id": config.node_id}))
-            os.replace(temporary, config.endpoint_file)
-        app.serving(url)
-
-    try:
-        serve(app, tls, config.host, config.port, announce)
-    finally:
-        if config.endpoint_file is not None:
-            config.endpoint_file.unlink(missing_ok=True)
+    record = {"node_id": config.node_id}
+    serve_role(app, tls, config.host, config.port, config.endpoint_file, record, on_started=app.serving)

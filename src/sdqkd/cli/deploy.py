@@ -28,27 +28,29 @@ def deploy_command(
         Path | None,
         typer.Option(
             "--yang-dir",
-            help="The ETSI GS QKD 015 YANG modules, copied to the node hosts (default: $SDQKD_YANG_DIR or "
-            "../shared).",
+            help="Other ETSI GS QKD 015 YANG modules for the agents, copied to the node hosts (default: "
+            "$SDQKD_YANG_DIR, else none: the agents use the model shipped with sdqkd).",
         ),
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.TABLE,
 ) -> None:
     """Prepare a multi-host deployment: a CA, and per host its certificates, configurations and commands."""
+    from sdqkd.etsi015 import packaged_yang_dir
+    from sdqkd.etsi015 import yang_dir as find_yang_dir
     from sdqkd.runtime.deploy import deploy, load_addresses
-    from sdqkd.runtime.launcher import find_yang_dir
 
-    deployment = deploy(
-        topology, load_addresses(addresses), out, time_scale=time_scale, yang_dir=find_yang_dir(yang_dir)
-    )
+    chosen = find_yang_dir(yang_dir)
+    # the packaged model is on every host with sdqkd: nothing to copy
+    copied = None if chosen == packaged_yang_dir().resolve() else chosen
+    deployment = deploy(topology, load_addresses(addresses), out, time_scale=time_scale, yang_dir=copied)
     if output is OutputFormat.JSON:
         print_json(deployment.to_json())
         return
     console.print(f"• CA in {out / 'ca'}: its key stays there, never on the hosts", highlight=False)
-    if deployment.yang_dir is None:
+    if deployment.yang_dir is not None:
         console.print(
-            "• no ETSI GS QKD 015 YANG modules found (--yang-dir or SDQKD_YANG_DIR): put them into each "
-            "node host's yang/ folder before starting its agent",
+            f"• the ETSI GS QKD 015 YANG modules of {deployment.yang_dir} are copied into each node host's "
+            "yang/ folder",
             highlight=False,
         )
     console.print(

@@ -55,7 +55,9 @@ def up_command(
     yang_dir: Annotated[
         Path | None,
         typer.Option(
-            "--yang-dir", help="The ETSI GS QKD 015 YANG modules (default: $SDQKD_YANG_DIR or ../shared)."
+            "--yang-dir",
+            help="Other ETSI GS QKD 015 YANG modules for the agents (default: $SDQKD_YANG_DIR, else the "
+            "model shipped with sdqkd).",
         ),
     ] = None,
 ) -> None:
@@ -140,7 +142,7 @@ def status_command(
     output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.TABLE,
 ) -> None:
     """Show the running network: nodes, certificates, links and their key rates."""
-    from sdqkd.runtime.launcher import network_status
+    from sdqkd.runtime.status import network_status
 
     status = network_status(RunDir(run_dir.resolve()))
     if output is OutputFormat.JSON:

@@ -22,7 +22,7 @@ ChannelOption = Annotated[str, typer.Option("--channel", help="Classical channel
 
 
 def _client(run_dir: Any) -> EmulatorClient:
-    from sdqkd.runtime.launcher import operator_client
+    from sdqkd.runtime.status import operator_client
 
     return operator_client(RunDir(run_dir.resolve()))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdqkd.controller.paths import PathPolicy
-from sdqkd.server.config import load_config_file
+from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
 
 __all__ = ["ControllerConfig", "load_controller_config"]
 
@@ -29,16 +29,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Tls(_Model):
-    cert: Path
-    key: Path
-    ca: Path
-
-
 class ControllerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
-    tls: _Tls
+    tls: TlsConfig
     topology: str = "madrid"
     database: Path
     endpoint_file: Path | None = None
@@ -53,7 +47,7 @@ def load_controller_config(path: Path) -> ControllerConfig:
         ConfigError: unreadable or invalid (the message names the field).
     """
     config = load_config_file(
-        path, ControllerConfig, "a controller", ("tls.cert", "tls.key", "tls.ca", "database", "endpoint_file")
+        path, ControllerConfig, "a controller", (*TLS_PATHS, "database", "endpoint_file")
     )
     if (path.parent / config.topology).is_file() and not Path(config.topology).is_absolute():
         return config.model_copy(update={"topology": str(path.parent / config.topology)})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from sdqkd.controller.api import create_controller_app
@@ -11,7 +9,7 @@ from sdqkd.controller.config import ControllerConfig, load_controller_config
 from sdqkd.controller.core import Controller
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
-from sdqkd.server.run import TlsFiles, serve
+from sdqkd.server.run import serve_role
 from sdqkd.topology.loader import load_topology
 
 __all__ = ["build_controller", "run_controller"]
@@ -34,23 +32,13 @@ def run_controller(config_path: Path) -> None:
     records ``{"url", "pid"}`` in its ``endpoint_file`` (if configured)."""
     config = load_controller_config(config_path)
     controller, store = build_controller(config)
-
-    def announce(url: str) -> None:
-        if config.endpoint_file is not None:
-            config.endpoint_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = config.endpoint_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-            os.replace(temporary, config.endpoint_file)
-
     try:
-        serve(
+        serve_role(
             create_controller_app(controller),
-            TlsFiles(config.tls.cert, config.tls.key, config.tls.ca),
+            config.tls.files(),
             config.host,
             config.port,
-            announce,
+            config.endpoint_file,
         )
     finally:
         store.close()
-        if config.endpoint_file is not None:
-            config.endpoint_file.unlink(missing_ok=True)

@@ -31,14 +31,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdqkd.errors import ConfigError
-from sdqkd.server.config import load_config_file
+from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
 
 __all__ = [
     "DeviceConfig",
     "KmeConfig",
     "KmeLinkConfig",
     "StorageConfig",
-    "TlsConfig",
     "VirtualLinkConfig",
     "VirtualLinkHops",
     "load_kme_config",
@@ -47,12 +46,6 @@ __all__ = [
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsConfig(_Model):
-    cert: Path
-    key: Path
-    ca: Path
 
 
 class StorageConfig(_Model):
@@ -199,5 +192,5 @@ def load_kme_config(path: Path) -> KmeConfig:
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    relative = ("tls.cert", "tls.key", "tls.ca", "storage.path", "endpoint_file")
+    relative = (*TLS_PATHS, "storage.path", "endpoint_file")
     return load_config_file(path, KmeConfig, "a KME", relative)

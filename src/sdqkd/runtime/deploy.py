@@ -14,13 +14,15 @@ and copied out::
                                 the emulator's run directory)
         kme-NODE.yaml           a node's KME configuration (its peers' and the emulator's addresses)
         agent-NODE.yaml         a node's agent configuration (emulator, controller and KME addresses)
-        yang/                   the ETSI GS QKD 015 YANG modules the agents validate against
+        yang/                   only with ``--yang-dir``: the ETSI GS QKD 015 YANG modules the agents
+                                validate against (without it, the model shipped with sdqkd)
         kme/, agent/, controller/   databases and endpoint records, once the services run
     OUT/deployment.json         the whole plan: hosts, roles, URLs and commands
 
-Each service certificate carries its host's address as a subject alternative name, so the peers
-that reach it by that address verify it (nothing ever runs with verification off). Services listen
-on fixed ports: the others must know them before it starts.
+The configurations are built by :mod:`sdqkd.runtime.configs`, as ``sdqkd up``'s are. Each service
+certificate carries its host's address as a subject alternative name, so the peers that reach it by
+that address verify it (nothing ever runs with verification off). Services listen on fixed ports:
+the others must know them before it starts.
 
 The addresses file (YAML)::
 
@@ -49,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sdqkd.errors import ConfigError
 from sdqkd.pki.ca import CertificateAuthority
 from sdqkd.pki.identity import Role
+from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments, kme_config
 from sdqkd.runtime.rundir import sae_id
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology
@@ -239,7 +242,8 @@ class Deployment:
     agent_urls: dict[str, str]
     hosts: list[HostPlan]
     yang_dir: Path | None
-    """Where the YANG modules were copied from; None: the node hosts' ``yang/`` folders are empty."""
+    """Where the YANG modules copied into the node hosts' ``yang/`` came from; None: none copied (the
+    agents use the model shipped with sdqkd)."""
 
     def host_of(self, role: str) -> HostPlan:
         """The host that runs ``role`` (``emulator``, ``controller``, ``kme:NODE``, ``agent:NODE``).
@@ -286,10 +290,6 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def _tls(role: Role, name: str) -> dict[str, str]:
-    return {"cert": f"pki/{role}-{name}.crt", "key": f"pki/{role}-{name}.key", "ca": "pki/ca.crt"}
-
-
 class _Builder:
     """Writes the folders of one deployment."""
 
@@ -304,6 +304,8 @@ class _Builder:
         self.emulator_url = _url(addresses.emulator.host, addresses.emulator.port)
         self.kme_urls = {n: _url(a.host, a.kme_port) for n, a in addresses.nodes.items()}
         self.agent_urls = {n: _url(a.host, a.agent_port) for n, a in addresses.nodes.items()}
+        # every host's configurations name the files in its own folder: pki/ beside them
+        self.at = Placement(Path("pki"), self.emulator_url, self.kme_urls, self.controller_url)
 
     def host(self, address: str) -> HostPlan:
         if address not in self.hosts:
@@ -332,8 +334,10 @@ class _Builder:
         self.issue(host, Role.EMULATOR, "emulator")
         (host.folder / "emulator").mkdir()
         host.roles.append("emulator")
-        argv = ["sdqkd", "emulator", "--topology", self.topology_argument(host), "--run-dir", "."]
-        argv += ["--host", address.host, "--port", str(address.port), "--time-scale", f"{time_scale:g}"]
+        arguments = emulator_arguments(
+            self.topology_argument(host), Path("."), time_scale, address.host, address.port
+        )
+        argv = ["sdqkd", *arguments]
         host.commands.append(HostCommand("emulator", tuple(argv)))
 
     def controller(self, poll_interval_s: float) -> None:
@@ -342,79 +346,52 @@ class _Builder:
         self.issue(host, Role.CONTROLLER, "controller")
         (host.folder / "controller").mkdir()
         host.roles.append("controller")
-        config = {
-            "host": address.host,
-            "port": address.port,
-            "tls": _tls(Role.CONTROLLER, "controller"),
-            "topology": self.topology_argument(host),
-            "database": "controller/state.db",
-            "endpoint_file": "controller/endpoint.json",
-            "poll_interval_s": poll_interval_s,
-        }
+        config = controller_config(
+            self.topology_argument(host),
+            self.at,
+            host=address.host,
+            port=address.port,
+            database=Path("controller/state.db"),
+            endpoint_file=Path("controller/endpoint.json"),
+            poll_interval_s=poll_interval_s,
+        )
         _write_yaml(host.folder / "controller.yaml", config)
         host.commands.append(
             HostCommand("controller", ("sdqkd", "controller", "--config", "controller.yaml"))
         )
-
-    def kme_links(self, node_id: str) -> list[dict[str, Any]]:
-        """The node's QKD links as its KME configuration lists them: the peer KME and the module."""
-        links = []
-        for link in self.topology.qkd_links:
-            ends = {
-                self.topology.module(link.transmitter).node: link.transmitter,
-                self.topology.module(link.receiver).node: link.receiver,
-            }
-            if node_id not in ends:
-                continue
-            (peer,) = [n for n in ends if n != node_id]
-            links.append(
-                {
-                    "id": link.id,
-                    "peer_kme_id": peer,
-                    "peer_url": self.kme_urls[peer],
-                    "device": {
-                        "etsi014_url": f"{self.emulator_url}/devices/{ends[node_id]}",
-                        "peer_sae_id": peer,
-                    },
-                }
-            )
-        return links
 
     def node(self, node_id: str, location: str, yang_dir: Path | None) -> None:
         address = self.addresses.nodes[node_id]
         host = self.host(address.host)
         for role, name in ((Role.KME, node_id), (Role.AGENT, node_id), (Role.SAE, sae_id(node_id))):
             self.issue(host, role, name)
-        for sub in ("kme", "agent", "yang"):
+        for sub in ("kme", "agent"):
             (host.folder / sub).mkdir(exist_ok=True)
-        if yang_dir is not None and not any((host.folder / "yang").iterdir()):
+        if yang_dir is not None and not (host.folder / "yang").exists():
+            (host.folder / "yang").mkdir()
             for pattern in _YANG_FILES:
                 for source in sorted(yang_dir.glob(pattern)):
                     shutil.copyfile(source, host.folder / "yang" / source.name)
         host.roles += [f"kme:{node_id}", f"agent:{node_id}"]
-        kme = {
-            "kme_id": node_id,
-            "host": address.host,
-            "port": address.kme_port,
-            "tls": _tls(Role.KME, node_id),
-            "storage": {"backend": "sqlite", "path": f"kme/{node_id}.db"},
-            "saes": {sae_id(node.id): node.id for node in self.topology.nodes},
-            "links": self.kme_links(node_id),
-            "endpoint_file": f"kme/{node_id}.endpoint.json",
-        }
-        agent = {
-            "node_id": node_id,
-            "location": location,
-            "host": address.host,
-            "port": address.agent_port,
-            "tls": _tls(Role.AGENT, node_id),
-            "yang_dir": "yang",
-            "driver": {"kind": "emulator", "url": self.emulator_url},
-            "controller_url": self.controller_url,
-            "kme_url": self.kme_urls[node_id],
-            "advertise_url": self.agent_urls[node_id],
-            "endpoint_file": f"agent/{node_id}.endpoint.json",
-        }
+        kme = kme_config(
+            self.topology,
+            node_id,
+            self.at,
+            host=address.host,
+            port=address.kme_port,
+            database=Path(f"kme/{node_id}.db"),
+            endpoint_file=Path(f"kme/{node_id}.endpoint.json"),
+        )
+        agent = agent_config(
+            node_id,
+            location,
+            self.at,
+            host=address.host,
+            port=address.agent_port,
+            endpoint_file=Path(f"agent/{node_id}.endpoint.json"),
+            advertise_url=self.agent_urls[node_id],
+            yang_dir=None if yang_dir is None else Path("yang"),
+        )
         _write_yaml(host.folder / f"kme-{node_id}.yaml", kme)
         _write_yaml(host.folder / f"agent-{node_id}.yaml", agent)
         host.commands.append(
@@ -442,8 +419,9 @@ def deploy(
         addresses: where each role runs.
         out: a new or empty folder.
         time_scale: the emulator's ``--time-scale`` (the world runs that many times faster).
-        yang_dir: the ETSI GS QKD 015 YANG modules, copied into each node host's ``yang/``; None
-            leaves those folders for the user to fill.
+        yang_dir: other ETSI GS QKD 015 YANG modules for the agents, copied into each node host's
+            ``yang/`` and named in its agents' configuration; None: the agents validate against the
+            model shipped with sdqkd.
         poll_interval_s: how often the controller reads the agents and KMEs, seconds.
 
     Raises:
@@ -483,19 +461,17 @@ def deploy(
         yang_dir=yang_dir.resolve() if yang_dir else None,
     )
     for host in deployment.hosts:
-        (host.folder / "commands.txt").write_text(_commands_text(host, deployment), encoding="utf-8")
+        (host.folder / "commands.txt").write_text(_commands_text(host), encoding="utf-8")
     (out / "deployment.json").write_text(json.dumps(deployment.to_json(), indent=2), encoding="utf-8")
     return deployment
 
 
-def _commands_text(host: HostPlan, deployment: Deployment) -> str:
+def _commands_text(host: HostPlan) -> str:
     """``commands.txt`` of a host: its services, in the order to start them."""
     lines = [
         f"# sdqkd on {host.address}: {', '.join(host.roles)}",
         "# Run each command from this folder, as its own long-running service (a terminal or a",
         "# service unit each). Start the emulator's host first: agents discover their modules there.",
     ]
-    if any(role.startswith("agent:") for role in host.roles) and deployment.yang_dir is None:
-        lines.append("# Put the ETSI GS QKD 015 YANG modules (yang-library.json, *.yang) into yang/ first.")
     lines += [command.shell for command in host.commands]
     return "\n".join(lines) + "\n"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
 from sdqkd.pki.identity import Role
 from sdqkd.runtime.rundir import RunDir
-from sdqkd.server.run import TlsFiles, serve
+from sdqkd.server.run import TlsFiles, serve_role
 from sdqkd.topology.loader import load_topology
 
 __all__ = ["run_emulator"]
@@ -36,12 +35,5 @@ def run_emulator(
     topology = load_topology(topology_spec)
     run.emulator_dir.mkdir(parents=True, exist_ok=True)
     emulator = Emulator(topology, time_scale=time_scale, state_file=run.emulator_state)
-    app = create_emulator_app(emulator)
-
-    def announce(url: str) -> None:
-        run.write_json(run.emulator_endpoint, {"url": url, "pid": os.getpid(), "topology": topology.name})
-
-    try:
-        serve(app, tls, host, port, on_started=announce)
-    finally:
-        run.emulator_endpoint.unlink(missing_ok=True)
+    record = {"topology": topology.name}
+    serve_role(create_emulator_app(emulator), tls, host, port, run.emulator_endpoint, record)

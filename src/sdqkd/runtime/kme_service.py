@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from sdqkd.kms.app import create_kme_app
 from sdqkd.kms.config import load_kme_config
 from sdqkd.kms.kme import Kme
 from sdqkd.kms.store import SqliteKeyStore
-from sdqkd.server.run import TlsFiles, serve
+from sdqkd.server.run import serve_role
 
 __all__ = ["run_kme"]
 
@@ -20,20 +18,14 @@ def run_kme(config_path: Path) -> None:
     it records ``{"url", "pid", "kme_id"}`` in its ``endpoint_file`` (if configured)."""
     config = load_kme_config(config_path)
     store = SqliteKeyStore(config.storage.path, synchronous=config.storage.synchronous)
-    kme = Kme(config, store)
-    app = create_kme_app(kme)
-
-    def announce(url: str) -> None:
-        if config.endpoint_file is not None:
-            temporary = config.endpoint_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"url": url, "pid": os.getpid(), "kme_id": config.kme_id}))
-            os.replace(temporary, config.endpoint_file)
-
     try:
-        serve(
-            app, TlsFiles(config.tls.cert, config.tls.key, config.tls.ca), config.host, config.port, announce
+        serve_role(
+            create_kme_app(Kme(config, store)),
+            config.tls.files(),
+            config.host,
+            config.port,
+            config.endpoint_file,
+            {"kme_id": config.kme_id},
         )
     finally:
         store.close()
-        if config.endpoint_file is not None:
-            config.endpoint_file.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
 """Reading a service's configuration file (YAML or JSON) into its pydantic model, with file paths
-taken relative to the file's folder and errors as one line that names the field."""
+taken relative to the file's folder and errors as one line that names the field; the ``tls`` section
+every service's configuration has (:class:`TlsConfig`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,41 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sdqkd.errors import ConfigError
+from sdqkd.server.run import TlsFiles
 
-__all__ = ["load_config_file"]
+__all__ = ["TLS_PATHS", "TlsConfig", "load_config_file"]
+
+TLS_PATHS = ("tls.cert", "tls.key", "tls.ca")
+"""The file paths of a configuration's ``tls`` section, as :func:`load_config_file` names them in
+``relative``."""
+
+
+class TlsConfig(BaseModel):
+    """A service's ``tls`` section: its certificate and key, and the CA its peers' certificates must
+    chain to (``{cert: pki/kme-norte.crt, key: pki/kme-norte.key, ca: pki/ca.crt}``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert: Path
+    key: Path
+    ca: Path
+
+    @classmethod
+    def of(cls, cert: Path | str, key: Path | str, ca: Path | str) -> TlsConfig:
+        """The section for these files (absolute paths, or relative to the configuration file)."""
+        return cls(cert=Path(cert), key=Path(key), ca=Path(ca))
+
+    def files(self) -> TlsFiles:
+        """The files as the servers and clients take them."""
+        return TlsFiles(self.cert, self.key, self.ca)
+
+    def to_json(self) -> dict[str, str]:
+        """The section as a configuration file holds it."""
+        return {"cert": str(self.cert), "key": str(self.key), "ca": str(self.ca)}
+
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -1,15 +1,17 @@
-"""Serving an app over HTTPS with mutual TLS: in the foreground (a service process) or in a
-background thread (tests, embedded runs)."""
+"""Serving an app over HTTPS with mutual TLS: in the foreground (a service process, announced by its
+endpoint record: :func:`serve_role`) or in a background thread (tests, embedded runs)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -20,7 +22,7 @@ import uvicorn
 from sdqkd.errors import SdqkdError
 from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
-__all__ = ["BackgroundServer", "TlsFiles", "bind_socket", "serve", "uvicorn_config"]
+__all__ = ["BackgroundServer", "TlsFiles", "bind_socket", "serve", "serve_role", "uvicorn_config"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,54 @@ def serve(
         sock.close()
 
 
-class _Stopped(Exception):
+def serve_role(
+    app: Any,
+    tls: TlsFiles,
+    host: str,
+    port: int,
+    endpoint_file: Path | None = None,
+    record: Mapping[str, Any] | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` as a service process (emulator, KME, agent, controller) until SIGINT/SIGTERM.
+
+    Once it accepts connections, its endpoint record ``{"url", "pid", **record}`` is written to
+    ``endpoint_file`` (if given), then ``on_started(url)`` runs. The record is how the launcher, the
+    tests and the tools learn the service's URL (port 0: a free port) and tell it from an earlier
+    process's; it is removed again when serving ends, however it ends.
+
+    Args:
+        app: the ASGI app.
+        tls: its certificate, key and CA.
+        host: the address to listen on.
+        port: the port (0: a free one).
+        endpoint_file: where to record the endpoint (None: nowhere).
+        record: more members of the record (``kme_id``, ``node_id``, ``topology``).
+        on_started: called with the URL once the record is written.
+    """
+
+    def announce(url: str) -> None:
+        if endpoint_file is not None:
+            _write_atomically(endpoint_file, {"url": url, "pid": os.getpid(), **(record or {})})
+        if on_started is not None:
+            on_started(url)
+
+    try:
+        serve(app, tls, host, port, on_started=announce)
+    finally:
+        if endpoint_file is not None:
+            endpoint_file.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON so that a reader polling for ``path`` never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(dict(data)), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class _Stopped(SdqkdError):
     """SIGTERM or SIGINT after (or before) the server's own graceful shutdown."""
 
 

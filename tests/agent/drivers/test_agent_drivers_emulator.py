@@ -33,7 +33,7 @@ from sdqkd.agent.drivers import (
 from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import DeviceError, NotFound
-from sdqkd.runtime.launcher import pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.server import BackgroundServer
 from sdqkd.topology.models import Topology
 

@@ -14,7 +14,7 @@ from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.emulator.engine import Emulator
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role, client_ssl_context
-from sdqkd.runtime.launcher import pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology

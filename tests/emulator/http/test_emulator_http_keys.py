@@ -12,7 +12,7 @@ from emulator_http_support import EmulatorPki
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError, KeyContainer, decode_key
 from sdqkd.pki import IssuedCertificate
-from sdqkd.runtime.launcher import pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.server import BackgroundServer
 from sdqkd.topology.models import Topology
 

@@ -26,8 +26,8 @@ from kme_process_support import (
 )
 
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError
-from sdqkd.runtime.launcher import KME_RESTART_WINDOW_S, KME_RESTARTS
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.runtime.supervisor import KME_RESTART_WINDOW_S, KME_RESTARTS
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from sdqkd.emulator.engine import Emulator
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role, client_ssl_context
-from sdqkd.runtime.launcher import pair_configuration
+from sdqkd.runtime.configs import pair_configuration
 from sdqkd.server import BackgroundServer, TlsFiles
 from sdqkd.topology.loader import load_topology
 

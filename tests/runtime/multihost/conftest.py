@@ -13,15 +13,14 @@ from netns_support import Hosts, NamespacesUnavailable
 
 from sdqkd.cli.app import main
 from sdqkd.runtime.deploy import Deployment, deploy, parse_addresses
-from sdqkd.runtime.launcher import find_yang_dir
 
 
 @pytest.fixture(scope="module")
 def madrid(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
-    """Madrid prepared for four hosts (controller and emulator on one), with the YANG modules where
-    they are found. Read-only for the tests."""
+    """Madrid prepared for four hosts (controller and emulator on one); the agents use the packaged
+    ETSI GS QKD 015 model. Read-only for the tests."""
     out = tmp_path_factory.mktemp("deploy") / "madrid"
-    return deploy("madrid", parse_addresses(MADRID_ADDRESSES), out, yang_dir=find_yang_dir(None))
+    return deploy("madrid", parse_addresses(MADRID_ADDRESSES), out)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ them, and the commands each host runs."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from multihost_support import NODE_HOSTS, addresses, certificate, identity, ip_a
 
 from sdqkd.agent.service import load_agent_config
 from sdqkd.errors import ConfigError
+from sdqkd.etsi015 import yang_dir
 from sdqkd.kms.config import load_kme_config
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.runtime.deploy import Deployment, deploy, load_addresses, parse_addresses
@@ -137,15 +139,34 @@ def test_each_agent_knows_the_emulator_the_controller_its_kme_and_the_url_it_is_
         assert (host.folder / config["tls"][key]).is_file()
     assert config["tls"]["cert"] == "pki/agent-quintin.crt"
     assert (host.folder / config["endpoint_file"]).parent.is_dir()
-    assert config["yang_dir"] == "yang"
+    assert "yang_dir" not in config  # the agents validate against the model shipped with sdqkd
+    assert not (host.folder / "yang").exists()
     loaded = load_agent_config(host.folder / "agent-quintin.yaml")  # what `sdqkd agent` will read
     assert loaded.controller_url == "https://10.77.0.1:7443"
     assert loaded.advertise_url == "https://10.77.0.4:8830"
-    assert loaded.yang_dir == host.folder / "yang"
-    if madrid.yang_dir is not None:
-        assert sorted(p.name for p in (host.folder / "yang").iterdir()) == sorted(
-            p.name for p in madrid.yang_dir.iterdir() if p.name == "yang-library.json" or p.suffix == ".yang"
-        )
+    assert loaded.yang_dir is None
+
+
+def test_other_yang_modules_are_copied_to_each_node_host_and_named_in_its_agents_configuration(
+    tmp_path: Path,
+) -> None:
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    for source in yang_dir().iterdir():
+        if source.name == "yang-library.json" or source.suffix == ".yang":
+            shutil.copyfile(source, modules / source.name)
+    (modules / "README").write_text("not a module")
+
+    deployment = deploy("madrid", parse_addresses(addresses()), tmp_path / "out", yang_dir=modules)
+
+    assert deployment.yang_dir == modules.resolve()
+    for node in NODE_HOSTS:
+        host = deployment.host_of(f"agent:{node}")
+        assert _yaml(host.folder / f"agent-{node}.yaml")["yang_dir"] == "yang"
+        assert load_agent_config(host.folder / f"agent-{node}.yaml").yang_dir == host.folder / "yang"
+        copied = sorted(path.name for path in (host.folder / "yang").iterdir())
+        assert copied == sorted(path.name for path in modules.iterdir() if path.name != "README")
+    assert not (deployment.host_of("controller").folder / "yang").exists()
 
 
 def test_the_emulator_host_folder_is_the_emulators_run_directory(madrid: Deployment) -> None:
@@ -235,8 +256,8 @@ def test_a_network_on_one_host_shares_one_folder_and_a_topology_file_travels_wit
     assert emulator[emulator.index("--topology") + 1] == "topology.yaml"
     assert emulator[emulator.index("--time-scale") + 1] == "20"
     assert load_kme_config(host.folder / "kme-b.yaml").links[0].peer_url == "https://127.0.0.1:18443"
-    assert list((host.folder / "yang").iterdir()) == []  # no modules given: the user puts them there
-    assert "YANG modules" in (host.folder / "commands.txt").read_text(encoding="utf-8")
+    assert not (host.folder / "yang").exists()  # no modules given: the agents use the packaged model
+    assert "YANG" not in (host.folder / "commands.txt").read_text(encoding="utf-8")
 
 
 def test_ipv6_addresses_are_bracketed_in_urls_and_kept_out_of_folder_names(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from netns_support import Hosts
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError, decode_key
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.runtime.deploy import Deployment, HostPlan, deploy, parse_addresses
-from sdqkd.runtime.launcher import find_yang_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -142,9 +141,6 @@ async def _share_key(deployment: Deployment, master: str, slave: str) -> tuple[b
 def test_madrid_on_five_hosts_delivers_the_same_keys_at_both_ends_of_its_links(
     hosts: Hosts, tmp_path: Path
 ) -> None:
-    yang_dir = find_yang_dir(None)
-    if yang_dir is None:
-        pytest.skip("the agents need the ETSI GS QKD 015 YANG modules ($SDQKD_YANG_DIR or ../shared/specs)")
     names = {hosts.add("ctl"): "ctl"}
     names.update({hosts.add(node): node for node in NODES})
     address = {name: ip for ip, name in names.items()}
@@ -153,9 +149,7 @@ def test_madrid_on_five_hosts_delivers_the_same_keys_at_both_ends_of_its_links(
         "emulator": {"host": address["ctl"], "port": 9443},
         "nodes": {node: {"host": address[node]} for node in NODES},
     }
-    deployment = deploy(
-        "madrid", parse_addresses(document), tmp_path / "deploy", time_scale=TIME_SCALE, yang_dir=yang_dir
-    )
+    deployment = deploy("madrid", parse_addresses(document), tmp_path / "deploy", time_scale=TIME_SCALE)
     logs = tmp_path / "logs"
     logs.mkdir()
 
