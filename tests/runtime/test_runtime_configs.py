@@ -1,0 +1,73 @@
+"""The role configurations ``sdqkd up`` writes (one host, loopback, absolute paths in the run
+directory) come from the same builders as ``sdqkd deploy``'s, and each role reads its own back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sdqkd.agent.service import load_agent_config
+from sdqkd.controller.config import load_controller_config
+from sdqkd.kms.config import load_kme_config
+from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments
+from sdqkd.runtime.launcher import kme_configs
+from sdqkd.runtime.rundir import RunDir
+from sdqkd.topology import load_topology
+
+
+def _write(path: Path, config: dict[str, object]) -> Path:
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def test_the_kmes_of_one_host_reach_their_peers_on_loopback_with_the_run_directorys_files(
+    tmp_path: Path,
+) -> None:
+    run = RunDir(tmp_path)
+    ports = {"n1": 18001, "n2": 18002, "n3": 18003}
+    configs = kme_configs(load_topology("chain:3"), run, "https://localhost:9000", ports)
+
+    n2 = load_kme_config(_write(tmp_path / "n2.json", configs["n2"]))
+    assert (n2.kme_id, n2.host, n2.port) == ("n2", "127.0.0.1", 18002)
+    assert n2.tls.files().cert == run.pki / "kme-n2.crt"
+    assert n2.tls.ca == run.ca_cert
+    assert n2.storage.path == run.kme_dir / "n2.db"
+    assert n2.endpoint_file == run.kme_endpoint("n2")
+    assert {link.peer_kme_id: link.peer_url for link in n2.links} == {
+        "n1": "https://localhost:18001",
+        "n3": "https://localhost:18003",
+    }
+    assert all(link.device.etsi014_url.startswith("https://localhost:9000/devices/n") for link in n2.links)
+
+
+def test_an_agent_calls_home_and_names_its_kme_only_where_the_placement_knows_them(tmp_path: Path) -> None:
+    at = Placement(tmp_path / "pki", "https://localhost:9000", {"n1": "https://localhost:18001"})
+    alone = agent_config("n1", "N1", at, host="127.0.0.1", port=0, endpoint_file=tmp_path / "n1.json")
+    assert {"controller_url", "advertise_url", "yang_dir"}.isdisjoint(alone)
+    assert alone["kme_url"] == "https://localhost:18001"
+
+    at = Placement(at.pki, at.emulator_url, at.kme_urls, "https://localhost:7000")
+    config = agent_config(
+        "n1", "N1", at, host="127.0.0.1", port=0, endpoint_file=tmp_path / "n1.json", yang_dir=Path("yang")
+    )
+    loaded = load_agent_config(_write(tmp_path / "agent.json", config))
+    assert loaded.controller_url == "https://localhost:7000"
+    assert loaded.yang_dir == tmp_path / "yang"  # relative to the configuration file
+    assert loaded.tls.key == tmp_path / "pki" / "agent-n1.key"
+
+
+def test_the_controller_and_the_emulator_of_one_host_listen_on_loopback_by_default(tmp_path: Path) -> None:
+    at = Placement(tmp_path / "pki", "https://localhost:9000")
+    config = controller_config(
+        "chain:3", at, host="127.0.0.1", port=0, database=tmp_path / "c.db", endpoint_file=tmp_path / "c.json"
+    )
+    loaded = load_controller_config(_write(tmp_path / "controller.json", config))
+    assert (loaded.topology, loaded.port, loaded.poll_interval_s) == ("chain:3", 0, 1.0)
+    assert loaded.tls.cert == tmp_path / "pki" / "controller-controller.crt"
+
+    assert emulator_arguments("chain:3", tmp_path, 50.0) == [
+        "emulator", "--topology", "chain:3", "--run-dir", str(tmp_path), "--time-scale", "50",
+    ]  # fmt: skip
+    assert emulator_arguments("madrid", Path("."), 0.5, "10.0.0.1", 9443)[-6:] == [
+        "--host", "10.0.0.1", "--port", "9443", "--time-scale", "0.5",
+    ]  # fmt: skip
