@@ -35,13 +35,12 @@ def deploy_command(
     output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.TABLE,
 ) -> None:
     """Prepare a multi-host deployment: a CA, and per host its certificates, configurations and commands."""
-    from sdqkd.etsi015 import packaged_yang_dir
-    from sdqkd.etsi015 import yang_dir as find_yang_dir
+    from sdqkd import etsi015
     from sdqkd.runtime.deploy import deploy, load_addresses
 
-    chosen = find_yang_dir(yang_dir)
+    chosen = etsi015.yang_dir(yang_dir)
     # the packaged model is on every host with sdqkd: nothing to copy
-    copied = None if chosen == packaged_yang_dir().resolve() else chosen
+    copied = None if chosen == etsi015.packaged_yang_dir().resolve() else chosen
     deployment = deploy(topology, load_addresses(addresses), out, time_scale=time_scale, yang_dir=copied)
     if output is OutputFormat.JSON:
         print_json(deployment.to_json())

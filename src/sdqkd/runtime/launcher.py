@@ -27,9 +27,9 @@ from typing import Any
 
 import networkx as nx
 
+from sdqkd import etsi015
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError
-from sdqkd.etsi015 import yang_dir as find_yang_dir
 from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments, kme_config
 from sdqkd.runtime.processes import is_alive, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki
@@ -134,7 +134,7 @@ def up(
     if not time_scale > 0:
         raise ConfigError("--time-scale must be > 0")
     topology = load_topology(topology_spec)
-    model = find_yang_dir(yang_dir)  # checked before anything starts
+    model = etsi015.yang_dir(yang_dir)  # checked before anything starts
     run = RunDir(run_dir.resolve())
     with _owning(run):
         _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model)
