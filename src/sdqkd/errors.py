@@ -5,27 +5,50 @@ service's error handler) can tell a domain error from a bug. Lower-layer errors 
 OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
 
     SdqkdError
-    ├── ConfigError              bad user input: a parameter, a file, a name
-    │   └── TopologyError        a topology file or built-in name that cannot be used
-    │       └── UnknownTopology  no built-in topology and no file of that name
-    ├── PhysicsError             parameters outside the model's physical domain
-    ├── PkiError                 a certificate or CA that cannot be used
-    ├── Unauthenticated          → 401: no usable client certificate (no sdqkd identity)
-    ├── Forbidden                → 403: an identity this operation is not for (ETSI 014 answers 401)
-    ├── Unavailable              a remote service did not answer, or not as its protocol says
-    │   └── AgentUnavailable     → 502: a node agent or KME, for the controller
-    ├── KeyDeliveryError         ETSI GS QKD 014 key delivery refused (each maps to a status code)
-    │   ├── KeyRequestInvalid    → 400: a malformed or unsatisfiable request
-    │   ├── Unauthorized         → 401: the caller may not have these keys (reveals nothing more)
+    ├── ConfigError               bad user input: a parameter, a file, a name
+    │   ├── TopologyError         a topology file or built-in name that cannot be used
+    │   │   └── UnknownTopology   no built-in topology and no file of that name
+    │   └── VirtualLinkError      a VIRT qkd_link the node cannot take            (sdqkd.agent.virtual)
+    ├── PhysicsError              parameters outside the model's physical domain
+    ├── PkiError                  a certificate or CA that cannot be used
+    ├── LaunchError               the network could not be started                (sdqkd.runtime.launcher)
+    │
+    ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
+    ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
+    │   └── Unauthorized          → 401: not these keys (ETSI 014; also a KeyDeliveryError)
+    │
+    ├── Unavailable               a remote service did not answer, or not as its protocol says
+    │   ├── AgentUnavailable      → 502: a node agent or KME, for the controller (also ControlPlaneError)
+    │   ├── KmeUnavailable        the node's KME, for its agent                   (sdqkd.agent.kme)
+    │   ├── Etsi014ClientError    a KME or QKD module's ETSI 014 API              (sdqkd.etsi014.client)
+    │   ├── EmulatorClientError   the emulator's management or plant API          (sdqkd.emulator.client)
+    │   └── PeerKmeUnavailable    → 503: the peer KME's KME↔KME API               (sdqkd.kms.peer;
+    │                                    also a KeyServiceUnavailable)
+    │
+    ├── KeyDeliveryError          ETSI GS QKD 014 key delivery refused (each maps to a status code)
+    │   ├── KeyRequestInvalid     → 400: a malformed or unsatisfiable request
+    │   │   └── HopRefused        → 400: a relay hop that does not open (MAC, sizes) (sdqkd.kms.relay)
+    │   ├── Unauthorized          → 401: the caller may not have these keys (reveals nothing more)
     │   └── KeyServiceUnavailable → 503: the server cannot serve now
-    │       └── KeyExhausted     → 503: not enough key material for the request
-    ├── DeviceError              a (real or emulated) QKD device or optical element refused an operation
-    │   └── NotFound             no such fibre, channel, switch, port or module
-    ├── RestconfError            a RESTCONF (RFC 8040) operation refused, with the fields of its error body
-    │   └── ResourceNotFound     → 404: no such data resource
-    └── ControlPlaneError        the SDN controller cannot do what was asked
-        ├── AdmissionRefused     → 409: an application the QKD links cannot carry now
-        └── UnknownResource      → 404: no such node, link or application
+    │       ├── KeyExhausted      → 503: not enough key material for the request
+    │       └── PeerKmeUnavailable → 503: the peer KME did not answer as it should (see above)
+    ├── DeviceError               a (real or emulated) QKD device or optical element refused an operation
+    │   ├── NotFound              no such fibre, channel, switch, port or module
+    │   └── DeviceRefused         the emulator answered a driver with an error    (sdqkd.agent.drivers)
+    ├── RestconfError             a RESTCONF (RFC 8040) operation refused, with the fields of its error body
+    │   └── ResourceNotFound      → 404: no such data resource
+    └── ControlPlaneError         the SDN controller cannot do what was asked
+        ├── AdmissionRefused      → 409: an application the QKD links cannot carry now
+        ├── UnknownResource       → 404: no such node, link or application
+        └── AgentUnavailable      (see Unavailable)
+
+A class with two parents is drawn under both. Private classes that never leave their module (an app's
+own RESTCONF refusals, a driver's retry signal) are not drawn; they derive from this tree too.
+
+Who answers what: :class:`Unauthenticated` is 401 in every service; :class:`Forbidden` is 403, except in
+ETSI GS QKD 014, which defines only 400, 401 and 503 and answers 401 (docs/architecture.md, security).
+Each app maps these classes to its status codes and error format once, in the table it installs with
+:func:`sdqkd.server.errors.install_error_handlers`.
 """
 
 from __future__ import annotations
@@ -123,9 +146,11 @@ class KeyRequestInvalid(KeyDeliveryError):
     """A malformed or unsatisfiable key request (HTTP 400)."""
 
 
-class Unauthorized(KeyDeliveryError):
-    """The caller may not have these keys (HTTP 401). The message never says whether a key or SAE
-    exists."""
+class Unauthorized(KeyDeliveryError, Forbidden):
+    """The caller may not have these keys (HTTP 401: ETSI GS QKD 014 has no 403). The message never
+    says whether a key or SAE exists.
+
+    An authorisation refusal like any :class:`Forbidden`, in the ETSI 014 family of errors."""
 
 
 class KeyServiceUnavailable(KeyDeliveryError):

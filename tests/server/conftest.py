@@ -11,8 +11,10 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sdqkd.errors import Forbidden, SdqkdError, Unauthenticated
 from sdqkd.pki import CertificateAuthority, Identity, IssuedCertificate, Role, client_ssl_context
-from sdqkd.server import BackgroundServer, PeerDep, TlsFiles, Unauthenticated, require_roles
+from sdqkd.server import BackgroundServer, PeerDep, TlsFiles, require_roles
+from sdqkd.server.errors import ErrorRenderer, install_error_handlers
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +44,19 @@ def foreign_cert(tmp_path_factory: pytest.TempPathFactory) -> IssuedCertificate:
     return CertificateAuthority.create(tmp_path_factory.mktemp("foreign-ca")).issue(Role.OPERATOR, "mallory")
 
 
+def _refused(status: int) -> ErrorRenderer:
+    def render(request: Request, exc: SdqkdError) -> JSONResponse:
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    return render
+
+
 def make_app() -> FastAPI:
     """An app that returns the caller's identity, its TLS extension and its connection, with one route
-    for operators only; ``Unauthenticated`` maps to 401 as in every sdqkd service."""
+    for operators only; ``Unauthenticated`` maps to 401 and ``Forbidden`` to 403, as in every sdqkd
+    service that has a 403."""
     app = FastAPI()
-
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
-        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=401)
+    install_error_handlers(app, {Unauthenticated: _refused(401), Forbidden: _refused(403)})
 
     @app.get("/whoami")
     def whoami(peer: PeerDep, request: Request) -> dict[str, Any]:

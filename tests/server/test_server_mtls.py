@@ -143,13 +143,13 @@ def test_the_role_guard_admits_an_operator(client_of: ClientOf, operator_cert: I
     assert response.json() == {"admitted": "operator:alice-ops"}
 
 
-def test_the_role_guard_refuses_a_kme_by_raising_unauthenticated_in_the_app(
+def test_the_role_guard_refuses_a_known_caller_of_another_role_as_forbidden(
     client_of: ClientOf, kme_cert: IssuedCertificate
 ) -> None:
     response = client_of(kme_cert).get("/operators-only")
 
-    assert response.status_code == 401
-    assert response.json() == {"error": "Unauthenticated", "message": "kme:kme-b may not call this"}
+    assert response.status_code == 403
+    assert response.json() == {"error": "Forbidden", "message": "kme:kme-b may not call this"}
 
 
 def test_the_tls_extension_carries_the_client_certificate_its_name_and_the_tls_version(

@@ -29,7 +29,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sdqkd.errors import DeviceError
+from sdqkd.errors import Unavailable
 from sdqkd.etsi015 import link_qkdl_id, virtual_qkdl_id
 from sdqkd.pki.tls import async_https_client
 
@@ -39,7 +39,7 @@ BLOCK_BITS = 256
 """The bits of a KME key block (the size of a virtual link's ``blocks_used``)."""
 
 
-class KmeUnavailable(DeviceError):
+class KmeUnavailable(Unavailable):
     """The node's KME did not answer, or not with its status body."""
 
 

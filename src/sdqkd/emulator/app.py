@@ -7,9 +7,11 @@ plant API, the event stream, and each module's ETSI GS QKD 014 key delivery.
     /api/v1/events[?module=ID]                                           server-sent events
     /devices/{module_id}/api/v1/keys/...                                 ETSI GS QKD 014 per module
 
-Errors of the management and plant APIs are RFC 9457 problem details; ETSI 014 errors are the
-spec's own. Callers: the operator and the controller everywhere; an agent (``agent:NODE``) reads
-everything and configures the modules of its node; KMEs only reach ETSI 014.
+Errors of the management and plant APIs are RFC 9457 problem details, from one table: no usable
+client certificate 401, a known caller that may not make the call 403, no such element 404, a change
+the device refuses 409, a malformed request 400 (where and why, never what was sent); ETSI 014
+errors are the spec's own. Callers: the operator and the controller everywhere; an agent
+(``agent:NODE``) reads everything and configures the modules of its node; KMEs only reach ETSI 014.
 """
 
 from __future__ import annotations
@@ -23,18 +25,24 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sdqkd import __version__
 from sdqkd.emulator.devices import ModuleKeyService
 from sdqkd.emulator.engine import Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.world import PairState
-from sdqkd.errors import DeviceError, NotFound
+from sdqkd.errors import DeviceError, Forbidden, NotFound, SdqkdError, Unauthenticated
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
-from sdqkd.server.identity import Unauthenticated, require_roles
+from sdqkd.server.errors import (
+    ErrorRenderer,
+    ErrorTable,
+    HTTPError,
+    install_error_handlers,
+    validation_problems,
+)
+from sdqkd.server.identity import require_roles
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
 __all__ = ["create_emulator_app"]
@@ -76,6 +84,33 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
     )
 
 
+def _refused(status: int, title: str) -> ErrorRenderer:
+    def render(_: Request, exc: SdqkdError) -> JSONResponse:
+        return _problem(status, title, str(exc))
+
+    return render
+
+
+def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # the first problem, where and why: never the input itself
+    problem = validation_problems(exc)[0]
+    return _problem(400, "Bad Request", f"{problem['field']}: {problem['problem']}")
+
+
+def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+
+_ERROR_TABLE: ErrorTable = {
+    Unauthenticated: _refused(401, "Unauthorized"),
+    Forbidden: _refused(403, "Forbidden"),
+    NotFound: _refused(404, "Not Found"),
+    DeviceError: _refused(409, "Refused by the device"),
+    RequestValidationError: _invalid,
+    HTTPError: _http_error,
+}
+
+
 def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAPI:
     """The emulator's app. With ``run_clock`` the world advances in real time while it serves."""
 
@@ -96,34 +131,14 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
     )
     world = emulator.world
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _problem(404, "Not Found", str(exc))
-
-    @app.exception_handler(DeviceError)
-    async def _device_error(_: Request, exc: DeviceError) -> JSONResponse:
-        return _problem(409, "Refused by the device", str(exc))
-
-    @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        return _problem(403 if "may not" in str(exc) else 401, "Not allowed", str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        return _problem(400, "Bad Request", f"{where}: {error.get('msg', 'invalid')}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+    install_error_handlers(app, _ERROR_TABLE)
 
     def require_module_writer(caller: Identity, module: QkdModule) -> None:
         if caller.role in (Role.OPERATOR, Role.CONTROLLER):
             return
         if caller.role is Role.AGENT and caller.name == module.node:
             return
-        raise Unauthenticated(f"{caller} may not configure module {module.id}")
+        raise Forbidden(f"{caller} may not configure module {module.id}")
 
     def describe(module: QkdModule) -> dict[str, Any]:
         profile = world.topology.profile(module.profile)

@@ -8,14 +8,15 @@ from typing import Any
 
 import httpx
 
-from sdqkd.errors import SdqkdError
+from sdqkd.errors import Unavailable
 from sdqkd.pki.tls import client_ssl_context
 
 __all__ = ["EmulatorClient", "EmulatorClientError"]
 
 
-class EmulatorClientError(SdqkdError):
-    """The emulator refused a request or could not be reached."""
+class EmulatorClientError(Unavailable):
+    """The emulator could not be reached, refused a request (``status_code``), or answered something
+    that is not its API's JSON; also a client certificate that cannot be used."""
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         self.status_code = status_code
@@ -63,7 +64,12 @@ class EmulatorClient:
             except ValueError:
                 detail = response.text
             raise EmulatorClientError(f"emulator refused {method} {path}: {detail}", response.status_code)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:  # json's JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise EmulatorClientError(
+                f"emulator answered {method} {path} with something that is not JSON", response.status_code
+            ) from exc
 
     # Management ----------------------------------------------------------------------------------
 

@@ -7,13 +7,15 @@ Routes (§5.1–§5.3), under ``/api/v1/keys``::
     POST|GET  {master_SAE_ID}/dec_keys  → Key container   (body Key IDs | query key_ID)
 
 The caller's identity comes from its TLS client certificate (:func:`sdqkd.server.peer_identity`);
-callers whose role is not allowed get 401. The identity is handed to the service, which decides
-what the caller may see and enforces its own limits (key counts and sizes, extensions). The app adds
-one rule of its own: sizes are whole bytes.
+callers whose role is not allowed get 401 (a :class:`~sdqkd.errors.Forbidden`: §5 has no 403). The
+identity is handed to the service, which decides what the caller may see and enforces its own limits
+(key counts and sizes, extensions). The app adds one rule of its own: sizes are whole bytes.
 
 Every answer carries ``Cache-Control: no-store``; every failure is a §6.5 Error body (``message``,
 ``details`` when there are any) with 400, 401 or 503 as §5 prescribes, or 404/405 for a route or
-method that does not exist. Nothing logged here names a key, a key ID or a request body.
+method that does not exist: one table (:data:`_STATUS_OF`) maps each error class to its status. A
+validation failure says where and why, never what was sent. Nothing logged here names a key, a key
+ID or a request body.
 """
 
 from __future__ import annotations
@@ -27,24 +29,46 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sdqkd.errors import KeyDeliveryError, KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
+from sdqkd.errors import (
+    Forbidden,
+    KeyDeliveryError,
+    KeyRequestInvalid,
+    KeyServiceUnavailable,
+    SdqkdError,
+    Unauthenticated,
+    Unauthorized,
+    Unavailable,
+)
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
 from sdqkd.etsi014.service import KeyService
 from sdqkd.pki.identity import Identity, Role
-from sdqkd.server.identity import Unauthenticated, peer_identity
+from sdqkd.server.errors import (
+    ErrorRenderer,
+    ErrorTable,
+    HTTPError,
+    install_error_handlers,
+    validation_problems,
+)
+from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
 
 __all__ = ["create_etsi014_app"]
 
 logger = logging.getLogger(__name__)
 
-# ETSI GS QKD 014 §5: 400 bad request format, 401 unauthorized, 503 error on the server side.
-_STATUS_OF: dict[type[KeyDeliveryError], int] = {
+# ETSI GS QKD 014 §5: 400 bad request format, 401 unauthorized, 503 error on the server side. §5 has
+# no 403: a caller that is known but not allowed (Forbidden) is 401, as one without a certificate.
+# Unauthorized is a KeyDeliveryError and a Forbidden: named here so that its status does not depend
+# on which of its bases comes first.
+_STATUS_OF: dict[type[SdqkdError], int] = {
     KeyRequestInvalid: 400,
     Unauthorized: 401,
+    Forbidden: 401,
+    Unauthenticated: 401,
     KeyServiceUnavailable: 503,
+    KeyDeliveryError: 503,
+    Unavailable: 503,  # something the key service needs did not answer
 }
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Error, "description": "Bad request format"},
@@ -103,11 +127,12 @@ async def _caller(request: Request) -> Identity:
     """The caller's identity, if its role may use this app.
 
     Raises:
-        Unauthenticated: no usable client certificate, or a role not allowed.
+        Unauthenticated: no usable client certificate.
+        Forbidden: a role not allowed.
     """
     caller = await peer_identity(request)
     if caller.role not in request.app.state.allowed_roles:
-        raise Unauthenticated(f"{caller} may not call this API")
+        raise Forbidden(f"{caller} may not call this API")
     return caller
 
 
@@ -181,6 +206,43 @@ async def get_dec_keys(
     return container
 
 
+def _refused(status_code: int) -> ErrorRenderer:
+    def render(request: Request, exc: SdqkdError) -> JSONResponse:
+        logger.info("ETSI 014 request refused: %d %s", status_code, type(exc).__name__)
+        if isinstance(exc, KeyDeliveryError):
+            return _error(status_code, exc.message, exc.details)
+        if isinstance(exc, Unavailable):  # its message is about another service: not the SAE's business
+            return _error(status_code, _UNEXPECTED)
+        return _error(status_code, str(exc))
+
+    return render
+
+
+def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Where and why only: the offending input is not echoed (it may be a key ID).
+    details: list[dict[str, Any]] = [
+        {"location": problem["field"], "reason": problem["problem"]} for problem in validation_problems(exc)
+    ]
+    return _error(400, "bad request format", details)
+
+
+def _http_error(request: Request, exc: HTTPError) -> JSONResponse:
+    response = _error(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    operation = request.url.path.rsplit("/", 1)[-1]
+    if exc.status_code == 405 and operation in _METHODS:
+        # RFC 9110 §10.2.1: all the methods of the path (Starlette names its first route's only)
+        response.headers["Allow"] = _METHODS[operation]
+    return response
+
+
+_ERROR_TABLE: ErrorTable = {
+    **{error_class: _refused(status_code) for error_class, status_code in _STATUS_OF.items()},
+    RequestValidationError: _invalid_request,
+    HTTPError: _http_error,
+}
+
+
 class _Etsi014App(FastAPI):
     """FastAPI whose OpenAPI document says what this server does: mutual TLS, §6.5 Error bodies
     with 400/401/503, and no 422 (validation failures are 400s)."""
@@ -235,34 +297,5 @@ def create_etsi014_app(
     )
     app.include_router(_router)
 
-    @app.exception_handler(KeyDeliveryError)
-    async def key_delivery_refused(request: Request, exc: KeyDeliveryError) -> JSONResponse:
-        status_code = next((_STATUS_OF[cls] for cls in type(exc).__mro__ if cls in _STATUS_OF), 503)
-        logger.info("ETSI 014 request refused: %d %s", status_code, type(exc).__name__)
-        return _error(status_code, exc.message, exc.details)
-
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
-        logger.info("ETSI 014 request refused: 401 Unauthenticated")
-        return _error(401, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Where and why only: the offending input is not echoed (it may be a key ID).
-        details = [
-            {"location": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
-            for error in exc.errors()
-        ]
-        return _error(400, "bad request format", details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _error(exc.status_code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        operation = request.url.path.rsplit("/", 1)[-1]
-        if exc.status_code == 405 and operation in _METHODS:
-            # RFC 9110 §10.2.1: all the methods of the path (Starlette names its first route's only)
-            response.headers["Allow"] = _METHODS[operation]
-        return response
-
+    install_error_handlers(app, _ERROR_TABLE)
     return app

@@ -18,7 +18,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from sdqkd.errors import SdqkdError
+from sdqkd.errors import Unavailable
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
 from sdqkd.pki.tls import async_https_client
 
@@ -27,8 +27,9 @@ __all__ = ["Etsi014Client", "Etsi014ClientError"]
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class Etsi014ClientError(SdqkdError):
-    """An ETSI 014 request that did not deliver.
+class Etsi014ClientError(Unavailable):
+    """An ETSI 014 request that did not deliver: the KME (or QKD module) did not answer, refused
+    (``status_code`` says how: 400, 401 or 503), or answered something that is not ETSI 014.
 
     Attributes:
         status_code: the HTTP status of the answer; None when none came (transport error).

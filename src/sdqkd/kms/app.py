@@ -7,7 +7,10 @@
     /api/v1/kme                            pool levels per link (operator, controller, agent)
     /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (controller, agent)
 
-ETSI 014 errors are the spec's; the others are RFC 9457 problem details.
+ETSI 014 errors are the spec's (its own app's table: a caller not allowed is 401 there); the others
+are RFC 9457 problem details, from this app's table: no usable client certificate 401, a known caller
+that may not make the call 403, a malformed request 400, a peer KME or QKD module that did not answer
+503.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sdqkd import __version__
-from sdqkd.errors import KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
+from sdqkd.errors import (
+    Forbidden,
+    KeyRequestInvalid,
+    KeyServiceUnavailable,
+    SdqkdError,
+    Unauthenticated,
+    Unavailable,
+)
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.kms.config import VirtualLinkConfig
 from sdqkd.kms.kme import Kme
@@ -34,7 +44,14 @@ from sdqkd.kms.peer import (
 )
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.pki.identity import Identity, Role
-from sdqkd.server.identity import PeerDep, Unauthenticated, require_roles
+from sdqkd.server.errors import (
+    ErrorRenderer,
+    ErrorTable,
+    HTTPError,
+    install_error_handlers,
+    validation_problems,
+)
+from sdqkd.server.identity import PeerDep, require_roles
 
 __all__ = ["create_kme_app"]
 
@@ -54,6 +71,35 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
         media_type="application/problem+json",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _refused(status: int, title: str) -> ErrorRenderer:
+    def render(_: Request, exc: SdqkdError) -> JSONResponse:
+        return _problem(status, title, str(exc))
+
+    return render
+
+
+def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # the first problem, where and why: never the input itself
+    problem = validation_problems(exc)[0]
+    return _problem(400, "Bad Request", f"{problem['field']}: {problem['problem']}")
+
+
+def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+
+# The KME↔KME and management APIs (the mounted ETSI 014 app has its own table).
+_ERROR_TABLE: ErrorTable = {
+    Unauthenticated: _refused(401, "Unauthorized"),
+    Forbidden: _refused(403, "Forbidden"),
+    KeyRequestInvalid: _refused(400, "Bad Request"),
+    KeyServiceUnavailable: _refused(503, "Service Unavailable"),
+    Unavailable: _refused(503, "Service Unavailable"),
+    RequestValidationError: _invalid,
+    HTTPError: _http_error,
+}
 
 
 def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
@@ -79,28 +125,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         openapi_url=None,
     )
 
-    @app.exception_handler(Unauthorized)
-    async def _unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
-        return _problem(403, "Forbidden", exc.message)
-
-    @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        return _problem(401, "Unauthorized", str(exc))
-
-    @app.exception_handler(KeyServiceUnavailable)
-    async def _unavailable(_: Request, exc: KeyServiceUnavailable) -> JSONResponse:
-        return _problem(503, "Service Unavailable", exc.message)
-
-    @app.exception_handler(KeyRequestInvalid)
-    async def _refused(_: Request, exc: KeyRequestInvalid) -> JSONResponse:
-        return _problem(400, "Bad Request", exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = exc.errors()[0]
-        return _problem(
-            400, "Bad Request", f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
-        )
+    install_error_handlers(app, _ERROR_TABLE)
 
     @app.post("/kmeapi/v1/links/{link_id}/blocks")
     async def hold_blocks(link_id: str, body: BlocksRequest, caller: PeerDep) -> BlocksResponse:

@@ -25,9 +25,18 @@ import contextlib
 import logging
 import secrets
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
-from sdqkd.errors import ConfigError, KeyRequestInvalid, KeyServiceUnavailable, SdqkdError, Unauthorized
+from sdqkd.errors import (
+    ConfigError,
+    Forbidden,
+    KeyRequestInvalid,
+    KeyServiceUnavailable,
+    SdqkdError,
+    Unauthorized,
+)
 from sdqkd.etsi014.client import Etsi014Client, Etsi014ClientError
 from sdqkd.etsi014.models import Key, KeyContainer, KeyIds, KeyRequest, Status, encode_key
 from sdqkd.kms.config import KmeConfig, KmeLinkConfig, VirtualLinkConfig, VirtualLinkHops
@@ -49,6 +58,13 @@ from sdqkd.pki.identity import Identity, Role
 __all__ = ["Kme", "KmeLimits"]
 
 log = logging.getLogger(__name__)
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A background task of the KME ends only when stopped: any other end is a bug, which must not
+    stop a link's key supply without a word."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("KME task %s ended: %s", task.get_name(), type(exc).__name__, exc_info=exc)
 
 
 @dataclass(frozen=True)
@@ -90,9 +106,14 @@ class Kme:
             )
             self._peers[link.id] = PeerClient(link.peer_url, tls.cert, tls.key, tls.ca)
             if supply:
-                self._tasks.append(asyncio.create_task(self._supply(link), name=f"kme-supply-{link.id}"))
+                self._start_task(self._supply(link), f"kme-supply-{link.id}")
         if supply:
-            self._tasks.append(asyncio.create_task(self._expire(), name="kme-expire"))
+            self._start_task(self._expire(), "kme-expire")
+
+    def _start_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_report_end)
+        self._tasks.append(task)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -243,7 +264,7 @@ class Kme:
     def _peer_link(self, caller: Identity, link_id: str) -> KmeLinkConfig:
         link = self.links.get(link_id)
         if link is None or caller.role is not Role.KME or caller.name != link.peer_kme_id:
-            raise Unauthorized("only the peer KME of this link may call")
+            raise Forbidden("only the peer KME of this link may call")
         return link
 
     async def hold_blocks(self, caller: Identity, link_id: str, block_ids: list[uuid.UUID]) -> BlocksResponse:
@@ -331,10 +352,11 @@ class Kme:
         synchronous): store the keys if this KME is the far end, otherwise forward them.
 
         Raises:
-            Unauthorized: the caller is not the peer of the hop's link, or the link is not a hop of
+            Forbidden: the caller is not the peer of the hop's link, or the link is not a hop of
                 the virtual link here.
-            KeyRequestInvalid: the message does not open (blocks not held, MAC wrong), or names SAEs
-                that are not the ends'; nothing is kept.
+            HopRefused: the message does not open (MAC wrong, sizes inconsistent); nothing is kept.
+            KeyRequestInvalid: blocks it names are not held here, or it names SAEs that are not
+                the ends'; nothing is kept.
             KeyServiceUnavailable: forwarding failed.
         """
         hop = request.hop
@@ -347,7 +369,7 @@ class Kme:
             or {hop.source_kme_id, hop.target_kme_id} != ends
             or virtual.hop_towards(hop.source_kme_id) != link.id
         ):
-            raise Unauthorized("this link is not a hop of that virtual link here")
+            raise Forbidden("this link is not a hop of that virtual link here")
         blocks = self.store.use_peer_blocks(link.id, [*hop.pad_block_ids, hop.mac_block_id])
         self.store.count(virtual.id, "blocks_used", len(blocks))
         try:
@@ -355,7 +377,7 @@ class Kme:
         except HopRefused as exc:
             self.store.count(virtual.id, "hops_refused")
             log.warning("relay hop on %s refused: %s", link.id, exc)
-            raise KeyRequestInvalid(f"relay hop refused: {exc}") from exc
+            raise HopRefused(f"relay hop refused: {exc}") from exc
         ack = AckContainer(
             key_id_container=[AckKeyId(key_id=k) for k in plaintext.key_ids],
             initiator_sae_id=request.initiator_sae_id,
@@ -412,14 +434,31 @@ class Kme:
         return ready + len(answer.held)
 
     async def _supply(self, link: KmeLinkConfig) -> None:
+        """Fill ``link``'s pool for as long as the KME runs.
+
+        A round that fails (the module or the peer KME did not answer, or not as its protocol says)
+        is retried with a growing pause, up to 2 s: the blocks it left pending are asked about again
+        once the peer answers. A run of failures is logged once, when it starts, and once when the
+        supply resumes; never with key material (an error names the link and what went wrong).
+        """
         pause = 0.05
+        failures = 0
         while True:
             try:
                 made = await self.fill_once(link)
-                pause = 0.05 if made else min(pause * 2, 0.5)
-            except (SdqkdError, Etsi014ClientError) as exc:
-                log.warning("key supply on %s: %s", link.id, type(exc).__name__)
+            except SdqkdError as exc:
+                if not failures:
+                    log.warning("key supply on link %s failed, retrying: %s: %s", link.id,
+                                type(exc).__name__, exc)  # fmt: skip
+                else:
+                    log.debug("key supply on link %s still failing: %s", link.id, type(exc).__name__)
+                failures += 1
                 pause = min(max(pause * 2, 0.2), 2.0)
+            else:
+                if failures:
+                    log.info("key supply on link %s resumed after %d failed round(s)", link.id, failures)
+                    failures = 0
+                pause = 0.05 if made else min(pause * 2, 0.5)
             await asyncio.sleep(pause)
 
     async def _expire(self) -> None:

@@ -16,18 +16,22 @@ Two calls, both from the KME that owns blocks or keys to its peer on the same QK
 
 Only the peer KME of a configured link may call (certificate ``kme:PEER``); errors are RFC 9457
 problem details.
+
+On the calling side every failure is one :class:`PeerKmeUnavailable`: no answer, an answer other than
+200, or a 200 whose body is not what the call answers (not JSON, members missing or of the wrong type).
+The caller retries later; nothing it sent is assumed to have been acted upon.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sdqkd.errors import KeyServiceUnavailable
+from sdqkd.errors import KeyServiceUnavailable, Unavailable
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import Assignment
 from sdqkd.pki.tls import client_ssl_context
@@ -38,8 +42,17 @@ __all__ = [
     "BlocksRequest",
     "BlocksResponse",
     "PeerClient",
+    "PeerKmeUnavailable",
     "WireAssignment",
 ]
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
+class PeerKmeUnavailable(KeyServiceUnavailable, Unavailable):
+    """The peer KME did not answer, or not as the KME↔KME API says (an error status, a body that is
+    not the call's answer). A :class:`KeyServiceUnavailable` too: an SAE whose request needed the
+    peer gets 503 and may retry."""
 
 
 class _Wire(BaseModel):
@@ -100,42 +113,62 @@ class PeerClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, path: str, body: BaseModel) -> dict[str, Any]:
+    async def _post(self, path: str, body: BaseModel, answer: type[_Answer]) -> _Answer:
+        """POST ``body`` to ``path``; the peer's answer as ``answer``.
+
+        Raises:
+            PeerKmeUnavailable: no answer, a status other than 200, or a body that is not ``answer``.
+        """
         try:
             response = await self._http.post(path, content=body.model_dump_json(by_alias=True),
                                              headers={"content-type": "application/json"})  # fmt: skip
         except httpx.HTTPError as exc:
-            raise KeyServiceUnavailable(f"peer KME unreachable ({type(exc).__name__})") from exc
+            raise PeerKmeUnavailable(f"peer KME unreachable ({type(exc).__name__})") from exc
         if response.status_code != 200:
-            raise KeyServiceUnavailable(f"peer KME answered {response.status_code}")
-        data = response.json()
-        if not isinstance(data, dict):
-            raise KeyServiceUnavailable("peer KME answered something that is not a JSON object")
-        return data
+            raise PeerKmeUnavailable(f"peer KME answered {response.status_code}")
+        try:
+            # The peer's own body is not repeated: it is the peer's to log, and could be anything.
+            return answer.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise PeerKmeUnavailable(
+                f"peer KME answered 200 with something that is not a {answer.__name__} "
+                f"({exc.error_count()} problem(s))"
+            ) from exc
 
     async def ext_keys(self, request: ExtKeysRequest) -> AckContainer:
         """Send one relay hop; the far end's acknowledgement.
 
         Raises:
-            KeyServiceUnavailable: the peer (or a KME after it) did not relay and store the keys.
+            PeerKmeUnavailable: the peer (or a KME after it) did not relay and store the keys.
         """
-        data = await self._post("/kmapi/v1/ext_keys", request)
-        try:
-            return AckContainer.model_validate(data)
-        except ValueError as exc:
-            raise KeyServiceUnavailable("peer KME answered ext_keys with something else than an ack") from exc
+        return await self._post("/kmapi/v1/ext_keys", request, AckContainer)
 
     async def hold_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> BlocksResponse:
-        data = await self._post(
-            f"/kmeapi/v1/links/{link_id}/blocks", BlocksRequest(block_ids=list(block_ids))
-        )
-        return BlocksResponse.model_validate(data)
+        """Ask the peer to pull its copies of ``block_ids`` (which this KME pulled as master).
+
+        Raises:
+            PeerKmeUnavailable: the peer did not answer with a :class:`BlocksResponse` about these
+                blocks.
+        """
+        body = BlocksRequest(block_ids=list(block_ids))
+        answer = await self._post(f"/kmeapi/v1/links/{link_id}/blocks", body, BlocksResponse)
+        held, missing = set(answer.held), set(answer.missing)
+        # The caller marks ready what is held and deletes what is missing: an answer about other
+        # blocks (or both about one) would make it hand out, or delete, blocks the peer never saw.
+        if not held | missing <= set(block_ids) or held & missing:
+            raise PeerKmeUnavailable("peer KME answered about blocks it was not asked about")
+        return answer
 
     async def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]:
+        """The peer's assignments of ``key_ids`` to ``slave`` (those it has; the others are absent).
+
+        Raises:
+            PeerKmeUnavailable: the peer did not answer with an :class:`AssignmentsResponse`.
+        """
         found: list[Assignment] = []
         # An SAE may name any number of key IDs in dec_keys; a call carries at most _MAX_IDS.
         for start in range(0, len(key_ids), _MAX_IDS):
             body = AssignmentsRequest(key_ids=list(key_ids[start : start + _MAX_IDS]), slave=slave)
-            data = await self._post(f"/kmeapi/v1/links/{link_id}/assignments", body)
-            found += [a.assignment() for a in AssignmentsResponse.model_validate(data).assignments]
+            answer = await self._post(f"/kmeapi/v1/links/{link_id}/assignments", body, AssignmentsResponse)
+            found += [a.assignment() for a in answer.assignments]
         return found

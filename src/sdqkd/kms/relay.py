@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdqkd.errors import KeyRequestInvalid
 from sdqkd.kms.mac import MAC_KEY_BYTES, TAG_BYTES, mac_tag, mac_verify
 
 __all__ = [
@@ -185,8 +186,11 @@ def seal_hop(
     return unsigned.model_copy(update={"extension_mandatory": RelayExtension(sdqkd_relay=hop)})
 
 
-class HopRefused(ValueError):
-    """A hop message that does not open: malformed, or its MAC does not verify."""
+class HopRefused(KeyRequestInvalid):
+    """A hop message that does not open: malformed, or its MAC does not verify.
+
+    A refusal of the message (400 to the KME that sent it), not an unavailability: sending the same
+    message again cannot succeed, and the link-key blocks it names are spent."""
 
 
 def open_hop(request: ExtKeysRequest, pads: Sequence[bytes], mac_key: bytes) -> Plaintext:

@@ -1,5 +1,11 @@
 """Who is calling: the sdqkd identity of the client certificate of a mutually authenticated
-connection, as a FastAPI dependency."""
+connection, as a FastAPI dependency.
+
+Two refusals, told apart here once for every service: :class:`~sdqkd.errors.Unauthenticated` when
+there is no usable certificate (none, or one without an sdqkd identity: who calls is unknown), and
+:class:`~sdqkd.errors.Forbidden` when the caller is known but its role may not make the call. Each
+app's error table gives them their status (401 and 403; ETSI GS QKD 014 answers 401 for both).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Annotated, Any
 from cryptography import x509
 from fastapi import Depends, Request
 
-from sdqkd.errors import PkiError, Unauthenticated
+from sdqkd.errors import Forbidden, PkiError, Unauthenticated
 from sdqkd.pki.identity import Identity, Role, identity_of_certificate
 
 __all__ = ["PeerDep", "Unauthenticated", "peer_identity", "require_roles"]
@@ -46,14 +52,19 @@ PeerDep = Annotated[Identity, Depends(peer_identity)]
 
 
 def require_roles(*roles: Role) -> Callable[[Request], Awaitable[Identity]]:
-    """A dependency that admits only callers of the given roles."""
+    """A dependency that admits only callers of the given roles.
+
+    Raises:
+        Unauthenticated: no client certificate, or one without an sdqkd identity.
+        Forbidden: a caller of another role.
+    """
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> Identity:
         # async: FastAPI would run a plain function in a worker thread, a thread hop per request
         identity = _identity_from_scope(request.scope)
         if identity.role not in allowed:
-            raise Unauthenticated(f"{identity} may not call this")
+            raise Forbidden(f"{identity} may not call this")
         return identity
 
     return dependency

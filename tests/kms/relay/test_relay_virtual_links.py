@@ -68,8 +68,8 @@ def test_hops_have_a_plain_repr() -> None:
 def test_only_the_controller_and_the_agent_provision_virtual_links(chain: Chain) -> None:
     body = {"id": "v-test", "path": ["n1", "n2"]}
     for certificate, expected in (
-        (chain.pki.saes["n1-app"], 401),
-        (chain.pki.operator, 401),
+        (chain.pki.saes["n1-app"], 403),
+        (chain.pki.operator, 403),
         (chain.pki.agent, 201),
         (chain.pki.controller, 200),
     ):
@@ -78,7 +78,7 @@ def test_only_the_controller_and_the_agent_provision_virtual_links(chain: Chain)
     with chain.http("n1", chain.pki.operator) as http:
         listed = http.get("/api/v1/kme/virtual_links").json()["virtual_links"]
         assert "v-test" in {v["id"] for v in listed}
-        assert http.delete("/api/v1/kme/virtual_links/v-test").status_code == 401
+        assert http.delete("/api/v1/kme/virtual_links/v-test").status_code == 403
     with chain.http("n1", chain.pki.controller) as http:
         assert http.delete("/api/v1/kme/virtual_links/v-test").status_code == 204
         assert http.delete("/api/v1/kme/virtual_links/v-test").status_code == 404

@@ -1,0 +1,123 @@
+"""One error table per app (:func:`sdqkd.server.errors.install_error_handlers`): the most specific class
+decides, the framework's own refusals go through the table too, and a validation problem says where
+and why without repeating what was sent. The role guard tells an unknown caller (401) from a known
+one that may not call (403)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from asgi_support import CallAs, clients_presenting
+from sdqkd.errors import DeviceError, Forbidden, NotFound, SdqkdError, Unauthenticated
+from sdqkd.pki import CertificateAuthority, Identity, Role
+from sdqkd.server.errors import ErrorRenderer, HTTPError, install_error_handlers, validation_problems
+from sdqkd.server.identity import require_roles
+
+pytestmark = pytest.mark.anyio
+
+_SECRET = "7c1d6a1e-key-material-that-must-not-come-back"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class _Body(BaseModel):
+    count: int
+
+
+def _answer(status: int) -> ErrorRenderer:
+    def render(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"class": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    return render
+
+
+def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"problems": validation_problems(exc)}, status_code=400)
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(
+        app,
+        {
+            Unauthenticated: _answer(401),
+            Forbidden: _answer(403),
+            DeviceError: _answer(409),
+            NotFound: _answer(404),
+            RequestValidationError: _invalid,
+            HTTPError: _answer(418),
+        },
+    )
+
+    @app.get("/raise/{which}")
+    async def raise_(which: str) -> None:
+        errors: dict[str, SdqkdError] = {"device": DeviceError("refused"), "missing": NotFound("no such fibre")}
+        raise errors[which]
+
+    @app.post("/count")
+    async def count(body: _Body) -> dict[str, int]:
+        return {"count": body.count}
+
+    @app.get("/operators")
+    async def operators(caller: Annotated[Identity, Depends(require_roles(Role.OPERATOR))]) -> dict[str, str]:
+        return {"caller": str(caller)}
+
+    return app
+
+
+@pytest.fixture
+async def call_as() -> AsyncIterator[CallAs]:
+    async with clients_presenting(_app(), "http://test") as make:
+        yield make
+
+
+async def test_the_most_specific_class_of_the_table_decides(call_as: CallAs) -> None:
+    client = call_as(None)
+    missing, refused = await client.get("/raise/missing"), await client.get("/raise/device")
+    assert (missing.status_code, missing.json()["class"]) == (404, "NotFound")  # not its base's 409
+    assert (refused.status_code, refused.json()["class"]) == (409, "DeviceError")
+
+
+async def test_the_frameworks_refusals_go_through_the_table(call_as: CallAs) -> None:
+    response = await call_as(None).get("/nowhere")
+    assert (response.status_code, response.json()["class"]) == (418, "HTTPException")
+
+
+async def test_a_validation_problem_says_where_and_why_but_not_what_was_sent(call_as: CallAs) -> None:
+    response = await call_as(None).post("/count", json={"count": _SECRET})
+    assert response.status_code == 400
+    (problem,) = response.json()["problems"]
+    assert problem["field"] == "body.count"
+    assert problem["problem"]
+    assert _SECRET not in response.text
+
+
+async def test_a_caller_without_a_certificate_is_unauthenticated(call_as: CallAs) -> None:
+    response = await call_as(None).get("/operators")
+    assert (response.status_code, response.json()["class"]) == (401, "Unauthenticated")
+
+
+async def test_a_known_caller_of_another_role_is_forbidden(
+    call_as: CallAs, ca: CertificateAuthority
+) -> None:
+    response = await call_as(ca.issue(Role.SAE, "sae-1")).get("/operators")
+    assert (response.status_code, response.json()) == (
+        403,
+        {"class": "Forbidden", "message": "sae:sae-1 may not call this"},
+    )
+
+
+async def test_a_caller_of_the_role_is_admitted(call_as: CallAs, ca: CertificateAuthority) -> None:
+    response = await call_as(ca.issue(Role.OPERATOR, "ops-1")).get("/operators")
+    assert response.json() == {"caller": "operator:ops-1"}
+
