@@ -158,9 +158,16 @@ def kme_config(
 
 @contextmanager
 def running_network(
-    pki: KmsPki, directory: Path, key_ttl_s: float = 3600.0, pool_target_blocks: int = POOL_TARGET_BLOCKS
+    pki: KmsPki,
+    directory: Path,
+    key_ttl_s: float = 3600.0,
+    pool_target_blocks: int = POOL_TARGET_BLOCKS,
+    serve: Callable[[str, Any], Any] | None = None,
 ) -> Iterator[Network]:
-    """The chain:2 network with its pair configured and both KMEs serving; stopped on exit."""
+    """The chain:2 network with its pair configured and both KMEs serving; stopped on exit.
+
+    ``serve(node, app)``, if given, is what ``node``'s server serves instead of its KME's ``app``
+    (e.g. the app behind a fake that answers some calls itself)."""
     topology = load_topology("chain:2")
     emulator = Emulator(topology, time_scale=TIME_SCALE)
     for module_id, pair in pair_configuration(topology).items():
@@ -187,6 +194,8 @@ def running_network(
             )  # fmt: skip
             kmes[node] = Kme(config, stores[node])
             late[node].app = create_kme_app(kmes[node])
+            if serve is not None:
+                late[node].app = serve(node, late[node].app)
         for server in servers.values():
             server.start()
         for node in ("n1", "n2"):

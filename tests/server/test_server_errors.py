@@ -61,7 +61,7 @@ def _app() -> FastAPI:
 
     @app.get("/raise/{which}")
     async def raise_(which: str) -> None:
-        errors: dict[str, SdqkdError] = {"device": DeviceError("refused"), "missing": NotFound("no such fibre")}
+        errors: dict[str, SdqkdError] = {"device": DeviceError("refused"), "missing": NotFound("no fibre")}
         raise errors[which]
 
     @app.post("/count")
@@ -107,9 +107,7 @@ async def test_a_caller_without_a_certificate_is_unauthenticated(call_as: CallAs
     assert (response.status_code, response.json()["class"]) == (401, "Unauthenticated")
 
 
-async def test_a_known_caller_of_another_role_is_forbidden(
-    call_as: CallAs, ca: CertificateAuthority
-) -> None:
+async def test_a_known_caller_of_another_role_is_forbidden(call_as: CallAs, ca: CertificateAuthority) -> None:
     response = await call_as(ca.issue(Role.SAE, "sae-1")).get("/operators")
     assert (response.status_code, response.json()) == (
         403,
@@ -120,4 +118,3 @@ async def test_a_known_caller_of_another_role_is_forbidden(
 async def test_a_caller_of_the_role_is_admitted(call_as: CallAs, ca: CertificateAuthority) -> None:
     response = await call_as(ca.issue(Role.OPERATOR, "ops-1")).get("/operators")
     assert response.json() == {"caller": "operator:ops-1"}
-

@@ -438,8 +438,8 @@ class Kme:
 
         A round that fails (the module or the peer KME did not answer, or not as its protocol says)
         is retried with a growing pause, up to 2 s: the blocks it left pending are asked about again
-        once the peer answers. A run of failures is logged once, when it starts, and once when the
-        supply resumes; never with key material (an error names the link and what went wrong).
+        once the peer answers. A run of failures is logged once, when it starts, and once when blocks
+        become ready again; never with key material (an error names the link and what went wrong).
         """
         pause = 0.05
         failures = 0
@@ -448,15 +448,18 @@ class Kme:
                 made = await self.fill_once(link)
             except SdqkdError as exc:
                 if not failures:
-                    log.warning("key supply on link %s failed, retrying: %s: %s", link.id,
+                    log.warning("KME %s: key supply on link %s failed, retrying: %s: %s", self.id, link.id,
                                 type(exc).__name__, exc)  # fmt: skip
                 else:
-                    log.debug("key supply on link %s still failing: %s", link.id, type(exc).__name__)
+                    log.debug("KME %s: key supply on link %s still failing: %s", self.id, link.id,
+                              type(exc).__name__)  # fmt: skip
                 failures += 1
                 pause = min(max(pause * 2, 0.2), 2.0)
             else:
-                if failures:
-                    log.info("key supply on link %s resumed after %d failed round(s)", link.id, failures)
+                # resumed once blocks flow again: a round with nothing to ask the peer proves nothing
+                if failures and made:
+                    log.info("KME %s: key supply on link %s resumed after %d failed round(s)",
+                             self.id, link.id, failures)  # fmt: skip
                     failures = 0
                 pause = 0.05 if made else min(pause * 2, 0.5)
             await asyncio.sleep(pause)
