@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
+from uuid import UUID
 
 import pytest
 from fastapi import Depends, FastAPI, Request
@@ -32,6 +33,7 @@ def anyio_backend() -> str:
 
 class _Body(BaseModel):
     count: int
+    key_id: UUID | None = None
 
 
 def _answer(status: int) -> ErrorRenderer:
@@ -100,6 +102,12 @@ async def test_a_validation_problem_says_where_and_why_but_not_what_was_sent(cal
     assert problem["field"] == "body.count"
     assert problem["problem"]
     assert _SECRET not in response.text
+
+
+async def test_a_parsing_problem_does_not_quote_the_input(call_as: CallAs) -> None:
+    response = await call_as(None).post("/count", json={"count": 1, "key_id": "Q" + _SECRET})
+    (problem,) = response.json()["problems"]
+    assert problem == {"field": "body.key_id", "problem": "Input should be a valid UUID"}
 
 
 async def test_a_caller_without_a_certificate_is_unauthenticated(call_as: CallAs) -> None:

@@ -49,9 +49,18 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     """pydantic's complaints about a request as ``{"field", "problem"}`` pairs (never the input itself,
     which may be large or hold secrets)."""
     return [
-        {"field": ".".join(str(part) for part in error.get("loc", ())), "problem": str(error.get("msg"))}
+        {"field": ".".join(str(part) for part in error.get("loc", ())), "problem": _problem(error)}
         for error in exc.errors()
     ]
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg"))
+    if str(error.get("type", "")).endswith("_parsing"):
+        # what was expected, not where parsing stopped: "…a valid UUID, invalid character: found `k`
+        # at 0" quotes the input
+        return message.split(", ", 1)[0]
+    return message
 
 
 # Re-exported so that an app's table names the framework's refusals without importing Starlette itself.
