@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kms_support import LINK, POOL_TARGET_BLOCKS, KmsPki, Network, etsi, rows, running_network, wait_for
+from kms_support import (
+    LINK,
+    POOL_TARGET_BLOCKS,
+    KmsPki,
+    Network,
+    etsi,
+    refusal,
+    rows,
+    running_network,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +41,18 @@ _GARBAGE: list[tuple[str, bytes]] = [
 
 
 class GarbagePeer:
-    """The peer KME's app behind a fake that, while ``on``, answers every block announcement itself,
-    200 with the next body of :data:`_GARBAGE`, and pulls nothing; every other call goes through."""
+    """The peer KME's app behind a fake that, while ``on``, answers every call of one KME↔KME
+    operation (``/blocks`` by default) itself, 200 with the next body of :data:`_GARBAGE`, and does
+    nothing; every other call goes through."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, operation: str = "/blocks") -> None:
         self.app = app
+        self.operation = operation
         self.on = True
         self.served = 0
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if not (self.on and scope["type"] == "http" and scope["path"].endswith("/blocks")):
+        if not (self.on and scope["type"] == "http" and scope["path"].endswith(self.operation)):
             await self.app(scope, receive, send)
             return
         while (await receive()).get("more_body"):
@@ -116,14 +128,44 @@ def test_garbage_from_the_peer_kme_is_logged_once_retried_and_loses_no_block(
         got = etsi(network, "n2", network.pki.n2_app, lambda c: c.dec_keys("n1-app", [made.keys[0].key_id]))
         assert got.keys[0].material() == made.keys[0].material()
 
-    records = supply_records(caplog, "n1")
-    warnings = [r for r in records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once for the whole run of failures
-    assert f"link {LINK}" in warnings[0].getMessage()
-    assert "PeerKmeUnavailable" in warnings[0].getMessage()
-    retried = [r for r in records if r.levelno == logging.DEBUG]
-    assert len(retried) + 1 >= len(_GARBAGE)  # every garbage answer failed a round, and was retried
-    assert [r.getMessage() for r in records if r.levelno == logging.INFO] == [
-        f"KME n1: key supply on link {LINK} resumed after {len(retried) + 1} failed round(s)"
-    ]
-    assert _MARKER not in caplog.text  # the peer's answer is not repeated
+        # (before the teardown, whose closing connections fail rounds of their own)
+        records = supply_records(caplog, "n1")
+        warnings = [r for r in records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once for the whole run of failures
+        assert f"link {LINK}" in warnings[0].getMessage()
+        assert "PeerKmeUnavailable" in warnings[0].getMessage()
+        retried = [r for r in records if r.levelno == logging.DEBUG]
+        assert len(retried) + 1 >= len(_GARBAGE)  # every garbage answer failed a round, and was retried
+        assert [r.getMessage() for r in records if r.levelno == logging.INFO] == [
+            f"KME n1: key supply on link {LINK} resumed after {len(retried) + 1} failed round(s)"
+        ]
+        assert _MARKER not in caplog.text  # the peer's answer is not repeated
+
+
+def test_garbage_about_assignments_is_a_503_to_the_slave_and_spends_no_key(
+    kms_pki: KmsPki, tmp_path: Path
+) -> None:
+    fakes: list[GarbagePeer] = []
+
+    def serve(node: str, app: Any) -> Any:
+        if node != "n1":
+            return app
+        fakes.append(GarbagePeer(app, "/assignments"))
+        return fakes[-1]
+
+    with running_network(kms_pki, tmp_path, serve=serve) as network:
+        (fake,) = fakes
+        fake.on = False
+        network.wait_for_ready_blocks()
+        pki = network.pki
+        made = etsi(network, "n1", pki.n1_app, lambda c: c.enc_keys("n2-app", number=2))
+        key_ids = [key.key_id for key in made.keys]
+        fake.on = True
+        # n2 asks n1 which keys it made for n2-app; every garbled answer is a 503 the SAE may retry
+        for _ in _GARBAGE:
+            error = refusal(network, "n2", pki.n2_app, lambda c: c.dec_keys("n1-app", key_ids))
+            assert error.status_code == 503
+        assert fake.served == len(_GARBAGE)
+        fake.on = False
+        got = etsi(network, "n2", pki.n2_app, lambda c: c.dec_keys("n1-app", key_ids))
+        assert [key.material() for key in got.keys] == [key.material() for key in made.keys]
