@@ -9,7 +9,21 @@ from pathlib import Path
 
 import sdqkd
 from sdqkd import errors
-from sdqkd.errors import SdqkdError
+from sdqkd.agent.kme import KmeUnavailable
+from sdqkd.emulator.client import EmulatorClientError
+from sdqkd.errors import (
+    AgentUnavailable,
+    Forbidden,
+    KeyRequestInvalid,
+    KeyServiceUnavailable,
+    SdqkdError,
+    Unauthenticated,
+    Unauthorized,
+    Unavailable,
+)
+from sdqkd.etsi014.client import Etsi014ClientError
+from sdqkd.kms.peer import PeerKmeUnavailable
+from sdqkd.kms.relay import HopRefused
 
 
 def _sdqkd_modules() -> list[str]:
@@ -54,3 +68,17 @@ def test_the_tree_in_the_errors_docstring_names_every_public_error_class() -> No
     public = [cls for cls in _sdqkd_exception_classes() if not cls.__qualname__.startswith("_")]
     missing = [cls.__qualname__ for cls in public if cls.__qualname__ not in tree]
     assert missing == []
+
+
+def test_every_client_of_a_remote_service_fails_with_an_unavailable() -> None:
+    clients = (AgentUnavailable, KmeUnavailable, EmulatorClientError, Etsi014ClientError, PeerKmeUnavailable)
+    for cls in clients:
+        assert issubclass(cls, Unavailable), cls
+    assert issubclass(PeerKmeUnavailable, KeyServiceUnavailable)  # an SAE waiting on the peer gets 503
+
+
+def test_refusals_are_one_authorisation_branch_and_a_bad_relay_hop_is_a_refusal() -> None:
+    assert issubclass(Unauthorized, Forbidden)  # ETSI 014 spells it 401
+    assert not issubclass(Forbidden, Unauthenticated)
+    assert not issubclass(Unauthenticated, Forbidden)
+    assert issubclass(HopRefused, KeyRequestInvalid)
