@@ -18,7 +18,13 @@ from pydantic import BaseModel
 from asgi_support import CallAs, clients_presenting
 from sdqkd.errors import DeviceError, Forbidden, NotFound, SdqkdError, Unauthenticated
 from sdqkd.pki import CertificateAuthority, Identity, Role
-from sdqkd.server.errors import ErrorRenderer, HTTPError, install_error_handlers, validation_problems
+from sdqkd.server.errors import (
+    ErrorRenderer,
+    HTTPError,
+    install_error_handlers,
+    problem_table,
+    validation_problems,
+)
 from sdqkd.server.identity import require_roles
 
 pytestmark = pytest.mark.anyio
@@ -126,3 +132,33 @@ async def test_a_known_caller_of_another_role_is_forbidden(call_as: CallAs, ca: 
 async def test_a_caller_of_the_role_is_admitted(call_as: CallAs, ca: CertificateAuthority) -> None:
     response = await call_as(ca.issue(Role.OPERATOR, "ops-1")).get("/operators")
     assert response.json() == {"caller": "operator:ops-1"}
+
+
+def _problem_app() -> FastAPI:
+    app = FastAPI()
+    refusals = {NotFound: (404, "Not Found"), Forbidden: (403, "Forbidden")}
+    table = problem_table(refusals, {"Cache-Control": "no-store"})
+    install_error_handlers(app, table)
+
+    @app.post("/things/{thing}")
+    async def thing(thing: str, body: _Body) -> None:
+        raise NotFound(f"no thing {thing!r}")
+
+    return app
+
+
+async def test_a_problem_table_answers_rfc_9457_problems_with_its_headers() -> None:
+    async with clients_presenting(_problem_app(), "http://test") as make:
+        client = make(None)
+        missing = await client.post("/things/x", json={"count": 1})
+        invalid = await client.post("/things/x", json={"count": _SECRET})
+        wrong_method = await client.get("/things/x")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no thing 'x'"}
+    assert missing.json() == problem
+    assert (invalid.status_code, invalid.json()["title"]) == (400, "Bad Request")
+    assert invalid.json()["detail"].startswith("body.count: ")
+    assert _SECRET not in invalid.text
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
+    assert all(r.headers["cache-control"] == "no-store" for r in (missing, invalid, wrong_method))

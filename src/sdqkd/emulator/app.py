@@ -22,8 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdqkd import __version__
@@ -31,17 +30,11 @@ from sdqkd.emulator.devices import ModuleKeyService
 from sdqkd.emulator.engine import Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.world import PairState
-from sdqkd.errors import DeviceError, Forbidden, NotFound, SdqkdError, Unauthenticated
+from sdqkd.errors import DeviceError, Forbidden, NotFound, Unauthenticated
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
-from sdqkd.server.errors import (
-    ErrorRenderer,
-    ErrorTable,
-    HTTPError,
-    install_error_handlers,
-    validation_problems,
-)
+from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
@@ -76,39 +69,14 @@ class SwitchBody(_Body):
     port: str | None
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
-
-
-def _refused(status: int, title: str) -> ErrorRenderer:
-    def render(_: Request, exc: SdqkdError) -> JSONResponse:
-        return _problem(status, title, str(exc))
-
-    return render
-
-
-def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    # the first problem, where and why: never the input itself
-    problem = validation_problems(exc)[0]
-    return _problem(400, "Bad Request", f"{problem['field']}: {problem['problem']}")
-
-
-def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
-    return _problem(exc.status_code, str(exc.detail), str(exc.detail))
-
-
-_ERROR_TABLE: ErrorTable = {
-    Unauthenticated: _refused(401, "Unauthorized"),
-    Forbidden: _refused(403, "Forbidden"),
-    NotFound: _refused(404, "Not Found"),
-    DeviceError: _refused(409, "Refused by the device"),
-    RequestValidationError: _invalid,
-    HTTPError: _http_error,
-}
+_ERROR_TABLE = problem_table(
+    {
+        Unauthenticated: (401, "Unauthorized"),
+        Forbidden: (403, "Forbidden"),
+        NotFound: (404, "Not Found"),
+        DeviceError: (409, "Refused by the device"),
+    }
+)
 
 
 def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAPI:

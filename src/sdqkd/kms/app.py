@@ -19,19 +19,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Response
 
 from sdqkd import __version__
-from sdqkd.errors import (
-    Forbidden,
-    KeyRequestInvalid,
-    KeyServiceUnavailable,
-    SdqkdError,
-    Unauthenticated,
-    Unavailable,
-)
+from sdqkd.errors import Forbidden, KeyRequestInvalid, KeyServiceUnavailable, Unauthenticated, Unavailable
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.kms.config import VirtualLinkConfig
 from sdqkd.kms.kme import Kme
@@ -44,13 +35,7 @@ from sdqkd.kms.peer import (
 )
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.pki.identity import Identity, Role
-from sdqkd.server.errors import (
-    ErrorRenderer,
-    ErrorTable,
-    HTTPError,
-    install_error_handlers,
-    validation_problems,
-)
+from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
 from sdqkd.server.identity import PeerDep, require_roles
 
 __all__ = ["create_kme_app"]
@@ -64,42 +49,19 @@ _VIRTUAL_COUNTERS = (
 )  # fmt: skip
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _refused(status: int, title: str) -> ErrorRenderer:
-    def render(_: Request, exc: SdqkdError) -> JSONResponse:
-        return _problem(status, title, str(exc))
-
-    return render
-
-
-def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    # the first problem, where and why: never the input itself
-    problem = validation_problems(exc)[0]
-    return _problem(400, "Bad Request", f"{problem['field']}: {problem['problem']}")
-
-
-def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
-    return _problem(exc.status_code, str(exc.detail), str(exc.detail))
-
+_NO_STORE = {"Cache-Control": "no-store"}
 
 # The KME↔KME and management APIs (the mounted ETSI 014 app has its own table).
-_ERROR_TABLE: ErrorTable = {
-    Unauthenticated: _refused(401, "Unauthorized"),
-    Forbidden: _refused(403, "Forbidden"),
-    KeyRequestInvalid: _refused(400, "Bad Request"),
-    KeyServiceUnavailable: _refused(503, "Service Unavailable"),
-    Unavailable: _refused(503, "Service Unavailable"),
-    RequestValidationError: _invalid,
-    HTTPError: _http_error,
-}
+_ERROR_TABLE = problem_table(
+    {
+        Unauthenticated: (401, "Unauthorized"),
+        Forbidden: (403, "Forbidden"),
+        KeyRequestInvalid: (400, "Bad Request"),
+        Unavailable: (503, "Service Unavailable"),  # a peer KME or the QKD module did not answer
+        KeyServiceUnavailable: (503, "Service Unavailable"),
+    },
+    headers=_NO_STORE,
+)
 
 
 def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
@@ -192,7 +154,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     @app.delete("/api/v1/kme/virtual_links/{virtual_link_id}", status_code=204)
     async def delete_virtual_link(virtual_link_id: str, _: ProvisionerDep) -> Response:
         if not kme.remove_virtual_link(virtual_link_id):
-            return _problem(404, "Not Found", f"no virtual link {virtual_link_id!r}")
+            return problem_response(404, "Not Found", f"no virtual link {virtual_link_id!r}", _NO_STORE)
         return Response(status_code=204)
 
     # Everything else is ETSI GS QKD 014, for SAEs (routes above match first).

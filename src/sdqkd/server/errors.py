@@ -9,6 +9,9 @@ message: the class decides.
 The rule for 401 and 403, the same in every service: :class:`~sdqkd.errors.Unauthenticated` (no usable
 client certificate) is 401; :class:`~sdqkd.errors.Forbidden` (a known identity this is not for) is 403,
 except where a protocol has no 403 (ETSI GS QKD 014 answers 401).
+
+Services whose own API speaks RFC 9457 problem details (the KME's KME↔KME and management APIs, the
+emulator's) build their table with :func:`problem_table`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-__all__ = ["ErrorRenderer", "ErrorTable", "HTTPError", "install_error_handlers", "validation_problems"]
+__all__ = [
+    "ErrorRenderer",
+    "ErrorTable",
+    "HTTPError",
+    "install_error_handlers",
+    "problem_response",
+    "problem_table",
+    "validation_problems",
+]
 
 ErrorRenderer = Callable[[Request, Any], Response]
 """Makes the answer to one error: its status and its body in the service's error format."""
@@ -61,6 +73,53 @@ def _problem(error: Mapping[str, Any]) -> str:
         # at 0" quotes the input
         return message.split(", ", 1)[0]
     return message
+
+
+def problem_response(
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem details answer (``type`` ``about:blank``)."""
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+        headers=dict(headers) if headers else None,
+    )
+
+
+def problem_table(
+    refusals: Mapping[type[Exception], tuple[int, str]], headers: Mapping[str, str] | None = None
+) -> ErrorTable:
+    """The table of an API that answers in RFC 9457 problem details.
+
+    Args:
+        refusals: error class → (status, title); the error's message is the ``detail``.
+        headers: added to every error answer (e.g. ``Cache-Control: no-store``).
+
+    Returns:
+        ``refusals`` as renderers, with pydantic's rejection of a request (400, the first problem:
+        where and why) and the framework's refusals (no route, wrong method: their own status).
+    """
+
+    def refused(status: int, title: str) -> ErrorRenderer:
+        def render(request: Request, exc: Exception) -> Response:
+            return problem_response(status, title, str(exc), headers)
+
+        return render
+
+    def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problem = validation_problems(exc)[0]
+        return problem_response(400, "Bad Request", f"{problem['field']}: {problem['problem']}", headers)
+
+    def framework(request: Request, exc: StarletteHTTPException) -> Response:
+        # the exception's own headers too: a 405 carries its Allow
+        merged = {**(exc.headers or {}), **(headers or {})}
+        return problem_response(exc.status_code, str(exc.detail), str(exc.detail), merged)
+
+    table: dict[type[Exception], ErrorRenderer] = {
+        error_class: refused(status, title) for error_class, (status, title) in refusals.items()
+    }
+    return {**table, RequestValidationError: invalid, StarletteHTTPException: framework}
 
 
 # Re-exported so that an app's table names the framework's refusals without importing Starlette itself.
