@@ -36,7 +36,8 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   ├── NotFound              no such fibre, channel, switch, port or module
     │   └── DeviceRefused         the emulator answered a driver with an error    (sdqkd.agent.drivers)
     ├── RestconfError             a RESTCONF (RFC 8040) operation refused, with the fields of its error body
-    │   └── ResourceNotFound      → 404: no such data resource
+    │   ├── ResourceNotFound      → 404: no such data resource
+    │   └── MalformedErrorBody    an error answer without a RESTCONF error body   (sdqkd.restconf.codec)
     └── ControlPlaneError         the SDN controller cannot do what was asked
         ├── AdmissionRefused      → 409: an application the QKD links cannot carry now
         ├── UnknownResource       → 404: no such node, link or application
