@@ -1,11 +1,14 @@
-"""The emulator's client: refusals and transport failures become one EmulatorClientError."""
+"""The emulator's client: refusals, transport failures and answers that are not JSON become one
+EmulatorClientError (an Unavailable)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from emulator_http_support import ClientAs, EmulatorPki
 
 from sdqkd.emulator.client import EmulatorClient, EmulatorClientError
+from sdqkd.errors import Unavailable
 from sdqkd.server import BackgroundServer
 
 pytestmark = pytest.mark.integration
@@ -48,3 +51,19 @@ def test_a_missing_certificate_is_a_client_error(server: BackgroundServer, emula
 
     with pytest.raises(EmulatorClientError, match=r"nobody\.crt"):
         EmulatorClient(server.url, missing, emulator_pki.operator.key, emulator_pki.ca.cert_path)
+
+
+def test_an_answer_that_is_not_json_is_a_client_error(
+    server: BackgroundServer, emulator_pki: EmulatorPki
+) -> None:
+    operator = emulator_pki.operator
+    with EmulatorClient(server.url, operator.cert, operator.key, emulator_pki.ca.cert_path) as client:
+        client._http.close()
+        # a proxy's page where the emulator's JSON should be
+        page = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>gateway</html>"))
+        client._http = httpx.Client(base_url=server.url, transport=page)
+        with pytest.raises(EmulatorClientError, match="not JSON") as failed:
+            client.links()
+
+    assert isinstance(failed.value, Unavailable)
+    assert failed.value.status_code == 200
