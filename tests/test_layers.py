@@ -101,3 +101,17 @@ def test_the_rule_catches_an_upward_import_and_the_controller_importing_the_agen
     ]
     assert violations("physics", physics) == ["physics → kms: imports a package at or above its own layer"]
     assert violations("cli", "from sdqkd.runtime import launcher\n") == []
+
+
+MAX_MODULE_LINES = 600
+"""STYLE.md: modules of one concept, usually 100–400 lines; split past ~600."""
+
+
+def test_no_module_of_the_source_is_longer_than_600_lines() -> None:
+    long = {
+        str(path.relative_to(SRC)): lines
+        for path in _modules()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+
+    assert long == {}

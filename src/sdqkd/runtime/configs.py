@@ -152,7 +152,7 @@ def agent_config(
     advertise_url: str | None = None,
     yang_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The configuration of ``node_id``'s agent (``sdqkd agent``): its driver is the emulator; it
+    """The configuration of ``node_id``'s agent (the ``agent`` role): its driver is the emulator; it
     calls home to the controller (if ``at`` knows it) and tells it the node's KME.
 
     Args:
