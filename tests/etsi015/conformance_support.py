@@ -13,24 +13,23 @@ what it has instead (identities and their bases, patterns, the built-in ranges o
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 from yangson import DataModel
 from yangson.enumerations import ContentType
 from yangson.exceptions import YangsonException
 from yangson.schemanode import InternalNode, SchemaNode, TerminalNode
 
 import sdqkd
+from official_yang import OFFICIAL_DIR as OFFICIAL_DIR  # shared with the runtime tests; re-exported
+from official_yang import YANG_LIBRARY as YANG_LIBRARY
+from official_yang import load_model as load_model
+from official_yang import require_official_modules as require_official_modules
 
 PACKAGED_DIR = Path(sdqkd.__file__).resolve().parent / "etsi015" / "yang"
 """sdqkd's own modules, shipped as package data."""
-OFFICIAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "etsi-gs-qkd-015"
-"""The official modules, beside the checkout (read in place, never copied into the project)."""
-YANG_LIBRARY = "yang-library.json"
 MODULE_FILES = (
     "etsi-qkd-sdn-node.yang",
     "etsi-qkd-node-types.yang",
@@ -43,26 +42,6 @@ NOTIFICATION = "etsi-qkd-sdn-node:"  # + the notification's name
 TYPES = "etsi-qkd-node-types:"
 
 Kind = Literal["data", "config", "notification"]
-
-
-def load_model(yang_dir: Path) -> DataModel:
-    """The yangson model of the YANG library in ``yang_dir`` and the modules beside it."""
-    return DataModel.from_file(str(yang_dir / YANG_LIBRARY), [str(yang_dir)])
-
-
-def require_official_modules() -> None:
-    """Skip the calling test when the official modules are not beside the checkout; in CI (``CI=true``),
-    fail it."""
-    if (OFFICIAL_DIR / YANG_LIBRARY).is_file():
-        return
-    where = f"the official ETSI GS QKD 015 YANG modules are not at {OFFICIAL_DIR}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(
-            f"{where}: CI requires ../shared/specs/etsi-gs-qkd-015 beside the checkout, to check the "
-            "packaged modules against them",
-            pytrace=False,
-        )
-    pytest.skip(f"{where}: nothing to compare the packaged modules with")
 
 
 @dataclass(frozen=True)
