@@ -1,7 +1,7 @@
-"""Fixtures for the controller over real mutual TLS: a CA with a certificate for every caller, and per
-module one network: an emulated Madrid (time × 50), the agents of its three nodes, and the controller
-(its SQLite file in a temporary folder), each served on loopback. The agents use the ETSI GS QKD 015
-modules shipped with sdqkd.
+"""Fixtures for the controller over real mutual TLS: the session's CA with a certificate for every
+caller, and per module one network: an emulated Madrid (time × 50), the agents of its three nodes, and
+the controller (its SQLite file in a temporary folder), each served on loopback. The agents use the
+ETSI GS QKD 015 modules shipped with sdqkd.
 
 Each agent gets a data model of its own: the agents serve from threads of this one process, and a
 yangson ``DataModel`` is not safe to validate from two threads at once (a ``when`` condition's verdict
@@ -10,7 +10,7 @@ then (``member-not-allowed: phys_wavelength``). As separate processes, as deploy
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,8 @@ def models() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("controller-ca"))
+def pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> Pki:
+    ca = ca_issuing_into("controller")
     return Pki(
         ca=ca,
         emulator=ca.issue(Role.EMULATOR, "emulator"),

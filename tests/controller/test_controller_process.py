@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,10 @@ pytestmark = pytest.mark.integration
 SDQKD = [sys.executable, "-m", "sdqkd.cli.app"]
 
 
-def test_the_controller_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    ca = CertificateAuthority.create(tmp_path / "pki")
+def test_the_controller_process_serves_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, ca_issuing_into: Callable[[str], CertificateAuthority]
+) -> None:
+    ca = ca_issuing_into("controller-process")
     mine, operator = ca.issue(Role.CONTROLLER, "controller"), ca.issue(Role.OPERATOR, "operator")
     config = tmp_path / "controller.yaml"
     config.write_text(

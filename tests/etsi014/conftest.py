@@ -1,10 +1,10 @@
-"""Fixtures for the ETSI GS QKD 014 tests: a per-session CA with certificates for every caller, an
+"""Fixtures for the ETSI GS QKD 014 tests: the session's CA with certificates for every caller, an
 in-memory KeyService, in-process clients whose certificate reaches the app through the ASGI TLS
 extension, and one real mutual-TLS server on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -30,8 +30,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("etsi014-ca"))
+def pki(
+    ca_issuing_into: Callable[[str], CertificateAuthority], tmp_path_factory: pytest.TempPathFactory
+) -> Pki:
+    ca = ca_issuing_into("etsi014")
+    # deliberately a second CA, not the session's: the tests prove its certificates are refused
     foreign = CertificateAuthority.create(tmp_path_factory.mktemp("etsi014-foreign-ca"), name="foreign CA")
     return Pki(
         ca=ca,

@@ -1,10 +1,10 @@
-"""Fixtures for the KME tests: a per-session CA with a certificate for every caller, and a two-node
+"""Fixtures for the KME tests: the session's CA with a certificate for every caller, and a two-node
 network (emulator, KMEs of n1 and n2 over mutual TLS on loopback) shared by the tests of a module,
 which use fresh key requests rather than fresh servers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from kms_support import POOL_TARGET_BLOCKS, KmsPki, Network, running_network
@@ -13,8 +13,11 @@ from sdqkd.pki import CertificateAuthority, Role
 
 
 @pytest.fixture(scope="session")
-def kms_pki(tmp_path_factory: pytest.TempPathFactory) -> KmsPki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("kms-ca"))
+def kms_pki(
+    ca_issuing_into: Callable[[str], CertificateAuthority], tmp_path_factory: pytest.TempPathFactory
+) -> KmsPki:
+    ca = ca_issuing_into("kms")
+    # deliberately a second CA, not the session's: the tests prove its certificates are refused
     foreign = CertificateAuthority.create(tmp_path_factory.mktemp("kms-foreign-ca"), name="foreign CA")
     return KmsPki(
         ca=ca,

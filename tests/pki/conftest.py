@@ -1,7 +1,9 @@
-"""Fixtures for the PKI tests: one CA per test session (keys generated at run time, never committed)."""
+"""Fixtures for the PKI tests: the session's CA (keys generated at run time, never committed), and a
+CA of its own for each test that reads or damages a CA's files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,9 @@ from sdqkd.pki import CertificateAuthority
 
 
 @pytest.fixture(scope="session")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    """A CA shared by the tests that only issue certificates from it."""
-    return CertificateAuthority.create(tmp_path_factory.mktemp("ca"))
+def ca(ca_issuing_into: Callable[[str], CertificateAuthority]) -> CertificateAuthority:
+    """The session's CA, for the tests that only issue certificates from it."""
+    return ca_issuing_into("pki")
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_certificate_is_signed_by_the_ca_and_by_no_other(
     ca: CertificateAuthority, sae_alice: IssuedCertificate, tmp_path: Path
 ) -> None:
     certificate = _load(sae_alice)
-    other_ca = CertificateAuthority.create(tmp_path)
+    other_ca = CertificateAuthority.create(tmp_path)  # deliberately a second CA, not the session's
 
     certificate.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.cert_path.read_bytes()))
     with pytest.raises((ValueError, InvalidSignature)):

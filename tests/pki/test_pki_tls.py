@@ -103,6 +103,7 @@ def test_server_refuses_a_client_without_a_certificate(
 def test_server_refuses_a_client_certificate_of_another_ca(
     server_context: ssl.SSLContext, ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    # deliberately a second CA, not the session's: its certificate must be refused
     stranger = CertificateAuthority.create(tmp_path_factory.mktemp("other-ca")).issue(Role.SAE, "stranger")
     context = client_ssl_context(stranger.cert, stranger.key, ca.cert_path)
 

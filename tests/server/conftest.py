@@ -1,4 +1,4 @@
-"""Fixtures for the server tests: a per-session CA with server and client certificates, a tiny
+"""Fixtures for the server tests: the session's CA with server and client certificates, a tiny
 FastAPI app that reports who called it, and one real mutual-TLS server on loopback."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sdqkd.server.errors import ErrorRenderer, install_error_handlers
 
 
 @pytest.fixture(scope="session")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return CertificateAuthority.create(tmp_path_factory.mktemp("server-ca"))
+def ca(ca_issuing_into: Callable[[str], CertificateAuthority]) -> CertificateAuthority:
+    return ca_issuing_into("server")
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,7 @@ def kme_cert(ca: CertificateAuthority) -> IssuedCertificate:
 @pytest.fixture(scope="session")
 def foreign_cert(tmp_path_factory: pytest.TempPathFactory) -> IssuedCertificate:
     """An operator certificate from a CA the server does not trust."""
+    # deliberately a second CA, not the session's: the test proves its certificates are refused
     return CertificateAuthority.create(tmp_path_factory.mktemp("foreign-ca")).issue(Role.OPERATOR, "mallory")
 
 

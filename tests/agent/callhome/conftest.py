@@ -1,10 +1,10 @@
-"""Fixtures for the agent's call-home over real mutual TLS: a per-session CA, a fake controller served on
+"""Fixtures for the agent's call-home over real mutual TLS: the session's CA, a fake controller served on
 loopback for each test, and for the tests that run an agent the ETSI GS QKD 015 data model shipped with
 sdqkd and an emulated Madrid."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,8 +24,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> CallHomePki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("callhome-ca"))
+def pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> CallHomePki:
+    ca = ca_issuing_into("callhome")
     return CallHomePki(
         ca=ca,
         controller=ca.issue(Role.CONTROLLER, "controller"),

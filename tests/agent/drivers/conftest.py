@@ -1,10 +1,10 @@
-"""Fixtures for the agent's device drivers: a per-session CA with the emulator's, two agents' and the
+"""Fixtures for the agent's device drivers: the session's CA with the emulator's, two agents' and the
 operator's certificates, a fresh emulated Madrid network served with mutual TLS for each test, and the
 official ETSI GS QKD 015 data model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from agent_drivers_support import SPECS, TIME_SCALE, AgentPki
@@ -25,8 +25,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def agent_pki(tmp_path_factory: pytest.TempPathFactory) -> AgentPki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("agent-drivers-ca"))
+def agent_pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> AgentPki:
+    ca = ca_issuing_into("agent-drivers")
     return AgentPki(
         ca=ca,
         emulator=ca.issue(Role.EMULATOR, "emulator"),

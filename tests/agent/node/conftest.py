@@ -1,10 +1,10 @@
-"""Fixtures for the node agent over real mutual TLS: a per-module CA with a certificate for every caller,
+"""Fixtures for the node agent over real mutual TLS: the session's CA with a certificate for every caller,
 the ETSI GS QKD 015 data model shipped with sdqkd, and per module one network: an
 emulated Madrid (time × 50) and the agents of Concepción, Norte and Quintín, each served on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -24,8 +24,8 @@ def model() -> Any:
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> NodePki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("agent-node-ca"))
+def pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> NodePki:
+    ca = ca_issuing_into("agent-node")
     return NodePki(
         ca=ca,
         emulator=ca.issue(Role.EMULATOR, "emulator"),

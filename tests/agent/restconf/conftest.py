@@ -1,10 +1,10 @@
 """Fixtures for the RESTCONF server tests: the ETSI GS QKD 015 data model shipped with
-sdqkd, a datastore holding a realistic node, a per-session CA with a certificate for each kind of
+sdqkd, a datastore holding a realistic node, the session's CA with a certificate for each kind of
 caller, in-process clients that present one, and the app served with mutual TLS on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -52,8 +52,8 @@ def app(datastore: Datastore, stream: NotificationStream) -> FastAPI:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("restconf-ca"))
+def pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> Pki:
+    ca = ca_issuing_into("restconf")
     return Pki(
         ca=ca,
         server=ca.issue(Role.AGENT, "norte"),

@@ -1,10 +1,10 @@
-"""Fixtures for the emulator's HTTPS API: a per-session CA with a certificate for every kind of caller,
+"""Fixtures for the emulator's HTTPS API: the session's CA with a certificate for every kind of caller,
 a fresh emulated Madrid network served with mutual TLS on loopback for each test, and clients that
 present a given certificate (closed after the test)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -21,8 +21,8 @@ from sdqkd.topology.models import Topology
 
 
 @pytest.fixture(scope="session")
-def emulator_pki(tmp_path_factory: pytest.TempPathFactory) -> EmulatorPki:
-    ca = CertificateAuthority.create(tmp_path_factory.mktemp("emulator-http-ca"))
+def emulator_pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> EmulatorPki:
+    ca = ca_issuing_into("emulator-http")
     return EmulatorPki(
         ca=ca,
         server=ca.issue(Role.EMULATOR, "emulator"),

@@ -33,8 +33,8 @@ MAX_NODES = 5
 
 @dataclass(frozen=True)
 class RelayPki:
-    """The session's CA: KMEs n1…n5, an SAE ``nK-app`` at every node and ``n5-other`` (a second
-    slave), the operator, the controller and an agent."""
+    """Certificates from the session's CA: KMEs n1…n5, an SAE ``nK-app`` at every node and
+    ``n5-other`` (a second slave), the operator, the controller and an agent."""
 
     ca: CertificateAuthority
     emulator: IssuedCertificate
@@ -45,8 +45,7 @@ class RelayPki:
     agent: IssuedCertificate
 
     @classmethod
-    def create(cls, directory: Path) -> RelayPki:
-        ca = CertificateAuthority.create(directory)
+    def issued_by(cls, ca: CertificateAuthority) -> RelayPki:
         nodes = [f"n{i}" for i in range(1, MAX_NODES + 1)]
         saes = {f"{node}-app": ca.issue(Role.SAE, f"{node}-app") for node in nodes}
         saes["n5-other"] = ca.issue(Role.SAE, "n5-other")
