@@ -93,11 +93,11 @@ def test_a_cut_on_the_relay_path_is_routed_around_with_nothing_lost_or_repeated(
                 else:
                     key = answer.keys[0]
                     delivered.append((time.monotonic(), str(key.key_id), key.material()))
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the SAE asks every 20 ms, before and after the cut
 
     async def scenario() -> float:
         asking = asyncio.create_task(ask_until(time.monotonic() + 12))
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # keys flow over the first path for a while before it is cut
         cut_at = time.monotonic()
         result = await asyncio.to_thread(sdqkd, "plant", "cut", "--fibre", cut, "--run-dir", run_dir)
         assert result.returncode == 0, result.stderr

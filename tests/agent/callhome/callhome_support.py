@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from polling import wait_for as wait_for
+from polling import wait_for_async as wait_for_async
 from sdqkd.etsi015 import packaged_yang_dir
 from sdqkd.pki import CertificateAuthority, IssuedCertificate
 from sdqkd.server import TlsFiles, peer_identity

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from callhome_support import Call, CallHomePki, FakeController, free_port, serve_on
+from callhome_support import Call, CallHomePki, FakeController, free_port, serve_on, wait_for_async
 
 from sdqkd.agent.callhome import Backoff, CallHome, Registration, is_transient, register
 from sdqkd.errors import ConfigError
@@ -132,10 +132,9 @@ async def test_the_call_home_keeps_calling_while_the_controller_is_down_and_regi
     )
     call_home.start(AGENT_URL)
     try:
-        await asyncio.sleep(0.5)
+        await wait_for_async(lambda: call_home.attempts, lambda n: n >= 4, 5.0, "four attempts")
         assert (call_home.state, call_home.status_code) == ("calling", None)
         down_attempts = call_home.attempts
-        assert down_attempts >= 4
 
         with serve_on(fake.app(), pki.tls(pki.controller), port):
             await asyncio.wait_for(call_home.wait(), timeout=5.0)
@@ -176,11 +175,11 @@ async def test_stopping_the_call_home_while_it_calls_cancels_it(pki: CallHomePki
         f"https://localhost:{free_port()}", "norte", location="Norte", tls=pki.tls(pki.norte), backoff=FAST
     )
     call_home.start(AGENT_URL)
-    await asyncio.sleep(0.1)
+    await wait_for_async(lambda: call_home.attempts, lambda n: n >= 1, 5.0, "calling")
 
     await asyncio.wait_for(call_home.stop(), timeout=1.0)
     attempts = call_home.attempts
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # time for several attempts, were it still calling
 
     assert call_home.state == "stopped"
     assert call_home.attempts == attempts

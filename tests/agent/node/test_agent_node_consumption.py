@@ -189,17 +189,20 @@ def test_the_apps_get_a_statistics_entry_per_reading_valid_for_the_yang(n1: http
 def test_a_kme_that_stops_answering_keeps_the_last_values_and_the_refresh_goes_on(
     n1: httpx.Client, kme: FakeKme, caplog: pytest.LogCaptureFixture
 ) -> None:
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "cannot read the KME" in r.getMessage()]
+
     with caplog.at_level(logging.WARNING, logger="sdqkd.agent.node"):
         kme.answering = False
-        time.sleep(1.0)  # a reading may have been under way
+        # after a failed reading no earlier one is still under way (the agent reads one at a time)
+        wait_for(warnings, lambda said: len(said) >= 1, 5.0, "a failed reading")
         before = statistics(n1, INTERNAL_APP)
-        time.sleep(1.6)  # two readings fail at least
+        time.sleep(1.6)  # another reading fails at least (one a second): nothing may change meanwhile
         still = performance(n1)
         assert statistics(n1, INTERNAL_APP) == before
         assert still["status"] == f"{TYPES}ACTIVE"
         assert still["eskr"] < still["skr"] - RELAY_BPS / 2
-        warnings = [r for r in caplog.records if "cannot read the KME" in r.getMessage()]
-        assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+        assert len(warnings()) == 1, [r.getMessage() for r in caplog.records]
 
         kme.answering = True
         after = wait_for(lambda: statistics(n1, INTERNAL_APP), lambda s: s[-1] != before[-1], 3.0)

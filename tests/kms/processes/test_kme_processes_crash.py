@@ -74,7 +74,7 @@ async def request_keys(client: Etsi014Client, load: MasterLoad, stop: asyncio.Ev
             container = await client.enc_keys(SLAVE, number=KEYS_PER_REQUEST)
         except Etsi014ClientError:
             load.failed += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # its KME is down: pace the requests until it is back
             continue
         finally:
             load.in_flight -= 1
@@ -180,7 +180,7 @@ async def claim_with_retries(client: Etsi014Client, queue: asyncio.Queue[int], b
                 if time.monotonic() > deadline:
                     raise AssertionError(f"batch {index} not claimed within {LOAD_TIMEOUT_S} s") from exc
                 load.retried.add(index)
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the slave's KME is down: claim again once it may be back
                 continue
             finally:
                 load.in_flight.discard(index)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from netns_support import Hosts
 
+from polling import wait_for
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError, decode_key
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.runtime.deploy import Deployment, HostPlan, deploy, parse_addresses
@@ -96,17 +97,6 @@ def _ready(view: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> bool:
     return provisioned == set(LINKS) and up == ALWAYS_UP and standby == set(LINKS) - ALWAYS_UP
 
 
-def _wait_for(probe: Any, accept: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout_s} s; last: {value!r}")
-        time.sleep(0.5)
-
-
 async def _share_key(deployment: Deployment, master: str, slave: str) -> tuple[bytes, bytes]:
     """The SAE at ``master`` gets a key for the SAE at ``slave`` from its KME (retrying while its pool
     for that link fills), and the slave gets the same key ID from its own KME: both keys."""
@@ -156,7 +146,9 @@ def test_madrid_on_five_hosts_delivers_the_same_keys_at_both_ends_of_its_links(
     _start(hosts, deployment, names, logs, {"emulator"})  # the agents discover their modules there
     _start(hosts, deployment, names, logs, {"controller"})
     _start(hosts, deployment, names, logs, {f"{kind}:{node}" for kind in ("kme", "agent") for node in NODES})
-    nodes, links = _wait_for(lambda: _controller_view(deployment), _ready, READY_TIMEOUT_S, "provisioned")
+    nodes, links = wait_for(
+        lambda: _controller_view(deployment), _ready, READY_TIMEOUT_S, "provisioned", interval_s=0.5
+    )
 
     assert {node["id"]: node["agent_url"] for node in nodes} == deployment.agent_urls
     assert {node["id"]: node["kme_url"] for node in nodes} == deployment.kme_urls
