@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from yangson import DataModel
 
+from polling import wait_for_async
 from sdqkd.agent.drivers import DeviceDescription, Performance
 from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.node import NodeAgent
@@ -76,11 +75,22 @@ def _link_statuses(agent: NodeAgent) -> dict[str, str]:
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout_s} s")
-        await asyncio.sleep(0.05)
+    await wait_for_async(condition, bool, timeout_s, what, interval_s=0.05)
+
+
+def _collect(served: Served, queues: Mapping[str, asyncio.Queue[Any]]) -> None:
+    """Move what the agents published since the last call into ``served.notifications``."""
+    for node, queue in queues.items():
+        notes = served.notifications.setdefault(node, [])
+        while not queue.empty():
+            content = dict(queue.get_nowait()["ietf-restconf:notification"])
+            content.pop("eventTime")
+            notes.append(content)
+
+
+def _interface_statuses(agent: NodeAgent) -> set[str]:
+    entries = agent.datastore.tree()[QKD_NODE].get("qkd_interfaces", {}).get("qkd_interface", [])
+    return {str(entry.get("qkdi_status", "")) for entry in entries}
 
 
 def _client_app(node: str, other: str, link_id: str) -> dict[str, Any]:
@@ -120,6 +130,16 @@ async def _scenario(url: str, ca: CertificateAuthority, operator: EmulatorClient
             await agent.start()
         _snapshot(served, agents, "started")
 
+        def mark() -> dict[str, int]:
+            """How many notifications each agent has published so far."""
+            _collect(served, queues)
+            return {node: len(served.notifications[node]) for node in NODES}
+
+        def published_since(since: Mapping[str, int], node: str, name: str) -> bool:
+            """Whether ``node`` published notification ``name`` after the ``since[node]`` first ones."""
+            _collect(served, queues)
+            return any(f"{NODE_MODULE}{name}" in note for note in served.notifications[node][since[node] :])
+
         # the controller's PHYS links, then a virtual link Concepción → Norte → Quintín with its INTERNAL
         # apps, and a CLIENT app over Norte-Quintín at both its ends
         for node, entries in link_entries(topology).items():
@@ -152,36 +172,45 @@ async def _scenario(url: str, ca: CertificateAuthority, operator: EmulatorClient
             lambda: all(str(virtual.qkdl_id) in _link_statuses(a) for a in agents.values()),
             "the virtual link in",
         )
-        await asyncio.sleep(2.5)  # the refresh loop: statuses, rates, link_perf_update
+        # a refresh at every agent once all is in: statuses, rates, a link_perf_update
+        since = mark()
+        await _until(
+            lambda: all(published_since(since, node, "sdqkdn_link_perf_update") for node in NODES),
+            "a refresh at every agent",
+        )
         _snapshot(served, agents, "provisioned")
 
         # a failed module (interface_down), a cut fibre under the virtual link (link_down, the app
         # disconnected), and the CLIENT app removed at Norte
+        since = mark()
         await asyncio.to_thread(operator.module_action, "concepcion-tx", "fail")
         await asyncio.to_thread(operator.fibre_action, "norte-quintin", "cut")
         await _until(
             lambda: _link_statuses(agents["norte"]).get(hop_ids[1]) not in (active, None),
             "Norte-Quintín down",
         )
-        await asyncio.sleep(1.5)
+        await _until(
+            lambda: (
+                f"{TYPES}FAILED" in _interface_statuses(agents["concepcion"])
+                and published_since(since, "concepcion", "sdqkdn_interface_down")
+                and published_since(since, "norte", "sdqkdn_link_down")
+            ),
+            "Concepción's module failed and Norte's link down, both announced",
+        )
         _snapshot(served, agents, "failed")
+        since = mark()
         await agents["norte"].datastore.delete(f"{APPS}={APP_ID}")
-        await asyncio.sleep(0.2)
-
-        for node, queue in queues.items():
-            envelopes = [queue.get_nowait() for _ in range(queue.qsize())]
-            notes = []
-            for envelope in envelopes:
-                content = dict(envelope["ietf-restconf:notification"])
-                content.pop("eventTime")
-                notes.append(content)
-            served.notifications[node] = notes
+        await _until(
+            lambda: published_since(since, "norte", "sdqkdn_application_disconnected"),
+            "the removed app announced",
+        )
+        _collect(served, queues)
     return served
 
 
-def serve_madrid(workdir: Path, model: DataModel) -> Served:
-    """Run the scenario: an emulated Madrid on loopback with mutual TLS, its agents in process."""
-    ca = CertificateAuthority.create(workdir)
+def serve_madrid(ca: CertificateAuthority, model: DataModel) -> Served:
+    """Run the scenario: an emulated Madrid on loopback with mutual TLS (certificates from ``ca``), its
+    agents in process."""
     emulator = ca.issue(Role.EMULATOR, "emulator")
     operator = ca.issue(Role.OPERATOR, "operator")
     tls = TlsFiles(emulator.cert, emulator.key, ca.cert_path)

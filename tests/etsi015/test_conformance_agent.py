@@ -44,6 +44,7 @@ from sdqkd.etsi015 import (
     qkdn_id,
     virtual_qkdl_id,
 )
+from sdqkd.pki import CertificateAuthority
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +59,8 @@ NOTIFICATIONS = (
 
 
 @pytest.fixture(scope="module")
-def served(packaged_model: DataModel, tmp_path_factory: pytest.TempPathFactory) -> Served:
-    return serve_madrid(tmp_path_factory.mktemp("conformance-agent-ca"), packaged_model)
+def served(packaged_model: DataModel, ca_issuing_into: Callable[[str], CertificateAuthority]) -> Served:
+    return serve_madrid(ca_issuing_into("conformance-agent"), packaged_model)
 
 
 @pytest.fixture(params=["packaged", "official"])
