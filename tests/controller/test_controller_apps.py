@@ -10,7 +10,7 @@ import pytest
 from controller_support import NODES, Net, Pki, api, call_home, links_by_id, wait_for
 
 from sdqkd.controller.core import Controller
-from sdqkd.controller.links import qkdl_id
+from sdqkd.etsi015 import link_qkdl_id as qkdl_id
 from sdqkd.etsi015 import qkdn_id
 
 pytestmark = pytest.mark.integration

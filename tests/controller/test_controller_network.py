@@ -21,8 +21,8 @@ from controller_support import (
 )
 
 from sdqkd.controller.core import Controller
-from sdqkd.controller.links import qkdl_id
 from sdqkd.emulator.client import EmulatorClient
+from sdqkd.etsi015 import link_qkdl_id as qkdl_id
 from sdqkd.etsi015 import qkdi_id
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,11 @@ from sdqkd.controller.links import (
     link_entries,
     link_state,
     planned_links,
-    qkdl_id,
 )
 from sdqkd.controller.store import AlarmKind, AppRecord, ControllerStore, NodeRecord, Severity
 from sdqkd.errors import ConfigError
 from sdqkd.etsi015 import InterfaceStatus, LinkStatus, NodeTree, qkdi_id, qkdn_id
+from sdqkd.etsi015 import link_qkdl_id as qkdl_id
 from sdqkd.topology.loader import load_topology
 
 TYPES = "etsi-qkd-node-types:"

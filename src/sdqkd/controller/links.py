@@ -1,9 +1,9 @@
 """The QKD links the controller provisions, from the topology, and what the agents' trees say of them.
 
 Each QKD link of the topology becomes one ``qkd_link`` (``qkdl_type`` PHYS) written into the agents
-of both its nodes, with the same ``qkdl_id`` at both ends: ``uuid5(SDQKD_NAMESPACE, "link:" + link
-id)``, like the agents' node and interface ids (:mod:`sdqkd.etsi015`), so nothing needs to be
-exchanged. Each end names its own module's interface as ``qkdl_local`` and the other end's as
+of both its nodes, with the same ``qkdl_id`` at both ends (:func:`sdqkd.etsi015.link_qkdl_id` of the
+link's id, the identifier scheme of :mod:`sdqkd.etsi015.ids`), so nothing needs to be exchanged.
+Each end names its own module's interface as ``qkdl_local`` and the other end's as
 ``qkdl_remote``, with the quantum channel (``phys_wavelength``) and its module's role.
 
 A link's status at the controller combines both ends' ``qkdl_status``:
@@ -18,14 +18,12 @@ A link's status at the controller combines both ends' ``qkdl_status``:
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from sdqkd.etsi015 import (
-    SDQKD_NAMESPACE,
     InterfaceAddress,
     InterfaceStatus,
     LinkStatus,
@@ -34,6 +32,7 @@ from sdqkd.etsi015 import (
     PhysicalLink,
     QkdLink,
     link_entry,
+    link_qkdl_id,
     qkdi_id,
     qkdn_id,
 )
@@ -49,13 +48,7 @@ __all__ = [
     "link_state",
     "needs_write",
     "planned_links",
-    "qkdl_id",
 ]
-
-
-def qkdl_id(link_id: str) -> UUID:
-    """The ``qkdl_id`` of the topology's QKD link ``link_id`` (the same at both its agents)."""
-    return uuid.uuid5(SDQKD_NAMESPACE, f"link:{link_id}")
 
 
 class LinkState(StrEnum):
@@ -140,7 +133,7 @@ def planned_links(topology: Topology) -> list[PlannedLink]:
         planned.append(
             PlannedLink(
                 id=link.id,
-                qkdl_id=qkdl_id(link.id),
+                qkdl_id=link_qkdl_id(link.id),
                 transmitter=LinkEnd(tx.node, tx.id, qkdi_id(tx.id), roles[tx.role]),
                 receiver=LinkEnd(rx.node, rx.id, qkdi_id(rx.id), roles[rx.role]),
                 dwdm_channel=link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel,

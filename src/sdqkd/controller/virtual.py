@@ -10,8 +10,8 @@ direct link is up again, the association is removed.
 
 Each node of the path gets, from the controller:
 
-- in its agent's datastore, the same ``qkd_link`` (``qkdl_id`` = ``uuid5(sdqkd namespace,
-  "virtual:" + a + ":" + b)`` with ``a`` < ``b``, named ``v-a-b`` at the KMEs and in the API; ends
+- in its agent's datastore, the same ``qkd_link`` (``qkdl_id`` =
+  :func:`sdqkd.etsi015.virtual_qkdl_id` of its ends, named ``v-a-b`` at the KMEs and in the API; ends
   ``a`` → ``b`` as ``qkdl_local``/``qkdl_remote``; ``virt_prev_hop`` and ``virt_next_hop`` the
   neighbours' ``qkdn_id``; ``virt_bandwidth`` the rate reserved by the applications over it), and,
   while that rate is not 0, per hop one INTERNAL ``qkd_app`` at both nodes of the hop that reserves
@@ -28,17 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sdqkd.etsi015 import SDQKD_NAMESPACE, qkdn_id
+from sdqkd.etsi015 import SDQKD_NAMESPACE, AppType, LinkType, identity, qkdn_id, virtual_qkdl_id
 
-__all__ = ["VirtualLink", "internal_app_id", "virtual_name", "virtual_qkdl_id"]
-
-_TYPES = "etsi-qkd-node-types:"
-
-
-def virtual_qkdl_id(a: str, b: str) -> UUID:
-    """The ``qkdl_id`` of the association between nodes ``a`` and ``b`` (either order)."""
-    first, second = sorted((a, b))
-    return uuid.uuid5(SDQKD_NAMESPACE, f"virtual:{first}:{second}")
+__all__ = ["VirtualLink", "internal_app_id", "virtual_name"]
 
 
 def virtual_name(a: str, b: str) -> str:
@@ -94,7 +86,7 @@ class VirtualLink:
         entry: dict[str, Any] = {
             "qkdl_id": str(self.qkdl_id),
             "qkdl_enable": True,
-            "qkdl_type": f"{_TYPES}VIRT",
+            "qkdl_type": identity(LinkType.VIRT),
             "qkdl_local": {"qkdn_id": str(qkdn_id(self.path[0]))},
             "qkdl_remote": {"qkdn_id": str(qkdn_id(self.path[-1]))},
             "virt_bandwidth": self.reserved_bps,
@@ -128,7 +120,7 @@ class VirtualLink:
             app_id = internal_app_id(self.qkdl_id, link)
             apps[app_id] = {
                 "app_id": str(app_id),
-                "app_type": f"{_TYPES}INTERNAL",
+                "app_type": identity(AppType.INTERNAL),
                 "server_app_id": f"urn:sdqkd:virtual-link:{self.qkdl_id}",
                 "client_app_id": [f"urn:sdqkd:virtual-link:{self.qkdl_id}"],
                 "app_qos": {"min_bandwidth": self.reserved_bps},
