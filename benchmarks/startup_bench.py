@@ -1,5 +1,5 @@
 """Time from ``sdqkd up`` to a network ready for applications: the emulator, the controller, the agents
-(where the ETSI 015 YANG modules are found) and the KMEs started, the links provisioned by the
+(on the ETSI 015 model shipped with sdqkd) and the KMEs started, the links provisioned by the
 controller, and key at both KMEs of every link that can make key. Prints one line per run, then the median.
 
 Run: ``python benchmarks/startup_bench.py [--topology madrid] [--runs 3]`` (real time, no time scale).
