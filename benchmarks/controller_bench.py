@@ -7,6 +7,13 @@ For each trial: a QKD module of Norte-Quintín fails (then is repaired), or the 
 that shows the alarm (``interface_down``, ``link_down``) is recorded (polled every 10 ms, so figures
 carry up to ~10 ms of polling granularity). Then ``GET /api/v1/links`` is timed over keep-alive.
 
+The latencies are bimodal, so a p50 over 10 trials moves by tens of ms from run to run on the same code.
+An alarm is raised either by the read that the agent's notification wakes, 100 ms after it
+(``_WAKE_DELAY_S`` of ``sdqkd.controller.registry``: the agent announces the event first, then
+refreshes its datastore), or earlier, by a read already due for another reason that finds the new
+state (about half of the module failures, most of the fibre cuts). Compare versions with
+``--trials 30`` or more, back to back.
+
 Prints per case: trials, p50 / max latency. Needs the ETSI GS QKD 015 YANG modules (agents).
 
 Run: ``python benchmarks/controller_bench.py [--trials 10]``.
