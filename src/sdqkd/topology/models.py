@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdqkd.topology.transceivers import RateClass, Transceiver, transceiver_class
 from sdqkd.units import (
     dwdm_channel_to_frequency_thz,
     frequency_thz_to_wavelength_nm,
@@ -86,7 +87,9 @@ class ClassicalChannel(_WithProvenance):
     """A classical DWDM channel on a fibre.
 
     Give either ``dwdm_channel`` (100 GHz grid number, f = 190.0 THz + n·0.1 THz) or
-    ``wavelength_nm``.
+    ``wavelength_nm``. Its transceiver is of ``rate_class``; ``receiver_sensitivity_dbm``,
+    ``required_margin_db`` and ``tunable`` default to the class's
+    (:mod:`sdqkd.topology.transceivers`).
     """
 
     id: Identifier
@@ -95,6 +98,10 @@ class ClassicalChannel(_WithProvenance):
     launch_power_dbm: float = Field(ge=-60, le=30)
     direction: Direction
     label: str | None = None
+    rate_class: RateClass = RateClass.G10
+    receiver_sensitivity_dbm: float | None = Field(default=None, ge=-60, le=10)
+    required_margin_db: float | None = Field(default=None, ge=0, le=30)
+    tunable: bool | None = None
 
     @model_validator(mode="after")
     def _one_wavelength(self) -> Self:
@@ -109,6 +116,28 @@ class ClassicalChannel(_WithProvenance):
             return dwdm_channel_to_frequency_thz(self.dwdm_channel)
         assert self.wavelength_nm is not None
         return float(wavelength_nm_to_frequency_thz(self.wavelength_nm))
+
+    @property
+    def transceiver(self) -> Transceiver:
+        """Its transceiver, each figure its own or its rate class's default."""
+        defaults = transceiver_class(self.rate_class)
+        return Transceiver(
+            rate_class=self.rate_class,
+            receiver_sensitivity_dbm=(
+                defaults.receiver_sensitivity_dbm
+                if self.receiver_sensitivity_dbm is None
+                else self.receiver_sensitivity_dbm
+            ),
+            required_margin_db=(
+                defaults.required_margin_db if self.required_margin_db is None else self.required_margin_db
+            ),
+            tunable=defaults.tunable if self.tunable is None else self.tunable,
+            defaults=tuple(
+                name
+                for name in ("receiver_sensitivity_dbm", "required_margin_db", "tunable")
+                if getattr(self, name) is None
+            ),
+        )
 
 
 class Fibre(_WithProvenance):
@@ -197,7 +226,10 @@ class DeviceProfile(_WithProvenance):
     """The parameters of a GG02 CV-QKD device pair (transmitter and receiver).
 
     Units: variances and noises in shot-noise units (SNU); ``excess_noise_snu`` is the device's
-    own excess noise referred to the channel input, before any Raman noise.
+    own excess noise referred to the channel input, before any Raman noise. ``relock_time_s``: how
+    long the pair makes no key after its quantum channel is retuned (lasers settle, the local
+    oscillator and pilot lock again); ``resync_time_s``: after an optical switch on its way moves
+    to it (clock and phase references recovered, a first block estimated).
     """
 
     id: Identifier
@@ -227,6 +259,8 @@ class DeviceProfile(_WithProvenance):
     raman_cross_section_per_km_nm: float = Field(default=3e-9, ge=0, le=1e-6)
     raman_reference_detuning_thz: float = Field(default=2.0)
     fibre_temperature_k: float = Field(default=300.0, gt=0, le=400)
+    relock_time_s: float = Field(default=2.0, ge=0, le=600)
+    resync_time_s: float = Field(default=3.0, ge=0, le=600)
 
     @model_validator(mode="after")
     def _wavelength_range(self) -> Self:
