@@ -129,6 +129,7 @@ PUBLIC_API = {
     "sdqkd.errors": {
         "AdmissionRefused",
         "AgentUnavailable",
+        "ChannelRefused",
         "ConfigError",
         "ControlPlaneError",
         "DeviceError",
@@ -140,6 +141,8 @@ PUBLIC_API = {
         "NotFound",
         "PhysicsError",
         "PkiError",
+        "PlantRefused",
+        "PlantUnavailable",
         "ResourceNotFound",
         "RestconfError",
         "SdqkdError",

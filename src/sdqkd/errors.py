@@ -22,6 +22,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   ├── KmeUnavailable        the node's KME, for its agent                   (sdqkd.agent.kme)
     │   ├── Etsi014ClientError    a KME or QKD module's ETSI 014 API              (sdqkd.etsi014.client)
     │   ├── EmulatorClientError   the emulator's management or plant API          (sdqkd.emulator.client)
+    │   ├── PlantUnavailable      → 502: the optical plant API, for the controller (also ControlPlaneError)
     │   └── PeerKmeUnavailable    → 503: the peer KME's KME↔KME API               (sdqkd.kms.peer;
     │                                    also a KeyServiceUnavailable)
     │
@@ -40,8 +41,11 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   └── MalformedErrorBody    an error answer without a RESTCONF error body   (sdqkd.restconf.codec)
     └── ControlPlaneError         the SDN controller cannot do what was asked
         ├── AdmissionRefused      → 409: an application the QKD links cannot carry now
-        ├── UnknownResource       → 404: no such node, link or application
-        └── AgentUnavailable      (see Unavailable)
+        │   └── ChannelRefused    → 409: a classical channel the quantum channels cannot live with
+        ├── PlantRefused          → 409: the optical plant refused a change (its status and detail)
+        ├── UnknownResource       → 404: no such node, link, application, fibre or switch
+        ├── AgentUnavailable      (see Unavailable)
+        └── PlantUnavailable      (see Unavailable)
 
 A class with two parents is drawn under both. Private classes that never leave their module (an app's
 own RESTCONF refusals, a driver's retry signal) are not drawn; they derive from this tree too.
@@ -59,6 +63,7 @@ from typing import Any, Literal
 __all__ = [
     "AdmissionRefused",
     "AgentUnavailable",
+    "ChannelRefused",
     "ConfigError",
     "ControlPlaneError",
     "DeviceError",
@@ -70,6 +75,8 @@ __all__ = [
     "NotFound",
     "PhysicsError",
     "PkiError",
+    "PlantRefused",
+    "PlantUnavailable",
     "ResourceNotFound",
     "RestconfError",
     "SdqkdError",
@@ -237,5 +244,29 @@ class AdmissionRefused(ControlPlaneError):
     """An application the QKD links cannot carry now (no link, link down, not enough key rate)."""
 
 
+class ChannelRefused(AdmissionRefused):
+    """A classical channel that would take a QKD link below its target wherever it is placed.
+
+    Attributes:
+        details: per link of the fibre, ``{"link", "predicted_skr_bps", "target_bps"}``.
+    """
+
+    def __init__(self, message: str, details: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class PlantRefused(ControlPlaneError):
+    """The optical plant refused a change (``status_code``: the plant's HTTP status)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class PlantUnavailable(Unavailable, ControlPlaneError):
+    """The optical plant API did not answer, or answered outside its API."""
+
+
 class UnknownResource(ControlPlaneError):
-    """No such node, link or application."""
+    """No such node, link, application, fibre or switch."""

@@ -97,6 +97,15 @@ class Alarms:
         elif state is LinkState.UP:
             self.store.clear_alarms(AlarmKind.LINK_OVERLOADED, source)
 
+    def raise_optical(self, source: str, message: str) -> None:
+        """A link the optical layer cannot bring to its target (``optical_target_missed``); an active
+        alarm gets the latest figures."""
+        if self.raise_alarm(AlarmKind.OPTICAL_TARGET_MISSED, source, Severity.MAJOR, message) is None:
+            self.store.describe_alarm(AlarmKind.OPTICAL_TARGET_MISSED, source, message)
+
+    def clear_optical(self, source: str) -> None:
+        self.store.clear_alarms(AlarmKind.OPTICAL_TARGET_MISSED, source)
+
     def notified(self, notification: dict[str, Any], links: Iterable[PlannedLink]) -> None:
         """Keep the reason of an ``sdqkdn_link_down`` for the LINK_DOWN alarm of its link, and name it
         in the alarm already raised (the state may have been read before the notification came)."""

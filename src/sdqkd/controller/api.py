@@ -39,14 +39,18 @@ from sdqkd import __version__
 from sdqkd.controller.admission import AppRequest
 from sdqkd.controller.core import Controller
 from sdqkd.controller.links import LinkState, PlannedLink
+from sdqkd.controller.optical.routes import add_optical_routes
 from sdqkd.controller.registry import NodeView
 from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
 from sdqkd.errors import (
     AdmissionRefused,
     AgentUnavailable,
+    ChannelRefused,
     ConfigError,
     Forbidden,
+    PlantRefused,
+    PlantUnavailable,
     RestconfError,
     Unauthenticated,
     UnknownResource,
@@ -79,6 +83,10 @@ def _agent_refused(_: Request, exc: RestconfError) -> JSONResponse:
     return _error(502, f"an agent refused: {exc.error_tag}: {exc.error_message}", [detail])
 
 
+def _channel_refused(_: Request, exc: ChannelRefused) -> JSONResponse:
+    return _error(409, str(exc), list(exc.details))
+
+
 def _status(status: int, prefix: str = "") -> Callable[[Request, Exception], JSONResponse]:
     def render(_: Request, exc: Exception) -> JSONResponse:
         return _error(status, f"{prefix}{exc}")
@@ -94,6 +102,9 @@ _ERRORS: ErrorTable = {
     Forbidden: _status(403),
     UnknownResource: _status(404),
     AdmissionRefused: _status(409),
+    ChannelRefused: _channel_refused,
+    PlantRefused: _status(409),
+    PlantUnavailable: _status(502, "the optical plant did not answer: "),
     AgentUnavailable: _status(502, "an agent did not answer: "),
     RestconfError: _agent_refused,
 }
@@ -329,6 +340,7 @@ def create_controller_app(controller: Controller) -> ASGIApp:
     registry.register(_Metrics(controller))
 
     install_error_handlers(app, _ERRORS)
+    add_optical_routes(app, controller.optical, _caller(Role.OPERATOR, Role.CONTROLLER))
 
     # Call-home ------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
     network     the topology's QKD links as the agents report them: ends, status, key rate
     alarms      state changes of nodes, interfaces and links as alarms, raised and cleared
     relay       which node pairs get a relayed association (virtual link), along which path
+    optical     the shared fibres: classical power and wavelengths for the quantum channels, switches
     reconcile   what each agent and KME should hold vs what it holds, and the writes between
     admission   applications admitted against key capacity, and what they reserve
 
@@ -28,6 +29,8 @@ from sdqkd.controller.admission import Admission, AppRequest
 from sdqkd.controller.alarms import Alarms
 from sdqkd.controller.links import EndState, LinkState, PlannedLink
 from sdqkd.controller.network import Network
+from sdqkd.controller.optical.manager import OpticalManager
+from sdqkd.controller.optical.plant import PlantClient
 from sdqkd.controller.paths import PathPolicy
 from sdqkd.controller.reconcile import Reconciler
 from sdqkd.controller.registry import NodeView, Registry
@@ -51,6 +54,7 @@ class Controller:
         southbound: HTTPS to the agents and KMEs with the controller's certificate.
         poll_interval_s: how often each agent and KME is read.
         relay_policy: how key-relay paths weigh their hops.
+        plant: the optical plant API (None: the controller does not manage the optical layer).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Controller:
         southbound: Southbound,
         poll_interval_s: float = 1.0,
         relay_policy: PathPolicy = PathPolicy.BALANCED,
+        plant: PlantClient | None = None,
     ) -> None:
         self.topology = topology
         self.store = store
@@ -73,6 +78,16 @@ class Controller:
         self.reconciler = Reconciler(southbound, self.network.links, self.registry.nodes)
         self.admission = Admission(
             store, self.network, self.relay, self.reconciler, self.registry.nodes, self._plan
+        )
+        self.optical = OpticalManager(
+            topology,
+            self.network,
+            store,
+            self.alarms,
+            self.admission.reserved_bps,
+            self.registry.wake,
+            plant,
+            poll_interval_s,
         )
         self.started_at = dt.datetime.now(dt.UTC)
 
@@ -134,9 +149,11 @@ class Controller:
         """Resume from the store: follow every node registered before, with the applications admitted."""
         self.admission.resume()
         self.registry.resume()
+        self.optical.start()
 
     async def stop(self) -> None:
-        """Stop following the agents."""
+        """Stop following the agents and the plant."""
+        await self.optical.stop()
         await self.registry.stop()
 
     async def register(self, record: NodeRecord) -> bool:

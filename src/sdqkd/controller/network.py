@@ -9,6 +9,7 @@ another link of its module is on standby, not down. The status is kept per link,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sdqkd.controller.links import EndState, LinkState, PlannedLink, end_state, link_state, planned_links
 from sdqkd.controller.registry import NodeView
@@ -56,6 +57,21 @@ class Network:
         for link in self.direct(a, b):
             return link
         raise AdmissionRefused(f"no QKD link joins {a} and {b}")
+
+    def retune(self, link_id: str, dwdm_channel: int) -> PlannedLink:
+        """Give the link another quantum channel; the agents get it at their next reads (the
+        reconciler writes what differs).
+
+        Raises:
+            UnknownResource: no such link.
+        """
+        link = self.link(link_id)
+        if link.dwdm_channel == dwdm_channel:
+            return link
+        retuned = replace(link, dwdm_channel=dwdm_channel)
+        self.links[self.links.index(link)] = retuned
+        self._by_id[link_id] = retuned
+        return retuned
 
     def direct(self, a: str, b: str) -> list[PlannedLink]:
         """The QKD links joining nodes ``a`` and ``b``."""

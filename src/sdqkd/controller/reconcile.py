@@ -101,6 +101,7 @@ class Reconciler:
         node = view.node_id
         held = {link.qkdl_id for link in tree.links}  # the links the agent holds once these writes are done
         wrote = False
+        pending: list[tuple[UUID, dict[str, Any]]] = []
         for link in self.links:
             if node not in link.nodes:
                 continue
@@ -111,10 +112,18 @@ class Reconciler:
             if tree.interface(here.qkdi_id) is None or other.tree.interface(there.qkdi_id) is None:
                 continue
             entry = link.entry(node)
-            path = f"{_LINKS}={link.qkdl_id}"
-            if needs_write(tree, entry) and await self._write(view, path, _link_body(entry)):
+            if needs_write(tree, entry):
+                pending.append((link.qkdl_id, entry))
+        if len(pending) == 1:
+            qkdl_id, entry = pending[0]
+            if await self._write(view, f"{_LINKS}={qkdl_id}", _link_body(entry)):
                 wrote = True
-                held.add(link.qkdl_id)
+                held.add(qkdl_id)
+        elif pending and await self._write_links(view, [entry for _, entry in pending]):
+            # several at once (a retuned switched transmitter: its links change channel together, and
+            # an agent refuses one module's enabled links on different channels)
+            wrote = True
+            held.update(qkdl_id for qkdl_id, _ in pending)
         mine = [association for association in virtual if node in association.path]
         wrote |= await self._provision_virtual(view, tree, mine, held)
         present = {app.app_id for app in tree.apps}
@@ -247,6 +256,35 @@ class Reconciler:
         if removed:
             log.info("controller: removed %s at %s", path.rsplit("/", 1)[-1], view.node_id)
         return removed
+
+    async def _write_links(self, view: NodeView, entries: list[dict[str, Any]]) -> bool:
+        """Write several ``qkd_link`` entries in one RESTCONF plain PATCH of ``qkd_links`` (RFC 8040
+        §4.6.1: merged into the list, all or nothing)."""
+        path = f"{QKD_NODE}/qkd_links"
+        key = (view.node_id, path)
+        refused_at = self._refused.get(key)
+        if refused_at is not None and time.monotonic() - refused_at < _PROVISION_RETRY_S:
+            return False
+        try:
+            await self.southbound.patch(
+                view.record.agent_url, path, {f"{NODE_MODULE}:qkd_links": {"qkd_link": entries}}
+            )
+        except RestconfError as exc:
+            self._refused[key] = time.monotonic()
+            log.error(
+                "controller: agent %s refused %s: %s: %s",
+                view.node_id,
+                path,
+                exc.error_tag,
+                exc.error_message,
+            )
+            return False
+        except AgentUnavailable as exc:
+            log.warning("controller: writing %s to %s failed: %s", path, view.node_id, exc)
+            return False
+        self._refused.pop(key, None)
+        log.info("controller: provisioned %d links at %s in one patch", len(entries), view.node_id)
+        return True
 
     async def _write(self, view: NodeView, path: str, body: dict[str, Any]) -> bool:
         key = (view.node_id, path)

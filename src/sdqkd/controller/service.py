@@ -7,6 +7,7 @@ from pathlib import Path
 from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.config import ControllerConfig, load_controller_config
 from sdqkd.controller.core import Controller
+from sdqkd.controller.optical.plant import PlantClient
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
 from sdqkd.server.run import serve_role
@@ -24,7 +25,15 @@ def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerSt
     topology = load_topology(config.topology)
     store = ControllerStore(config.database)
     southbound = Southbound(config.tls.cert, config.tls.key, config.tls.ca)
-    return Controller(topology, store, southbound, config.poll_interval_s, config.relay_policy), store
+    plant = (
+        PlantClient(config.plant_url, config.tls.cert, config.tls.key, config.tls.ca)
+        if config.plant_url
+        else None
+    )
+    controller = Controller(
+        topology, store, southbound, config.poll_interval_s, config.relay_policy, plant=plant
+    )
+    return controller, store
 
 
 def run_controller(config_path: Path) -> None:

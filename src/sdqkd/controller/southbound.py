@@ -85,6 +85,16 @@ class Southbound:
         self._check_open(agent_url)
         return await self.restconf.put(agent_url, path, body)
 
+    async def patch(self, agent_url: str, path: str, body: dict[str, Any]) -> None:
+        """RESTCONF plain PATCH (RFC 8040 §4.6.1) of ``body`` into ``/restconf/data/PATH``.
+
+        Raises:
+            AgentUnavailable: no answer.
+            RestconfError: the agent refused (nothing changed).
+        """
+        self._check_open(agent_url)
+        await self.restconf.patch(agent_url, path, body)
+
     async def delete(self, agent_url: str, path: str) -> bool:
         """RESTCONF DELETE of ``/restconf/data/PATH``; False if there was nothing to delete.
 

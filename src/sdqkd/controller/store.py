@@ -1,6 +1,8 @@
-"""The controller's durable state (SQLite): the nodes that called home, the admitted applications and
-the alarms. Everything else (interfaces, link status, key rates, pool levels) is read live from the
-agents and KMEs, so a restarted controller resumes from this file and one round of reads.
+"""The controller's durable state (SQLite): the nodes that called home, the admitted applications,
+the alarms, the optical layer's settings (policy, requested classical channels, retuned quantum
+channels) and the optical actions. Everything else (interfaces, link status, key rates, pool
+levels, the plant) is read live from the agents, KMEs and plant, so a restarted controller resumes
+from this file and one round of reads.
 
 Writes commit at once (WAL journal, ``synchronous=FULL``): an application the API admitted, or an
 alarm it reported, survives a crash of the controller.
@@ -43,6 +45,14 @@ CREATE TABLE IF NOT EXISTS alarms (
     cleared_at TEXT
 );
 CREATE INDEX IF NOT EXISTS alarms_active ON alarms (kind, source) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS optical_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    record TEXT NOT NULL
+);
 """
 
 
@@ -55,6 +65,7 @@ class AlarmKind(StrEnum):
     INTERFACE_DOWN = "interface_down"
     LINK_DOWN = "link_down"
     LINK_OVERLOADED = "link_overloaded"
+    OPTICAL_TARGET_MISSED = "optical_target_missed"
 
 
 class Severity(StrEnum):
@@ -268,3 +279,48 @@ class ControllerStore:
             )
             for row in rows
         ]
+
+    # Settings (JSON values by name) -------------------------------------------------------------------
+
+    def setting(self, name: str) -> Any:
+        """The JSON value stored under ``name`` (None if none)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_setting(self, name: str, value: Any) -> None:
+        """Store a JSON value under ``name`` (None removes it)."""
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM settings WHERE name = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT INTO settings VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, json.dumps(value, sort_keys=True)),
+                )
+
+    # Optical actions ----------------------------------------------------------------------------------
+
+    def add_action(self, record: dict[str, Any]) -> int:
+        """Record an optical action (a JSON object); its id."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO optical_actions (record) VALUES (?)", (json.dumps(record),)
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def update_action(self, action_id: int, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE optical_actions SET record = ? WHERE id = ?", (json.dumps(record), action_id)
+            )
+
+    def actions(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The newest ``limit`` optical actions, oldest first, each with its ``id``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, record FROM optical_actions ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [{"id": row[0], **json.loads(row[1])} for row in reversed(rows)]

@@ -214,4 +214,5 @@ def controller_config(
         "database": str(database),
         "endpoint_file": str(endpoint_file),
         "poll_interval_s": poll_interval_s,
+        "plant_url": at.emulator_url,
     }
