@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/controller_bench.py
 	$(BIN)/python benchmarks/relay_bench.py
 	$(BIN)/python benchmarks/reroute_bench.py
+	$(BIN)/python benchmarks/optical_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

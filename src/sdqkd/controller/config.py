@@ -10,6 +10,7 @@ endpoint_file: controller/endpoint.json   # {"url", "pid"} once it serves
 poll_interval_s: 1.0                      # how often each agent's tree and each KME's pools are read
 relay_policy: balanced                    # key-relay paths: balanced (hops, rate, pools), rate or hops
 plant_url: https://127.0.0.1:8443         # the optical plant API (the emulator's); none: not managed
+world_time_scale: 1.0                     # an emulated world running X times faster (sdqkd up --time-scale)
 ```
 Relative paths are relative to the configuration file.
 """
@@ -40,6 +41,7 @@ class ControllerConfig(_Model):
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     relay_policy: PathPolicy = PathPolicy.BALANCED
     plant_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=2048)
+    world_time_scale: float = Field(default=1.0, gt=0, le=1e6)
 
 
 def load_controller_config(path: Path) -> ControllerConfig:

@@ -31,6 +31,7 @@ from sdqkd.controller.links import EndState, LinkState, PlannedLink
 from sdqkd.controller.network import Network
 from sdqkd.controller.optical.manager import OpticalManager
 from sdqkd.controller.optical.plant import PlantClient
+from sdqkd.controller.optical.scheduling import Switching
 from sdqkd.controller.paths import PathPolicy
 from sdqkd.controller.reconcile import Reconciler
 from sdqkd.controller.registry import NodeView, Registry
@@ -55,6 +56,8 @@ class Controller:
         poll_interval_s: how often each agent and KME is read.
         relay_policy: how key-relay paths weigh their hops.
         plant: the optical plant API (None: the controller does not manage the optical layer).
+        world_time_scale: how much faster than wall-clock time the (emulated) world runs: its key
+            rates per wall-clock second, and its devices' dead times, scale with it.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Controller:
         poll_interval_s: float = 1.0,
         relay_policy: PathPolicy = PathPolicy.BALANCED,
         plant: PlantClient | None = None,
+        world_time_scale: float = 1.0,
     ) -> None:
         self.topology = topology
         self.store = store
@@ -88,6 +92,7 @@ class Controller:
             self.registry.wake,
             plant,
             poll_interval_s,
+            Switching(topology, self.network, self.registry.nodes, world_time_scale),
         )
         self.started_at = dt.datetime.now(dt.UTC)
 

@@ -31,7 +31,13 @@ def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerSt
         else None
     )
     controller = Controller(
-        topology, store, southbound, config.poll_interval_s, config.relay_policy, plant=plant
+        topology,
+        store,
+        southbound,
+        config.poll_interval_s,
+        config.relay_policy,
+        plant=plant,
+        world_time_scale=config.world_time_scale,
     )
     return controller, store
 

@@ -194,8 +194,10 @@ def controller_config(
     database: Path,
     endpoint_file: Path,
     poll_interval_s: float = 1.0,
+    time_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """The configuration of the SDN controller (``sdqkd controller``).
+    """The configuration of the SDN controller (``sdqkd controller``): it manages the optical plant at
+    the emulator.
 
     Args:
         topology_spec: the topology as the controller's host names it (a built-in, or a file).
@@ -205,6 +207,7 @@ def controller_config(
         database: its SQLite state.
         endpoint_file: where it records its URL and pid once it serves.
         poll_interval_s: how often it reads the agents and KMEs, seconds.
+        time_scale: the emulator's ``--time-scale`` (the world's key rates and dead times follow it).
     """
     return {
         "host": host,
@@ -215,4 +218,5 @@ def controller_config(
         "endpoint_file": str(endpoint_file),
         "poll_interval_s": poll_interval_s,
         "plant_url": at.emulator_url,
+        "world_time_scale": time_scale,
     }

@@ -340,7 +340,7 @@ class _Builder:
         argv = ["sdqkd", *arguments]
         host.commands.append(HostCommand("emulator", tuple(argv)))
 
-    def controller(self, poll_interval_s: float) -> None:
+    def controller(self, poll_interval_s: float, time_scale: float) -> None:
         address = self.addresses.controller
         host = self.host(address.host)
         self.issue(host, Role.CONTROLLER, "controller")
@@ -354,6 +354,7 @@ class _Builder:
             database=Path("controller/state.db"),
             endpoint_file=Path("controller/endpoint.json"),
             poll_interval_s=poll_interval_s,
+            time_scale=time_scale,
         )
         _write_yaml(host.folder / "controller.yaml", config)
         host.commands.append(
@@ -442,7 +443,7 @@ def deploy(
     out.mkdir(parents=True, exist_ok=True)
     builder = _Builder(topology, spec, addresses, out)
     builder.emulator(time_scale)
-    builder.controller(poll_interval_s)
+    builder.controller(poll_interval_s, time_scale)
     for node in topology.nodes:
         builder.node(node.id, node.name, yang_dir)
     operator = builder.ca.issue(Role.OPERATOR, "operator", hosts=(), directory=out / "operator")

@@ -174,6 +174,7 @@ def _up(
                 port=0,
                 database=run.controller_database,
                 endpoint_file=run.controller_endpoint,
+                time_scale=time_scale,
             )
             run.write_json(run.controller_config, config)
             arguments = ["controller", "--config", str(run.controller_config)]

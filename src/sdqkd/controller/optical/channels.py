@@ -3,16 +3,16 @@ to every quantum channel there and place it where the QKD links keep their targe
 
 ``POST /api/v1/optical/fibres/{fibre}/channels`` with a channel as in a topology file answers:
 
-- ``accepted``: as asked, the policy's plan (the other channels within their floors, the quantum
-  channels retuned if need be) keeps every link at target;
+- ``accepted``: as asked, every link keeps its target with the channels already lit left as they are;
 - ``adjusted``: only elsewhere — on another grid channel (if its transceiver tunes) and/or at a lower
   power (not below its floor); the answer says which, and that placement becomes its request;
 - ``refused`` (:class:`~sdqkd.errors.ChannelRefused`, 409): wherever it goes, a link falls below its
   target; the details give each link's predicted rate and target.
 
 Links that miss their target without the new channel do not make it refused (the channel did not cause
-it), as long as it takes nothing more from them. Under ``observe`` the plan may change nothing else:
-a channel is accepted only if it fits as the fibre is now.
+it), as long as it takes nothing more from them. The channels already on the fibre are never changed
+to make room for a newcomer (the ``protect-qkd`` levers are for changes made behind the controller's
+back); under either policy the newcomer fits into the room that is left, or is refused.
 """
 
 from __future__ import annotations
@@ -96,14 +96,18 @@ async def admit_channel(manager: OpticalManager, fibre_id: str, spec: dict[str, 
         floor = channel_floor_dbm(channel, fibre)
         key: ChannelKey = (fibre_id, channel.id)
         topology = _with_channel(state.topology, fibre_id, channel)
-        requested = {**manager.requested(state), key: setting_of(channel)}
-        before = manager.planner(state.topology).plan(manager.requested(state), manager.planned_quantum)
-        planner = manager.planner(topology)
+        # the channels already lit stay as they are: a newcomer is fitted into the room left
+        present = settings_of(state.topology)
+        existing = set(present)
+        quantum = manager.quantum()
+        requested = {**present, key: setting_of(channel)}
+        before = manager.planner(state.topology, levers=()).evaluate(present, quantum)
+        planner = manager.planner(topology, levers=())
         quantum_taken = _quantum_taken(manager, fibre_id)
         others = [c.frequency_thz for c in fibre.classical_channels]
         collides = occupied(channel.frequency_thz, quantum_taken + others)
         adjustments: list[str] = []
-        as_asked = planner.plan(requested, manager.planned_quantum) if not collides else None
+        as_asked = planner.evaluate(requested, quantum) if not collides else None
         if channel.launch_power_dbm < floor - 1e-9:
             raise ChannelRefused(
                 f"{channel.id}: {channel.launch_power_dbm:g} dBm is below its floor {floor:.1f} dBm "
@@ -113,7 +117,7 @@ async def admit_channel(manager: OpticalManager, fibre_id: str, spec: dict[str, 
         if as_asked is not None and _fits(as_asked, before, fibre_id, manager):
             placed, plan, decision = setting_of(channel), as_asked, "accepted"
         else:
-            flexible = manager.planner(topology, fixed=())
+            flexible = manager.planner(topology, fixed=existing, levers=("lower", "move"))
             start = dict(requested)
             if collides:
                 slot = _free_slot(manager, channel, fibre_id, quantum_taken + others)
@@ -123,7 +127,7 @@ async def admit_channel(manager: OpticalManager, fibre_id: str, spec: dict[str, 
                         _predictions(before, manager, fibre_id),
                     )
                 start[key] = ChannelSetting.on_grid(channel.launch_power_dbm, slot)
-            plan = flexible.plan(start, manager.planned_quantum)
+            plan = flexible.plan(start, quantum)
             if not _fits(plan, before, fibre_id, manager):
                 worst = as_asked or plan
                 raise ChannelRefused(

@@ -12,7 +12,8 @@ Each *round* (every ``poll_interval_s``, and at once when the plant publishes a 
    move channels first, retune quantum channels (through the agents: the links' ``phys_wavelength``),
    raise powers back last; every change is an action in the store;
 3. raise ``optical_target_missed`` for links the plan cannot bring to target (clear it when it can);
-4. schedule the switched transmitters (:mod:`~sdqkd.controller.optical.scheduling`);
+4. schedule the switched transmitters (:mod:`~sdqkd.controller.optical.scheduling`): a move is an
+   action too (``switch_port``);
 5. fill in the measured key rate of earlier actions once their links have settled.
 
 Targets: ``max(topology target_rate_bps, reserved by admitted applications) × (1 + target_margin)``.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -35,8 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sdqkd.controller.alarms import Alarms
 from sdqkd.controller.links import LinkState, PlannedLink
 from sdqkd.controller.network import Network
+from sdqkd.controller.optical.actions import ActionLog
 from sdqkd.controller.optical.plant import PlantClient, PlantState
 from sdqkd.controller.optical.protect import ChannelKey, ChannelSetting, Plan, Planner
+from sdqkd.controller.optical.scheduling import Switching
 from sdqkd.controller.optical.situation import carriers_of, groups_of, link_needs, settings_of
 from sdqkd.controller.store import ControllerStore
 from sdqkd.errors import PlantRefused, PlantUnavailable
@@ -66,10 +68,6 @@ class OpticalPolicy(BaseModel):
 
     mode: Literal["protect-qkd", "observe"] = "protect-qkd"
     target_margin: float = Field(default=0.05, ge=0, le=1)
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _setting_json(setting: ChannelSetting) -> dict[str, Any]:
@@ -107,6 +105,7 @@ class OpticalManager:
         wake: makes the controller read these nodes now (after a retune, for the agents' writes).
         plant: the plant API (None: no optical management; the API reports nothing).
         poll_interval_s: how often the plant is read when nothing is published.
+        switching: the schedules of the switched transmitters (None: switches are left alone).
     """
 
     def __init__(
@@ -119,6 +118,7 @@ class OpticalManager:
         wake: Callable[[Iterable[str]], None],
         plant: PlantClient | None,
         poll_interval_s: float = 1.0,
+        switching: Switching | None = None,
     ) -> None:
         self.topology = topology
         self.network = network
@@ -128,6 +128,7 @@ class OpticalManager:
         self.wake_nodes = wake
         self.plant = plant
         self.poll_interval_s = poll_interval_s
+        self.switching = switching
         self.policy = OpticalPolicy.model_validate(store.setting("optical:policy") or {})
         self.state: PlantState | None = None
         self.error: str | None = None
@@ -147,7 +148,7 @@ class OpticalManager:
         self._stopping = False
         for group, channel in (store.setting("optical:quantum") or {}).items():
             self._retune_links(group, int(channel))
-        self.round_hooks: list[Callable[[], Any]] = []
+        self.actions = ActionLog(store, network, self.measured_bps, self._settled)
 
     # Persistence ------------------------------------------------------------------------------------------
 
@@ -306,11 +307,9 @@ class OpticalManager:
             if self.policy.mode == "protect-qkd" and self._should_act(state, self.current, desired, now):
                 await self._apply(state, self.current, desired)
             self._alarm(desired if self.policy.mode == "protect-qkd" else self.current)
-            self._measure_actions(now)
-        for hook in self.round_hooks:
-            result = hook()
-            if asyncio.iscoroutine(result):
-                await result
+            if self.switching is not None:
+                await self._schedule(state, desired if self.policy.mode == "protect-qkd" else self.current)
+            self.actions.fill_measured(now, SETTLE_S)
 
     def requested(self, state: PlantState) -> dict[ChannelKey, ChannelSetting]:
         """What each classical channel at the plant was asked to be (its request, or as it is)."""
@@ -446,10 +445,10 @@ class OpticalManager:
         if moved:
             back = requested is not None and abs(requested.frequency_thz - after.frequency_thz) < 1e-6
             kind = "restore_channel" if back else "move_channel"
-            self._record(kind, fibre, channel, before.dwdm_channel, after.dwdm_channel, current, desired)
+            self._note(kind, fibre, channel, before.dwdm_channel, after.dwdm_channel, current, desired)
         if powered:
             kind = "raise_power" if after.power_dbm > before.power_dbm else "lower_power"
-            self._record(
+            self._note(
                 kind, fibre, channel, round(before.power_dbm, 2), round(after.power_dbm, 2), current, desired
             )
 
@@ -457,10 +456,15 @@ class OpticalManager:
         links = self._retune_links(group, after)
         self._changed_at[group] = time.monotonic()
         self.wake_nodes({node for link in links for node in link.nodes})
+        targets = self.targets_bps()
+        worst = min(links, key=lambda link: current.predicted_bps[link.id] / max(targets[link.id], 1.0))
+        reason = self._reason(worst, current, targets)
+        if len(links) > 1:
+            reason += f" (one transmitter for {', '.join(link.id for link in links)})"
         for link in links:
-            self._record("retune_quantum", link.fibre, link.id, before, after, current, desired, link.id)
+            self._note("retune_quantum", link.fibre, link.id, before, after, current, desired, link, reason)
 
-    def _record(
+    def _note(
         self,
         kind: str,
         fibre: str,
@@ -469,28 +473,23 @@ class OpticalManager:
         after: Any,
         current: Plan,
         desired: Plan,
-        link_id: str | None = None,
+        link: PlannedLink | None = None,
+        reason: str | None = None,
     ) -> None:
-        link = self._worst_on(fibre, current) if link_id is None else self.network.link(link_id)
-        measured = self.measured_bps(link) if link is not None else None
+        """Record a change of a plan's: for the worst link of its fibre (or ``link``)."""
         targets = self.targets_bps()
-        record = {
-            "time": _now_iso(),
-            "fibre": fibre,
-            "kind": kind,
-            "target": target,
-            "before": before,
-            "after": after,
-            "link": link.id if link else None,
-            "reason": self._reason(link, current, targets),
-            "predicted_before_bps": round(current.predicted_bps[link.id], 1) if link else None,
-            "predicted_after_bps": round(desired.predicted_bps[link.id], 1) if link else None,
-            "measured_before_bps": measured,
-            "measured_after_bps": None,
-            "_at": time.monotonic(),
-        }
-        self.store.add_action(record)
-        log.info("controller: optical %s %s/%s: %s → %s", kind, fibre, target, before, after)
+        link = link or self._worst_on(fibre, current)
+        self.actions.record(
+            kind,
+            fibre,
+            target,
+            before,
+            after,
+            link=link,
+            reason=reason if reason is not None else self._reason(link, current, targets),
+            predicted_before_bps=current.predicted_bps[link.id] if link else None,
+            predicted_after_bps=desired.predicted_bps[link.id] if link else None,
+        )
 
     def _reason(self, link: PlannedLink | None, current: Plan, targets: dict[str, float]) -> str:
         if link is None:
@@ -507,6 +506,35 @@ class OpticalManager:
             return None
         return min(on, key=lambda link: plan.predicted_bps[link.id] / max(targets[link.id], 1.0))
 
+    async def _schedule(self, state: PlantState, plan: Plan) -> None:
+        assert self.switching is not None
+        assert self.plant is not None
+        act = self.policy.mode == "protect-qkd"  # observe: the schedule is shown, the switch not moved
+        for switch, before, after in await self.switching.step(state, plan, self.plant, act=act):
+            links = [r.link for r in self.switching.receivers.get(switch, []) if r.port == after]
+            link = self.network.link(links[0]) if links else None
+            self.actions.record(
+                "switch_port",
+                link.fibre if link else None,
+                switch,
+                before,
+                after,
+                link=link,
+                reason=self._switch_reason(switch, after),
+                predicted_after_bps=plan.predicted_bps[link.id] if link else None,
+            )
+            if link is not None:
+                self._changed_at[link.fibre] = time.monotonic()
+            log.info("controller: switch %s moved %s → %s", switch, before, after)
+
+    def _switch_reason(self, switch: str, port: str) -> str:
+        assert self.switching is not None
+        parts = []
+        for receiver in self.switching.receivers.get(switch, []):
+            pool_kbit, demand_kbps = receiver.pool_bits / 1000, receiver.demand_bps / 1000
+            parts.append(f"{receiver.port}: pool {pool_kbit:.0f} kbit, demand {demand_kbps:.1f} kbit/s")
+        return f"to {port} ({'; '.join(parts)})"
+
     def _alarm(self, plan: Plan) -> None:
         targets = self.targets_bps()
         for link in self.network.links:
@@ -520,18 +548,3 @@ class OpticalManager:
                 self.alarms.raise_optical(source, message)
             else:
                 self.alarms.clear_optical(source)
-
-    def _measure_actions(self, now: float) -> None:
-        for action in self.store.actions(limit=50):
-            if action.get("measured_after_bps") is not None or action.get("link") is None:
-                continue
-            at = action.get("_at")
-            if not isinstance(at, float) or now - at < SETTLE_S or now - at > 120:
-                continue
-            link = self.network.link(action["link"])
-            if not self._settled(link, now):
-                continue
-            measured = self.measured_bps(link)
-            if measured is not None:
-                action_id = action.pop("id")
-                self.store.update_action(action_id, {**action, "measured_after_bps": measured})

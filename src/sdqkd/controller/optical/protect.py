@@ -218,14 +218,22 @@ class Planner:
         link = next(link for link in self.links if link.id == link_id)
         return self.raman_snu(link, _Work(dict(settings), dict(quantum)))
 
+    def blocked(self, link: LinkNeeds, work: _Work) -> bool:
+        """Whether a classical carrier sits on the link's quantum channel (in-band: no key at all,
+        whatever the powers; only a retune, or moving that carrier, clears it)."""
+        quantum_thz = dwdm_channel_to_frequency_thz(work.quantum[link.group])
+        return any(occupied(work.settings[key].frequency_thz, [quantum_thz]) for key in self._on(link))
+
     def predicted_bps(self, link: LinkNeeds, work: _Work) -> float:
+        if self.blocked(link, work):
+            return 0.0
         total = link.profile.excess_noise_snu + self.raman_snu(link, work)
         return max(0.0, float(key_rate_for(link.profile, link.transmittance, total).secret_key_rate_bps))
 
     def _deficit(self, link: LinkNeeds, work: _Work) -> float:
         """ξ_R − B (> 0: the link misses its goal); +inf when no power can restore it."""
         budget = self._budget[link.id]
-        if budget is None:
+        if budget is None or self.blocked(link, work):
             return math.inf
         return self.raman_snu(link, work) - budget
 
@@ -360,7 +368,8 @@ class Planner:
             return result
         lowered = False
         for _ in range(len(self.carriers) + 1):
-            failing = self._failing(result)
+            # power cannot clear a carrier sitting on the quantum channel: leave those to a retune
+            failing = [link for link in self._failing(result) if not self.blocked(link, result)]
             if not failing:
                 break
             key = self._noisiest(result, failing)

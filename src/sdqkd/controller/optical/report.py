@@ -99,7 +99,5 @@ def fibre_json(manager: OpticalManager, fibre_id: str) -> dict[str, Any]:
 
 
 def actions_json(manager: OpticalManager, limit: int = 1000) -> list[dict[str, Any]]:
-    """The newest ``limit`` actions, oldest first (internal bookkeeping left out)."""
-    return [
-        {k: v for k, v in action.items() if not k.startswith("_")} for action in manager.store.actions(limit)
-    ]
+    """The newest ``limit`` actions, oldest first."""
+    return manager.actions.json(limit)

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Query, Response
 from sdqkd.controller.optical.channels import admit_channel, remove_channel
 from sdqkd.controller.optical.manager import OpticalManager, OpticalPolicy
 from sdqkd.controller.optical.report import actions_json, fibre_json, fibres_json
+from sdqkd.errors import UnknownResource
 
 __all__ = ["add_optical_routes"]
 
@@ -60,6 +61,21 @@ def add_optical_routes(app: FastAPI, manager: OpticalManager, caller: Callable[.
     @app.get("/api/v1/optical/policy", tags=["optical"], dependencies=guard)
     async def get_policy() -> OpticalPolicy:
         return manager.policy
+
+    @app.get("/api/v1/switches", tags=["optical"], dependencies=guard)
+    async def list_switches() -> dict[str, Any]:
+        return {"switches": manager.switching.switches_json() if manager.switching else []}
+
+    @app.get("/api/v1/switches/{switch_id}", tags=["optical"], dependencies=guard)
+    async def get_switch(switch_id: str) -> dict[str, Any]:
+        found = [
+            s
+            for s in (manager.switching.switches_json() if manager.switching else [])
+            if s["id"] == switch_id
+        ]
+        if not found:
+            raise UnknownResource(f"no switched transmitter behind a switch {switch_id!r}")
+        return found[0]
 
     @app.put("/api/v1/optical/policy", tags=["optical"], dependencies=guard)
     async def put_policy(body: OpticalPolicy) -> OpticalPolicy:
