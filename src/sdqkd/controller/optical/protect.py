@@ -414,7 +414,8 @@ class Planner:
 
     def _moved(self, work: _Work) -> _Work:
         """Move tunable channels, noisiest first, to the free grid channel where they add the least
-        noise (at their requested power), then lower again."""
+        noise (at their requested power), then lower again. A carrier on a failing link's quantum
+        channel goes first; while it is there, moving the others of that link's fibre is in vain."""
         result = _Work(dict(work.settings), dict(work.quantum), list(work.levers))
         tried: set[ChannelKey] = set()
         for _ in range(len(self.carriers)):
@@ -428,11 +429,21 @@ class Planner:
                 and self.carriers[key].tunable
                 and key not in self.fixed
                 and key not in tried
-                and any(key[0] == link.fibre.id for link in failing)
+                and any(
+                    key[0] == link.fibre.id
+                    and (not self.blocked(link, result) or self._blocks(key, link, result))
+                    for link in failing
+                )
             ]
             if not movable:
                 break
-            key = max(movable, key=lambda k: self._noise_of(k, result, failing))
+            key = max(
+                movable,
+                key=lambda k: (
+                    any(self._blocks(k, link, result) for link in failing),
+                    self._noise_of(k, result, failing),
+                ),
+            )
             tried.add(key)
             target = self._quietest_slot(key, result)
             if target is None:
@@ -441,6 +452,12 @@ class Planner:
             result.levers.append("move")
             result = self._lowered(result)
         return result
+
+    def _blocks(self, key: ChannelKey, link: LinkNeeds, work: _Work) -> bool:
+        """Whether classical channel ``key`` sits on ``link``'s quantum channel."""
+        return key[0] == link.fibre.id and occupied(
+            work.settings[key].frequency_thz, [dwdm_channel_to_frequency_thz(work.quantum[link.group])]
+        )
 
     def _noise_of(self, key: ChannelKey, work: _Work, links: Sequence[LinkNeeds]) -> float:
         setting = work.settings[key]
@@ -452,7 +469,8 @@ class Planner:
 
     def _quietest_slot(self, key: ChannelKey, work: _Work) -> int | None:
         """The free grid channel (in the transceiver's range) where ``key`` adds the least noise to the
-        links of its fibre, if quieter than where it is."""
+        links of its fibre, if quieter than where it is (any free one is better than a link's quantum
+        channel: there it leaves the link no key at all)."""
         links = [link for link in self.links if link.fibre.id == key[0]]
         taken = [s.frequency_thz for k, s in work.settings.items() if k[0] == key[0] and k != key]
         taken += [dwdm_channel_to_frequency_thz(work.quantum[link.group]) for link in links]
@@ -464,7 +482,8 @@ class Planner:
                 for link in links
             )
 
-        here = noise(work.settings[key].frequency_thz)
+        blocking = any(self._blocks(key, link, work) for link in links)
+        here = math.inf if blocking else noise(work.settings[key].frequency_thz)
         options = [
             (noise(f), n)
             for n in self.carriers[key].tuning
