@@ -34,10 +34,14 @@ pool, consumption, rate while connected, whether the pair can make key), in this
 
    The switch goes round the receivers with a share, in turns (:meth:`SwitchSchedule.turns_s`). A
    turn lasts the receiver's target share of a cycle, at least ``min_dwell_s``; the cycle is as short
-   as the dead time allows, ``max(n × dead_time_s / max_dead_fraction, min_dwell_s / least share)``
-   for the n receivers with a share (n moves per cycle lose at most ``max_dead_fraction`` of it, and
-   the least share still gets a dwell), and no longer than ``window_s`` (every receiver is served
-   within each window the shares are reported over). When the served receiver's turn is over, the
+   as the dead time allows, ``max(n × dead_time_s / max_dead_fraction, max(min_dwell_s, dead_time_s /
+   max_dead_fraction) / least share)`` for the n receivers with a share (n moves per cycle lose at
+   most ``max_dead_fraction`` of it, and so does each turn, the least share's included: the dead-time
+   allowance above then covers every receiver's re-synchronisations, and the least share still gets
+   a dwell), and no longer than ``window_s`` (every receiver is served within each window the shares
+   are reported over). A turn of ``min_dwell_s`` alone would not do: with the defaults, a receiver
+   with a small share would lose 3 s of every 10 s turn, far more than its allowance, and fall behind
+   its consumption while an idle receiver filled its pool. When the served receiver's turn is over, the
    switch moves to the receiver furthest behind its target share: target minus the fraction of the
    last ``window_s`` it was connected (:meth:`SwitchSchedule.shares`). Turns rather than "leave once
    the served one reaches its share over the window": a windowed share forgets what leaves the
@@ -344,9 +348,8 @@ class SwitchSchedule:
         shared = [share for share in targets.values() if share > 0]
         if not shared:
             return dict.fromkeys(targets, 0.0)
-        cycle_s = max(
-            len(shared) * policy.dead_time_s / policy.max_dead_fraction, policy.min_dwell_s / min(shared)
-        )
+        least_turn_s = max(policy.min_dwell_s, policy.dead_time_s / policy.max_dead_fraction)
+        cycle_s = max(len(shared) * policy.dead_time_s / policy.max_dead_fraction, least_turn_s / min(shared))
         cycle_s = min(cycle_s, policy.window_s)
         return {
             port: max(share * cycle_s, policy.min_dwell_s) if share > 0 else 0.0
