@@ -173,6 +173,16 @@ def test_not_enough_key_material_is_503_and_takes_nothing(network: Network) -> N
     assert network.stores["n1"].levels("n1-n2").ready_self >= before  # the supply only adds
 
 
+def test_the_blocks_keys_take_are_counted_at_the_master_kme_only(network: Network) -> None:
+    before = {node: network.pools(node).get("blocks_used_for_keys", 0) for node in ("n1", "n2")}
+    delivered = enc(network, number=3, size=512)  # 2 blocks of 256 bits each
+    dec(network, ids(delivered))
+    after = {node: network.pools(node)["blocks_used_for_keys"] for node in ("n1", "n2")}
+    assert after == {"n1": before["n1"] + 6, "n2": before["n2"]}
+    refusal(network, "n1", network.pki.n1_app, lambda c: c.enc_keys("n2-app", number=128, size=4096))
+    assert network.pools("n1")["blocks_used_for_keys"] == after["n1"]  # a refused request takes nothing
+
+
 # Multicast -------------------------------------------------------------------------------------------
 
 

@@ -131,6 +131,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
                     "pending_blocks": levels.pending_self,
                     "blocks_held_for_peer": levels.held_for_peer,
                     "keys_awaiting_slaves": levels.keys_awaiting_slaves,
+                    "blocks_used_for_keys": counters.get("blocks_used_for_keys", 0),
                     "blocks_used_for_relay": counters.get("blocks_used_for_relay", 0),
                     "peer_blocks_used_for_relay": counters.get("peer_blocks_used_for_relay", 0),
                     "block_bits": 256,

@@ -330,6 +330,7 @@ class SqliteKeyStore:
                 "DELETE FROM blocks WHERE link_id = ? AND block_id = ?", [(link_id, row[0]) for row in rows]
             )
             self._count(link_id, "self", "ready", -len(rows))
+            self._bump(db, link_id, "blocks_used_for_keys", len(rows))
         return keys
 
     def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]:

@@ -197,6 +197,8 @@ def test_the_controller_configuration_serves_on_its_address_with_relative_files(
         "database": "controller/state.db",
         "endpoint_file": "controller/endpoint.json",
         "poll_interval_s": 1.0,
+        "plant_url": "https://10.77.0.1:9443",  # the emulator's plant API: the controller manages the fibres
+        "world_time_scale": 1.0,  # the emulator's --time-scale, for the switch schedule's dead times
     }
     assert (host.folder / "controller").is_dir()
 
