@@ -16,7 +16,9 @@ from sdqkd.runtime.rundir import RunDir
 from sdqkd.runtime.status import network_status
 
 SDQKD = [sys.executable, "-m", "sdqkd.cli.app"]
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
+"""How long a network may take to serve. A 3×3 grid is 19 processes (emulator, controller, 9 agents, 9
+KMEs); on a 2-CPU CI runner it serves its first relays after 30–40 s."""
 
 _T = TypeVar("_T")
 
