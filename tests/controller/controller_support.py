@@ -15,6 +15,7 @@ import httpx
 from polling import wait_for as wait_for
 from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
+from sdqkd.controller.optical.plant import PlantClient
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
 from sdqkd.etsi015 import packaged_yang_dir, qkdn_id
@@ -85,11 +86,24 @@ def active_alarms(client: httpx.Client) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def serve_controller(net: Net, pki: Pki) -> Iterator[Controller]:
-    """A controller on ``net.database`` served on loopback (sets ``net.controller_url``)."""
+def serve_controller(net: Net, pki: Pki, *, optical: bool = False) -> Iterator[Controller]:
+    """A controller on ``net.database`` served on loopback (sets ``net.controller_url``); with
+    ``optical``, managing the emulator's optical plant (at the network's time scale)."""
     store = ControllerStore(net.database)
     southbound = Southbound(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
-    controller = Controller(net.topology, store, southbound, poll_interval_s=POLL_S)
+    plant = (
+        PlantClient(net.emulator_url, pki.controller.cert, pki.controller.key, pki.ca.cert_path)
+        if optical
+        else None
+    )
+    controller = Controller(
+        net.topology,
+        store,
+        southbound,
+        poll_interval_s=POLL_S,
+        plant=plant,
+        world_time_scale=TIME_SCALE,
+    )
     tls = TlsFiles(pki.controller.cert, pki.controller.key, pki.ca.cert_path)
     try:
         with BackgroundServer(create_controller_app(controller), tls) as server:

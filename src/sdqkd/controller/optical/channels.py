@@ -107,7 +107,8 @@ async def admit_channel(manager: OpticalManager, fibre_id: str, spec: dict[str, 
         others = [c.frequency_thz for c in fibre.classical_channels]
         collides = occupied(channel.frequency_thz, quantum_taken + others)
         adjustments: list[str] = []
-        as_asked = planner.evaluate(requested, quantum) if not collides else None
+        impact = planner.evaluate(requested, quantum)  # lit as asked (on a quantum slot: no key there)
+        as_asked = impact if not collides else None
         if channel.launch_power_dbm < floor - 1e-9:
             raise ChannelRefused(
                 f"{channel.id}: {channel.launch_power_dbm:g} dBm is below its floor {floor:.1f} dBm "
@@ -124,12 +125,12 @@ async def admit_channel(manager: OpticalManager, fibre_id: str, spec: dict[str, 
                 if slot is None:
                     raise ChannelRefused(
                         f"{channel.id}: its grid slot is taken on {fibre_id} and its transceiver cannot tune",
-                        _predictions(before, manager, fibre_id),
+                        _predictions(impact, manager, fibre_id),
                     )
                 start[key] = ChannelSetting.on_grid(channel.launch_power_dbm, slot)
             plan = flexible.plan(start, quantum)
             if not _fits(plan, before, fibre_id, manager):
-                worst = as_asked or plan
+                worst = impact if as_asked is not None else plan
                 raise ChannelRefused(
                     f"{channel.id} on {fibre_id} would take a QKD link below its target wherever it goes",
                     _predictions(worst, manager, fibre_id),
