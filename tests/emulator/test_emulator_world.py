@@ -201,6 +201,119 @@ def test_removing_an_added_channel_restores_the_rate(world: World) -> None:
     assert pair(world, NORTE_PAIR).rate_bps == pytest.approx(before, rel=RATE_RTOL)
 
 
+# Moving classical channels --------------------------------------------------------------------------
+
+
+def moved(raw: dict[str, Any], fibre_id: str, channel_id: str, **update: Any) -> None:
+    """Edit a raw topology: ``channel_id`` of ``fibre_id`` takes ``update``."""
+    channels = fibre_of(raw, fibre_id)["classical_channels"]
+    next(c for c in channels if c["id"] == channel_id).update(update)
+
+
+@pytest.mark.parametrize("grid_channel", [12, 50])
+def test_moving_a_tunable_channel_changes_the_rate_as_the_link_budget_predicts(
+    world: World, madrid_with: MadridWith, grid_channel: int
+) -> None:
+    before = pair(world, NORTE_PAIR).rate_bps
+    version = world.version
+
+    updated = world.set_channel("concepcion-norte", "c100g-36", dwdm_channel=grid_channel)
+
+    planned = planned_rate_bps(
+        madrid_with(lambda raw: moved(raw, "concepcion-norte", "c100g-36", dwdm_channel=grid_channel)),
+        "concepcion-norte",
+    )
+    assert (updated.dwdm_channel, updated.launch_power_dbm) == (grid_channel, 0.0)
+    assert world.channel("concepcion-norte", "c100g-36") == updated
+    assert world.version == version + 1
+    after = pair(world, NORTE_PAIR).rate_bps
+    assert after != pytest.approx(before, rel=1e-6)
+    assert after == pytest.approx(planned, rel=RATE_RTOL)
+
+
+def test_a_channel_can_be_moved_and_given_a_power_at_once(world: World, madrid_with: MadridWith) -> None:
+    world.set_channel("concepcion-norte", "c100g-36", launch_power_dbm=6.0, dwdm_channel=50)
+
+    channel = world.channel("concepcion-norte", "c100g-36")
+    assert (channel.dwdm_channel, channel.launch_power_dbm) == (50, 6.0)
+    planned = planned_rate_bps(
+        madrid_with(
+            lambda raw: moved(raw, "concepcion-norte", "c100g-36", dwdm_channel=50, launch_power_dbm=6.0)
+        ),
+        "concepcion-norte",
+    )
+    assert pair(world, NORTE_PAIR).rate_bps == pytest.approx(planned, rel=RATE_RTOL)
+
+
+def test_a_channel_given_by_wavelength_is_named_by_its_grid_channel_once_moved(world: World) -> None:
+    world.add_channel(
+        "concepcion-norte",
+        {
+            "id": "coherent",
+            "wavelength_nm": 1550.12,
+            "launch_power_dbm": 0.0,
+            "direction": "a_to_b",
+            "rate_class": "100G",
+        },
+    )
+
+    channel = world.set_channel("concepcion-norte", "coherent", dwdm_channel=50)
+
+    assert (channel.dwdm_channel, channel.wavelength_nm) == (50, None)
+    assert channel.frequency_thz == pytest.approx(195.0)
+
+
+def test_asking_for_the_grid_channel_a_channel_is_on_is_no_move(world: World) -> None:
+    topology = world.topology
+
+    world.set_channel("concepcion-norte", "c10g-20", dwdm_channel=20)  # a fixed laser: no move asked
+
+    assert world.topology.fibre("concepcion-norte") == topology.fibre("concepcion-norte")
+    assert not world.moves("concepcion-norte", "c10g-20", 20)
+    assert world.moves("concepcion-norte", "c10g-20", 19)
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "grid_channel", "message"),
+    [
+        pytest.param("c10g-20", 50, "fixed-wavelength 10G transceiver", id="not-tunable"),
+        pytest.param("c100g-36", 70, "outside the C band", id="above-the-c-band"),  # 197.0 THz, 1521.8 nm
+        pytest.param("c100g-36", 5, "outside the C band", id="below-the-c-band"),  # 190.5 THz, 1573.7 nm
+        pytest.param("c100g-36", 30, "already carries channel 'c10g-30'", id="occupied"),
+    ],
+)
+def test_a_move_the_plant_cannot_make_is_refused_and_changes_nothing(
+    world: World, channel_id: str, grid_channel: int, message: str
+) -> None:
+    topology, version = world.topology, world.version
+
+    with pytest.raises(DeviceError, match=message) as refused:
+        world.set_channel("concepcion-norte", channel_id, launch_power_dbm=3.0, dwdm_channel=grid_channel)
+
+    assert not isinstance(refused.value, NotFound)
+    assert (world.topology, world.version) == (topology, version)
+
+
+def test_a_tunable_flag_of_the_channel_overrides_its_class(world: World) -> None:
+    world.add_channel(
+        "concepcion-norte",
+        {
+            "id": "tunable-10g",
+            "dwdm_channel": 40,
+            "launch_power_dbm": 0.0,
+            "direction": "a_to_b",
+            "tunable": True,
+        },
+    )
+
+    assert world.set_channel("concepcion-norte", "tunable-10g", dwdm_channel=41).dwdm_channel == 41
+
+
+def test_set_channel_needs_a_power_or_a_grid_channel(world: World) -> None:
+    with pytest.raises(ValueError, match="launch_power_dbm, dwdm_channel or both"):
+        world.set_channel("concepcion-norte", "c100g-36")
+
+
 # Cuts, failures and configuration -------------------------------------------------------------------
 
 

@@ -80,6 +80,29 @@ def set_power(
     console.print(f"{fibre}/{channel}: launch power {dbm:g} dBm")
 
 
+@plant_app.command("set-channel")
+def set_channel(
+    fibre: FibreOption,
+    channel: ChannelOption,
+    dbm: Annotated[float | None, typer.Option("--dbm", help="Launch power, dBm.")] = None,
+    dwdm_channel: Annotated[
+        int | None, typer.Option("--dwdm-channel", help="Move to this 100 GHz grid channel.")
+    ] = None,
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+) -> None:
+    """Set a classical channel's launch power, move it to another grid channel (a tunable
+    transceiver, within the C band, to a free channel), or both."""
+    if dbm is None and dwdm_channel is None:
+        raise typer.BadParameter("give --dbm, --dwdm-channel or both")
+    with _client(run_dir) as client:
+        fibre_now = client.set_channel(fibre, channel, launch_power_dbm=dbm, dwdm_channel=dwdm_channel)
+    now = next(c for c in fibre_now["channels"] if c["id"] == channel)
+    where = f"grid channel {now['dwdm_channel']}" if "dwdm_channel" in now else f"{now['wavelength_nm']:g} nm"
+    console.print(
+        f"{fibre}/{channel}: {where} ({now['frequency_thz']:.2f} THz), {now['launch_power_dbm']:g} dBm"
+    )
+
+
 @plant_app.command("add-channel")
 def add_channel(
     fibre: FibreOption,

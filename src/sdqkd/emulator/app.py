@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdqkd import __version__
 from sdqkd.emulator.devices import ModuleKeyService
@@ -61,8 +61,17 @@ class ModuleConfigBody(_Body):
     enabled: bool = False
 
 
-class PowerBody(_Body):
-    launch_power_dbm: float
+class ChannelBody(_Body):
+    """``PUT /api/v1/plant/fibres/{f}/channels/{c}``: a new launch power, a new grid channel, or both."""
+
+    launch_power_dbm: float | None = Field(default=None, description="launch power, dBm")
+    dwdm_channel: int | None = Field(default=None, ge=1, le=99, description="100 GHz grid channel")
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.launch_power_dbm is None and self.dwdm_channel is None:
+            raise ValueError("give launch_power_dbm, dwdm_channel or both")
+        return self
 
 
 class SwitchBody(_Body):
@@ -234,12 +243,22 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         return fibre_json(fibre_id)
 
     @app.put("/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}")
-    async def set_power(fibre_id: str, channel_id: str, body: PowerBody, _: PlantDep) -> dict[str, Any]:
-        data = {"fibre": fibre_id, "channel": channel_id, "launch_power_dbm": body.launch_power_dbm}
+    async def set_channel(fibre_id: str, channel_id: str, body: ChannelBody, _: PlantDep) -> dict[str, Any]:
+        current = world.channel(fibre_id, channel_id)
+        power_dbm = current.launch_power_dbm if body.launch_power_dbm is None else body.launch_power_dbm
+        data: dict[str, Any] = {"fibre": fibre_id, "channel": channel_id}
+        if body.dwdm_channel is not None and world.moves(fibre_id, channel_id, body.dwdm_channel):
+            event = "channel_tuned"
+            data |= {"dwdm_channel": body.dwdm_channel, "launch_power_dbm": power_dbm}
+        else:
+            event = "channel_power"
+            data |= {"launch_power_dbm": power_dbm}
         emulator.change(
-            "channel_power",
+            event,
             data,
-            lambda: world.set_channel_power(fibre_id, channel_id, body.launch_power_dbm),
+            lambda: world.set_channel(
+                fibre_id, channel_id, launch_power_dbm=body.launch_power_dbm, dwdm_channel=body.dwdm_channel
+            ),
         )
         return fibre_json(fibre_id)
 
@@ -313,8 +332,18 @@ def _other_end(pair: PairState, module_id: str) -> str:
 
 
 def _channel_json(channel: ClassicalChannel) -> dict[str, Any]:
+    """A classical channel with its frequency and its transceiver resolved (its own figures, or its
+    rate class's defaults: what the plant would report of a real transponder)."""
     data = channel.model_dump(mode="json", exclude={"provenance"}, exclude_none=True)
-    return {**data, "frequency_thz": channel.frequency_thz}
+    transceiver = channel.transceiver
+    return {
+        **data,
+        "frequency_thz": channel.frequency_thz,
+        "rate_class": str(transceiver.rate_class),
+        "receiver_sensitivity_dbm": transceiver.receiver_sensitivity_dbm,
+        "required_margin_db": transceiver.required_margin_db,
+        "tunable": transceiver.tunable,
+    }
 
 
 def _pair_json(emulator: Emulator, pair: PairState) -> dict[str, Any]:

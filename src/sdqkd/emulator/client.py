@@ -100,9 +100,24 @@ class EmulatorClient:
         return list(self._call("GET", "/api/v1/plant/fibres")["fibres"])
 
     def set_power(self, fibre: str, channel: str, dbm: float) -> dict[str, Any]:
-        return dict(
-            self._call("PUT", f"/api/v1/plant/fibres/{fibre}/channels/{channel}", {"launch_power_dbm": dbm})
-        )
+        return self.set_channel(fibre, channel, launch_power_dbm=dbm)
+
+    def set_channel(
+        self,
+        fibre: str,
+        channel: str,
+        *,
+        launch_power_dbm: float | None = None,
+        dwdm_channel: int | None = None,
+    ) -> dict[str, Any]:
+        """Set a classical channel's launch power (dBm) and/or move it to a grid channel; the fibre
+        as it is then."""
+        body: dict[str, Any] = {}
+        if launch_power_dbm is not None:
+            body["launch_power_dbm"] = launch_power_dbm
+        if dwdm_channel is not None:
+            body["dwdm_channel"] = dwdm_channel
+        return dict(self._call("PUT", f"/api/v1/plant/fibres/{fibre}/channels/{channel}", body))
 
     def add_channel(self, fibre: str, spec: dict[str, Any]) -> dict[str, Any]:
         return dict(self._call("POST", f"/api/v1/plant/fibres/{fibre}/channels", spec))

@@ -32,9 +32,13 @@ from sdqkd.topology.models import (
     Topology,
     quantum_wavelength_nm,
 )
-from sdqkd.units import dwdm_channel_to_frequency_thz
+from sdqkd.topology.transceivers import C_BAND_NM
+from sdqkd.units import dwdm_channel_to_frequency_thz, frequency_thz_to_wavelength_nm
 
 __all__ = ["ModuleConfig", "PairState", "World"]
+
+#: Two carriers closer than this (THz) sit in the same slot of the 100 GHz grid.
+_SAME_SLOT_THZ = 0.025
 
 
 @dataclass
@@ -119,21 +123,83 @@ class World:
         self.topology = self.topology.model_copy(update={"fibres": fibres})
         self.version += 1
 
-    def set_channel_power(self, fibre_id: str, channel_id: str, launch_power_dbm: float) -> ClassicalChannel:
-        """Set a classical channel's launch power (dBm)."""
+    def set_channel(
+        self,
+        fibre_id: str,
+        channel_id: str,
+        *,
+        launch_power_dbm: float | None = None,
+        dwdm_channel: int | None = None,
+    ) -> ClassicalChannel:
+        """Set a classical channel's launch power (dBm), move it to another grid channel, or both.
+
+        A move leaves the channel named by ``dwdm_channel`` alone (its ``wavelength_nm``, if it had
+        one, is dropped). Asking for the grid channel it is already on is no move.
+
+        Raises:
+            NotFound: no such fibre or channel.
+            DeviceError: a power out of range, or a move the plant cannot make (see
+                :meth:`check_move`); nothing changes then.
+            ValueError: neither a power nor a grid channel given.
+        """
+        if launch_power_dbm is None and dwdm_channel is None:
+            raise ValueError("give launch_power_dbm, dwdm_channel or both")
         channel = self.channel(fibre_id, channel_id)
-        if not math.isfinite(launch_power_dbm):
-            raise DeviceError("launch_power_dbm must be a finite number")
+        update: dict[str, Any] = {}
+        if launch_power_dbm is not None:
+            if not math.isfinite(launch_power_dbm):
+                raise DeviceError("launch_power_dbm must be a finite number")
+            update["launch_power_dbm"] = launch_power_dbm
+        if dwdm_channel is not None and self.moves(fibre_id, channel_id, dwdm_channel):
+            self.check_move(fibre_id, channel_id, dwdm_channel)
+            update.update(dwdm_channel=dwdm_channel, wavelength_nm=None)
         try:
-            updated = ClassicalChannel.model_validate(
-                {**channel.model_dump(), "launch_power_dbm": launch_power_dbm}
-            )
+            updated = ClassicalChannel.model_validate({**channel.model_dump(), **update})
         except ValidationError as exc:
             raise _invalid(exc) from exc
         fibre = self.fibre(fibre_id)
         channels = [updated if c.id == channel_id else c for c in fibre.classical_channels]
         self._replace_fibre(fibre.model_copy(update={"classical_channels": channels}))
         return updated
+
+    def set_channel_power(self, fibre_id: str, channel_id: str, launch_power_dbm: float) -> ClassicalChannel:
+        """Set a classical channel's launch power (dBm)."""
+        return self.set_channel(fibre_id, channel_id, launch_power_dbm=launch_power_dbm)
+
+    def moves(self, fibre_id: str, channel_id: str, dwdm_channel: int) -> bool:
+        """Whether putting a classical channel on grid channel ``dwdm_channel`` moves it (it is
+        elsewhere now)."""
+        channel = self.channel(fibre_id, channel_id)
+        return abs(channel.frequency_thz - dwdm_channel_to_frequency_thz(dwdm_channel)) >= _SAME_SLOT_THZ
+
+    def check_move(self, fibre_id: str, channel_id: str, dwdm_channel: int) -> None:
+        """Refuse a move of a classical channel to grid channel ``dwdm_channel`` that the plant
+        cannot make.
+
+        Raises:
+            DeviceError: its transceiver has a fixed wavelength, the grid channel lies outside the
+                C band its lasers tune across (:data:`~sdqkd.topology.transceivers.C_BAND_NM`), or
+                another classical channel of the fibre is on it already.
+        """
+        channel = self.channel(fibre_id, channel_id)
+        if not channel.transceiver.tunable:
+            raise DeviceError(
+                f"channel {channel_id!r} on fibre {fibre_id!r} has a fixed-wavelength "
+                f"{channel.rate_class} transceiver: it cannot move"
+            )
+        frequency_thz = dwdm_channel_to_frequency_thz(dwdm_channel)
+        wavelength_nm = float(frequency_thz_to_wavelength_nm(frequency_thz))
+        low_nm, high_nm = C_BAND_NM
+        if not low_nm <= wavelength_nm <= high_nm:
+            raise DeviceError(
+                f"grid channel {dwdm_channel} ({wavelength_nm:.2f} nm) is outside the C band "
+                f"({low_nm:g}-{high_nm:g} nm) that {channel_id!r} tunes across"
+            )
+        for other in self.fibre(fibre_id).classical_channels:
+            if other.id != channel_id and abs(other.frequency_thz - frequency_thz) < _SAME_SLOT_THZ:
+                raise DeviceError(
+                    f"grid channel {dwdm_channel} on fibre {fibre_id!r} already carries channel {other.id!r}"
+                )
 
     def add_channel(self, fibre_id: str, spec: dict[str, Any]) -> ClassicalChannel:
         """Add a classical channel to a fibre (``spec`` as in a topology file)."""
@@ -262,7 +328,7 @@ class World:
             (
                 c.id
                 for c in fibre.classical_channels
-                if quantum_thz and abs(c.frequency_thz - quantum_thz) < 0.025
+                if quantum_thz and abs(c.frequency_thz - quantum_thz) < _SAME_SLOT_THZ
             ),
             "",
         )

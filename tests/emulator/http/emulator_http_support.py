@@ -22,6 +22,22 @@ TIME_SCALE = 100.0
 
 _T = TypeVar("_T")
 
+_PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    """``response`` is an RFC 9457 problem of ``status`` with a detail; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == _PROBLEM
+    body: dict[str, object] = response.json()
+    assert body["status"] == status
+    assert isinstance(body["title"], str)
+    assert body["type"] == "about:blank"
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
 ClientAs = Callable[[IssuedCertificate], EmulatorClient]
 HttpAs = Callable[..., httpx.Client]
 

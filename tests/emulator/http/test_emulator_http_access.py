@@ -8,7 +8,7 @@ import ssl
 
 import httpx
 import pytest
-from emulator_http_support import ClientAs, EmulatorPki, HttpAs
+from emulator_http_support import ClientAs, EmulatorPki, HttpAs, assert_problem
 
 from sdqkd.emulator.client import EmulatorClient, EmulatorClientError
 from sdqkd.etsi014 import Error, Etsi014Client, Etsi014ClientError
@@ -16,21 +16,6 @@ from sdqkd.pki import IssuedCertificate
 from sdqkd.server import BackgroundServer
 
 pytestmark = pytest.mark.integration
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    """``response`` is an RFC 9457 problem of ``status`` with a detail; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, object] = response.json()
-    assert body["status"] == status
-    assert isinstance(body["title"], str)
-    assert body["type"] == "about:blank"
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    return body
 
 
 def etsi014_refusal(
