@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from sdqkd.emulator.engine import Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.world import World
 from sdqkd.topology import Topology
@@ -34,6 +35,18 @@ def configure_madrid(world: World) -> None:
     """Configure every Madrid module: peers as :data:`MADRID_PEERS`, channel 59, enabled."""
     for module_id, peers in MADRID_PEERS.items():
         world.configure(module_id, peers, MADRID_CHANNEL, enabled=True)
+
+
+def relock_s(emulator: Emulator) -> float:
+    """Real seconds a Madrid pair makes no key after its quantum channel is retuned."""
+    profile = emulator.world.topology.profile(emulator.world.module("concepcion-tx").profile)
+    return profile.relock_time_s / emulator.time_scale
+
+
+def resync_s(emulator: Emulator) -> float:
+    """Real seconds a Madrid pair makes no key after the switch moves to it."""
+    profile = emulator.world.topology.profile(emulator.world.module("concepcion-tx").profile)
+    return profile.resync_time_s / emulator.time_scale
 
 
 def fibre_of(raw: dict[str, Any], fibre_id: str) -> dict[str, Any]:

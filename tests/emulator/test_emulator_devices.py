@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from emulator_support import NORTE_PAIR
+from emulator_support import NORTE_PAIR, resync_s
 
 from sdqkd.emulator.devices import ModuleKeyService
 from sdqkd.emulator.engine import Emulator
@@ -235,7 +235,7 @@ def test_dec_keys_at_another_module_of_the_peer_node_is_unauthorized(
     stocked: Emulator, transmitter: ModuleKeyService
 ) -> None:
     stocked.world.set_switch("concepcion-switch", "to-quintin")
-    stocked.advance(1.0)
+    stocked.advance(resync_s(stocked) + 1.0)
     sent = run(transmitter.enc_keys(KME_CONCEPCION, "quintin", KeyRequest()))
 
     kme_quintin = Identity(Role.KME, "quintin")
@@ -325,7 +325,7 @@ def test_enc_keys_on_a_switched_away_link_is_unavailable_until_switched_back(
         run(transmitter.enc_keys(KME_CONCEPCION, "quintin", KeyRequest()))
 
     emulator.world.set_switch("concepcion-switch", "to-quintin")
-    emulator.advance(1.0)
+    emulator.advance(resync_s(emulator) + 1.0)
 
     assert len(run(transmitter.enc_keys(KME_CONCEPCION, "quintin", KeyRequest())).keys) == 1
 

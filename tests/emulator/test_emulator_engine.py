@@ -18,9 +18,10 @@ from emulator_support import (
     QUINTIN_PAIR,
     configure_madrid,
     drain,
+    resync_s,
 )
 
-from sdqkd.emulator.engine import TICK_S, Emulator
+from sdqkd.emulator.engine import RESYNC_REASON, TICK_S, Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.world import PairState
 from sdqkd.errors import ConfigError, NotFound
@@ -86,9 +87,10 @@ def test_advance_stops_at_the_reservoirs_capacity(emulator: Emulator) -> None:
 def test_a_change_made_directly_on_the_world_shows_at_the_next_advance(emulator: Emulator) -> None:
     emulator.world.set_switch("concepcion-switch", "to-quintin")
 
-    emulator.advance(1.0)
+    emulator.advance(resync_s(emulator) + 1.0)  # Quintín's pair makes key once re-synchronised
 
     assert bits(emulator, NORTE_PAIR) == 0.0
+    assert rate_bps(emulator, QUINTIN_PAIR) > 0
     assert bits(emulator, QUINTIN_PAIR) == pytest.approx(rate_bps(emulator, QUINTIN_PAIR), rel=1e-12)
 
 
@@ -142,7 +144,7 @@ def test_restoring_the_fibre_publishes_link_up_and_key_flows_again(emulator: Emu
     assert bits(emulator, NORTE_PAIR) == pytest.approx(rate_bps(emulator, NORTE_PAIR), rel=1e-12)
 
 
-def test_a_switch_change_publishes_link_down_for_one_pair_and_link_up_for_the_other(
+def test_a_switch_change_publishes_link_down_for_one_pair_and_link_up_for_the_other_once_resynchronised(
     emulator: Emulator,
 ) -> None:
     async def switch() -> list[Event]:
@@ -152,6 +154,7 @@ def test_a_switch_change_publishes_link_down_for_one_pair_and_link_up_for_the_ot
                 {"switch": "concepcion-switch", "port": "to-quintin"},
                 lambda: emulator.world.set_switch("concepcion-switch", "to-quintin"),
             )
+            emulator.advance(resync_s(emulator))
             return drain(queue)
 
     events = asyncio.run(switch())
@@ -159,8 +162,9 @@ def test_a_switch_change_publishes_link_down_for_one_pair_and_link_up_for_the_ot
     assert by_pair(events) == {
         (): ["switch"],
         NORTE_PAIR: ["link_down"],
-        QUINTIN_PAIR: ["link_up"],
+        QUINTIN_PAIR: ["link_status", "link_up"],
     }
+    assert [e.data["reason"] for e in events if e.modules == QUINTIN_PAIR] == [RESYNC_REASON, ""]
 
 
 def test_a_power_change_publishes_the_new_rate(emulator: Emulator) -> None:
@@ -264,6 +268,7 @@ def test_pair_for_module_prefers_the_active_pair(emulator: Emulator) -> None:
 
     assert key_of(emulator.pair_for_module("concepcion-tx")) == NORTE_PAIR
     emulator.world.set_switch("concepcion-switch", "to-quintin")
+    emulator.advance(resync_s(emulator))
     assert key_of(emulator.pair_for_module("concepcion-tx")) == QUINTIN_PAIR
     assert key_of(emulator.pair_for_module("quintin-rx")) == QUINTIN_PAIR
 
@@ -283,6 +288,7 @@ def test_changes_are_persisted_and_a_new_emulator_resumes_them(madrid: Topology,
     first.change("switch", {}, lambda: first.world.set_switch("concepcion-switch", "to-quintin"))
     first.change("power", {}, lambda: first.world.set_channel_power("concepcion-quintin", "c100g-36", 4.0))
     first.change("cut", {}, lambda: first.world.cut_fibre("norte-quintin"))
+    first.advance(resync_s(first))  # holds are not persisted: compare once Quintín's is over
 
     assert json.loads(state_file.read_text(encoding="utf-8")) == first.world.snapshot()
     assert not state_file.with_suffix(".tmp").exists()

@@ -4,6 +4,14 @@ Key rates are recomputed from the physics (``sdqkd.planning.link_budget``) whene
 changes; the clock loop adds ``rate × Δt × time_scale`` secret bits to every active pair every
 :data:`TICK_S`, so a change shows in the key flow within one tick. State changes are written to a
 state file (when given) so a restarted emulator resumes where it stopped.
+
+Dead times of the devices are *holds* on a pair that the world would otherwise call active: after
+either module's quantum channel changes from one channel to another, the pair re-locks for its
+profile's ``relock_time_s``; after a switch moves so that the pair is connected through it, it
+re-synchronises for ``resync_time_s`` (both world seconds, so divided by ``time_scale`` in real
+time). A module's first channel is no change. Holds are measured on the emulator's own clock, the
+real seconds :meth:`Emulator.advance` has been given, and are not persisted: a restarted emulator
+starts without them.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,12 +34,22 @@ from sdqkd.emulator.world import PairState, World
 from sdqkd.errors import ConfigError
 from sdqkd.topology.models import Topology
 
-__all__ = ["TICK_S", "Emulator", "KeyLimits"]
+__all__ = ["RELOCK_REASON", "RESYNC_REASON", "TICK_S", "Emulator", "KeyLimits"]
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.05
+RELOCK_REASON = "re-locking to the new quantum channel"
+RESYNC_REASON = "re-synchronising after the switch moved"
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """A dead time of a pair: no key until ``until_s`` (the emulator's clock), and why."""
+
+    until_s: float
+    reason: str
 
 
 def _transition(before: PairState | None, after: PairState) -> str | None:
@@ -78,6 +98,8 @@ class Emulator:
         self.keys: dict[tuple[str, str], PairKeys] = {}
         self._pairs: dict[tuple[str, str], PairState] = {}
         self._seen_version = -1
+        self._now_s = 0.0  # the emulator's clock: real seconds advanced so far
+        self._holds: dict[tuple[str, str], _Hold] = {}
         self._task: asyncio.Task[None] | None = None
         self.started_at_s = time.time()
         if state_file is not None and state_file.exists():
@@ -87,6 +109,10 @@ class Emulator:
                 raise ConfigError(
                     f"state file {state_file} is unusable ({exc}); remove it to start afresh"
                 ) from exc
+        # What the devices were last seen doing, to tell a retune or a switch move (a hold) from
+        # the state they started in (none).
+        self._channels = {m: c.dwdm_channel for m, c in self.world.configs.items()}
+        self._ports = {s.id: s.connected_port for s in self.world.topology.switches}
         self.refresh()
 
     # The world changes through here ----------------------------------------------------------------
@@ -102,11 +128,15 @@ class Emulator:
         return result
 
     def refresh(self) -> None:
-        """Recompute every pair's state and rate if the world changed; publish what changed."""
-        if self.world.version == self._seen_version:
+        """Recompute every pair's state and rate if the world changed or a hold ended; publish
+        what changed."""
+        ended = self._end_holds()
+        if self.world.version == self._seen_version and not ended:
             return
         self._seen_version = self.world.version
-        pairs = {p.key: p for p in self.world.pairs()}
+        found = self.world.pairs()
+        self._start_holds(found)
+        pairs = {p.key: self._held(p) for p in found}
         for key, pair in pairs.items():
             if key not in self.keys:
                 capacity = self.limits.buffer_keys * self.limits.key_size_bits
@@ -118,6 +148,55 @@ class Emulator:
             self.keys.pop(key).clear()
             self.events.publish("link_removed", {"transmitter": key[0], "receiver": key[1]}, key)
         self._pairs = pairs
+
+    # Dead times -------------------------------------------------------------------------------------
+
+    def _start_holds(self, pairs: list[PairState]) -> None:
+        """Hold the pairs whose devices just re-lock or re-synchronise (see the module docstring)."""
+        world = self.world
+        channels = {m: c.dwdm_channel for m, c in world.configs.items()}
+        retuned = {
+            module_id
+            for module_id, channel in channels.items()
+            if channel is not None and self._channels.get(module_id) not in (None, channel)
+        }
+        ports = {s.id: s.connected_port for s in world.topology.switches}
+        moved = {
+            switch_id
+            for switch_id, port in ports.items()
+            if port is not None and self._ports.get(switch_id) != port
+        }
+        self._channels, self._ports = channels, ports
+        for pair in pairs:
+            profile = world.topology.profile(world.module(pair.transmitter).profile)
+            if retuned & set(pair.key):
+                self._hold(pair.key, profile.relock_time_s, RELOCK_REASON)
+            budget = pair.budget
+            if budget is not None and budget.connected and moved & set(budget.switches):
+                self._hold(pair.key, profile.resync_time_s, RESYNC_REASON)
+        for key in set(self._holds) - {p.key for p in pairs}:
+            del self._holds[key]
+
+    def _hold(self, key: tuple[str, str], world_seconds: float, reason: str) -> None:
+        """Hold a pair for ``world_seconds`` from now (a later end wins over an earlier one)."""
+        if world_seconds <= 0:
+            return
+        until_s = self._now_s + world_seconds / self.time_scale
+        held = self._holds.get(key)
+        if held is None or until_s >= held.until_s:
+            self._holds[key] = _Hold(until_s, reason)
+
+    def _end_holds(self) -> bool:
+        """Drop the holds that have run out; whether any did."""
+        ended = [key for key, held in self._holds.items() if held.until_s <= self._now_s]
+        for key in ended:
+            del self._holds[key]
+        return bool(ended)
+
+    def _held(self, pair: PairState) -> PairState:
+        """``pair`` as its hold leaves it: a pair the world calls active makes no key while held."""
+        held = self._holds.get(pair.key)
+        return replace(pair, active=False, reason=held.reason) if held and pair.active else pair
 
     @staticmethod
     def _pair_data(pair: PairState) -> dict[str, Any]:
@@ -166,11 +245,23 @@ class Emulator:
     # Time -------------------------------------------------------------------------------------------
 
     def advance(self, real_seconds: float) -> None:
-        """Advance the world by ``real_seconds`` of wall-clock time."""
-        self.refresh()
-        for key, pair in self._pairs.items():
-            if pair.active:
-                self.keys[key].accumulate(pair.rate_bps * real_seconds * self.time_scale)
+        """Advance the world by ``real_seconds`` of wall-clock time.
+
+        The interval is cut where a hold ends, so a pair makes key from the moment its dead time
+        is over.
+        """
+        end_s = self._now_s + real_seconds
+        while True:
+            self.refresh()
+            step_end_s = min(end_s, min((h.until_s for h in self._holds.values()), default=math.inf))
+            step_s = step_end_s - self._now_s
+            for key, pair in self._pairs.items():
+                if pair.active:
+                    self.keys[key].accumulate(pair.rate_bps * step_s * self.time_scale)
+            self._now_s = step_end_s
+            if step_end_s >= end_s:
+                break
+        self.refresh()  # a hold that ends with the interval ends now
         for keys in self.keys.values():
             keys.expire()
 

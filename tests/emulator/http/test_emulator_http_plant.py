@@ -91,7 +91,8 @@ def test_switching_the_transmitter_moves_the_key_flow_to_the_other_receiver(
     switch = network.set_switch("concepcion-switch", "to-quintin")
 
     assert switch["connected_port"] == "to-quintin"
-    assert link_of(network, CONCEPCION_QUINTIN)["active"] is True
+    # Quintín's pair re-synchronises first (the profile's resync_time_s, 30 ms at x100)
+    wait_for(lambda: link_of(network, CONCEPCION_QUINTIN), lambda link: link["active"], 5.0, "Quintín up")
     standby = link_of(network, CONCEPCION_NORTE)
     assert (standby["active"], standby["skr_bps"]) == (False, 0.0)
     assert "switch" in standby["reason"]
