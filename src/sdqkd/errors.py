@@ -22,6 +22,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     │   ├── KmeUnavailable        the node's KME, for its agent                   (sdqkd.agent.kme)
     │   ├── Etsi014ClientError    a KME or QKD module's ETSI 014 API              (sdqkd.etsi014.client)
     │   ├── EmulatorClientError   the emulator's management or plant API          (sdqkd.emulator.client)
+    │   ├── ControllerClientError the SDN controller's northbound API          (sdqkd.controller.client)
     │   ├── PlantUnavailable      → 502: the optical plant API, for the controller (also ControlPlaneError)
     │   └── PeerKmeUnavailable    → 503: the peer KME's KME↔KME API               (sdqkd.kms.peer;
     │                                    also a KeyServiceUnavailable)

@@ -18,12 +18,22 @@ __all__ = [
     "down_command",
     "emulator_command",
     "kme_command",
+    "link_state_note",
+    "links_table",
     "status_command",
     "up_command",
 ]
 
 DEFAULT_RUN_DIR = Path("run")
 RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory (PKI, state, logs).")]
+
+
+def link_state_note(link: dict[str, Any]) -> str:
+    """What follows a link's status in the table: a switched link's time share (``, time-shared 48 %``:
+    the fraction of the last window the switch served it), else why a link is not up."""
+    if link.get("time_share") is not None and link["status"] in ("up", "standby"):
+        return f", time-shared {round(100 * link['time_share'])} %"
+    return f" ({link['reason']})" if link["status"] != "up" and link.get("reason") else ""
 
 
 def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
@@ -33,13 +43,12 @@ def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
     for link in links:
         style = {"up": "green", "standby": "yellow"}.get(link["status"], "red")
         virtual = link.get("type") == "VIRT"
-        reason = f" ({link['reason']})" if link["status"] != "up" and link.get("reason") else ""
         table.add_row(
             link["id"],
             link.get("type", "PHYS"),
             " → ".join(link["path"] if virtual else link["nodes"]),
             "relay over " + ", ".join(link["hops"]) if virtual else link["fibre"],
-            f"[{style}]{link['status']}[/]{reason}",
+            f"[{style}]{link['status']}[/]{link_state_note(link)}",
             fmt(link["skr_bps"] / 1e3, ".1f"),
             "" if virtual else f"{link['keys_available']:,}",
         )
