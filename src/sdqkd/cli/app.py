@@ -19,9 +19,11 @@ from sdqkd.cli.network import (
     status_command,
     up_command,
 )
+from sdqkd.cli.optical import optical_app
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
+from sdqkd.cli.scenario import scenario_app
 from sdqkd.errors import SdqkdError
 
 __all__ = ["app", "main", "run"]
@@ -45,6 +47,8 @@ app.command("agent")(agent_command)
 app.command("controller")(controller_command)
 app.command("deploy")(deploy_command)
 app.add_typer(plant_app, name="plant")
+app.add_typer(optical_app, name="optical")
+app.add_typer(scenario_app, name="scenario")
 app.add_typer(pki_app, name="pki")
 
 
