@@ -1,6 +1,7 @@
 """The dependency rule of DESIGN §1, checked on the source: a package imports only packages below it,
 the controller never imports the agent (what both need lives in ``sdqkd.etsi015``/``sdqkd.restconf``),
-and nothing imports the command line or the runtime but the entry points."""
+and nothing imports the command line or the runtime but the entry points (and the scenarios, which
+start a network when none runs)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ LAYERS: dict[str, int] = {
     # running it: only the entry points import these
     "web": 80,
     "runtime": 90,
+    "scenarios": 95,  # scripted experiments: they start a network with the runtime; the CLI runs them
     "cli": 100,
 }
 """Each package's height in DESIGN §1's picture: a package may import only packages strictly lower."""
