@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -142,6 +143,8 @@ class OpticalManager:
         self.current: Plan | None = None
         self.last_planner: Planner | None = None
         self._changed_at: dict[str, float] = {}  # fibre or group → monotonic time of its last change
+        # per channel, the settings the controller wrote last (their events are its own, not requests)
+        self._written: dict[ChannelKey, deque[ChannelSetting]] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -218,11 +221,39 @@ class OpticalManager:
                         fibre = event.get("fibre")
                         if isinstance(fibre, str):
                             self._changed_at[fibre] = time.monotonic()
+                        self.heard(event)
                         self._wake.set()
             except PlantUnavailable as exc:
                 log.debug("controller: plant events: %s", exc)
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, _RETRY_S[1])
+
+    def heard(self, event: dict[str, Any]) -> None:
+        """A channel change the plant published that the controller did not write is the operator's new
+        request, taken from the event rather than from the next read: a write of the controller's that
+        crosses it at the plant (planned from a read before the operator's change) would otherwise hide
+        it, and the operator's change would be lost."""
+        if event.get("type") not in ("channel_power", "channel_tuned") or self.state is None:
+            return
+        fibre, channel, power = event.get("fibre"), event.get("channel"), event.get("launch_power_dbm")
+        if not (isinstance(fibre, str) and isinstance(channel, str) and isinstance(power, int | float)):
+            return
+        key: ChannelKey = (fibre, channel)
+        known = settings_of(self.state.topology).get(key)
+        if known is None:
+            return  # a channel the controller has not read yet: its first read takes it as it is
+        grid = event.get("dwdm_channel")
+        if event["type"] == "channel_tuned" and isinstance(grid, int):
+            setting = ChannelSetting.on_grid(float(power), grid)
+        else:
+            setting = ChannelSetting(float(power), known.frequency_thz, known.dwdm_channel)
+        if any(_same(setting, written) for written in self._written.get(key, ())):
+            return
+        requested = self.requests.get(key)
+        if requested is None or not _same(requested, setting):
+            log.info("controller: %s/%s changed at the plant: the new request", *key)
+            self.requests[key] = setting
+            self._save()
 
     # Quantum channels -------------------------------------------------------------------------------------
 
@@ -379,14 +410,15 @@ class OpticalManager:
         return sorted(below)
 
     def _intervention(self, plan: Plan, requested: dict[ChannelKey, ChannelSetting]) -> float:
-        """How far a configuration is from the requests: dB taken off, plus 20 per channel moved and
-        per quantum channel retuned."""
+        """How far a configuration is from the requests: dB off the requested power (either way: a
+        channel above its request, as an operator's lower request leaves it, must come down), plus 20 per
+        channel moved and per quantum channel retuned."""
         total = 0.0
         for key, setting in plan.settings.items():
             asked = requested.get(key)
             if asked is None:
                 continue
-            total += max(0.0, asked.power_dbm - setting.power_dbm)
+            total += abs(asked.power_dbm - setting.power_dbm)
             total += 20.0 if abs(asked.frequency_thz - setting.frequency_thz) > 1e-6 else 0.0
         total += 20.0 * sum(1 for g, ch in plan.quantum.items() if ch != self.planned_quantum.get(g, ch))
         return total
@@ -429,6 +461,7 @@ class OpticalManager:
         powered = abs(before.power_dbm - after.power_dbm) > 1e-6
         if moved and after.dwdm_channel is None:
             return  # only grid channels are planned as moves; never happens
+        self._written.setdefault(key, deque(maxlen=8)).append(after)  # before: its event may come first
         try:
             await self.plant.set_channel(
                 fibre,
