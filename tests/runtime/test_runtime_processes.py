@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from runtime_support import wait_for
 
+from sdqkd.runtime.launcher import free_ports
 from sdqkd.runtime.processes import is_alive, terminate
 
 pytestmark = pytest.mark.integration
@@ -66,3 +68,15 @@ def test_terminate_kills_a_process_that_ignores_sigterm() -> None:
         assert time.monotonic() - started < 5
         with pytest.raises(ProcessLookupError):  # killed, and reaped (by terminate's is_alive)
             os.kill(deaf.pid, 0)
+
+
+def test_the_kmes_ports_are_distinct_free_and_outside_the_kernels_ephemeral_range() -> None:
+    ports = free_ports(12)
+    assert len(set(ports)) == 12
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # free
+    range_file = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if range_file.exists():  # Linux: outgoing connections never take these ports
+        low, high = (int(part) for part in range_file.read_text().split())
+        assert all(port < low or port > high for port in ports)

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import itertools
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from sdqkd.runtime.supervisor import Supervisor, stop_on_signals
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology
 
-__all__ = ["Progress", "down", "free_port", "kme_configs", "up"]
+__all__ = ["Progress", "down", "free_port", "free_ports", "kme_configs", "up"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,44 @@ def _child_spec(spec: str) -> str:
     return str(path.resolve()) if path.is_file() else spec
 
 
+_PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports free now (a KME's URL must be known to its peers before it starts).
+
+    Chosen below the kernel's ephemeral range where there is one (Linux: ``ip_local_port_range``): the
+    KMEs bind their ports only after the controller and the agents started, and a port from the
+    ephemeral range may meanwhile become the local port of one of their outgoing connections (seen as
+    ``Address already in use``); ports outside it are only ever taken by an explicit bind.
+    """
+    try:
+        low = int(_PORT_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    found: list[int] = []
+    candidates = random.sample(range(low - 10000, low), 64 + count) if low > 11024 else []
+    for port in candidates:
+        if len(found) == count:
+            break
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            found.append(port)
+    while len(found) < count:  # no such range (or all tried were taken): the kernel's choice
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in found:
+            found.append(port)
+    return found
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free now (a KME's URL must be known to its peers before it starts)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port free now (see :func:`free_ports`)."""
+    return free_ports(1, host)[0]
 
 
 def _placement(
@@ -165,7 +199,8 @@ def _up(
             emulator_url = str(found["url"])
 
             progress.say(f"emulator at {emulator_url}; starting the SDN controller")
-            ports = {node.id: free_port() for node in topology.nodes}  # the agents tell the controller
+            # the agents tell the controller
+            ports = dict(zip([n.id for n in topology.nodes], free_ports(len(topology.nodes)), strict=True))
             at = _placement(run, emulator_url, ports, None)
             config = controller_config(
                 spec,
