@@ -1,0 +1,1 @@
+"""Applications that consume QKD keys together with classical and post-quantum key exchange."""
