@@ -32,6 +32,8 @@ LAYERS: dict[str, int] = {
     "kms": 50,
     "agent": 60,
     "controller": 60,
+    # applications (DESIGN §5) take keys through the ETSI 014 client and PKI and are ordered through the
+    # controller's northbound client, so they sit above the planes; only the entry points import them
     "apps": 70,
     # running it: only the entry points import these
     "web": 80,
