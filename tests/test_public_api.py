@@ -134,6 +134,7 @@ PUBLIC_API = {
         "ControlPlaneError",
         "DeviceError",
         "Forbidden",
+        "HybridKeyError",
         "KeyDeliveryError",
         "KeyExhausted",
         "KeyRequestInvalid",

@@ -12,6 +12,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── PhysicsError              parameters outside the model's physical domain
     ├── PkiError                  a certificate or CA that cannot be used
     ├── LaunchError               the network could not be started                (sdqkd.runtime.launcher)
+    ├── HybridKeyError            a hybrid key establishment that did not agree one key (sdqkd.apps.hybrid)
     │
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
     ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
@@ -69,6 +70,7 @@ __all__ = [
     "ControlPlaneError",
     "DeviceError",
     "Forbidden",
+    "HybridKeyError",
     "KeyDeliveryError",
     "KeyExhausted",
     "KeyRequestInvalid",
@@ -271,3 +273,8 @@ class PlantUnavailable(Unavailable, ControlPlaneError):
 
 class UnknownResource(ControlPlaneError):
     """No such node, link, application, fibre or switch."""
+
+
+class HybridKeyError(SdqkdError):
+    """A hybrid key establishment that did not give both sides the same key: the peer refused, a
+    message was malformed or changed in transit, or its QKD key was not delivered (used already)."""

@@ -9,6 +9,7 @@ from typer.exceptions import TyperException
 
 from sdqkd import __version__
 from sdqkd.cli.deploy import deploy_command
+from sdqkd.cli.hybrid import hybrid_app
 from sdqkd.cli.keyrate import keyrate
 from sdqkd.cli.network import (
     agent_command,
@@ -50,6 +51,7 @@ app.add_typer(plant_app, name="plant")
 app.add_typer(optical_app, name="optical")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(pki_app, name="pki")
+app.add_typer(hybrid_app, name="hybrid")
 
 
 def _print_version(value: bool) -> None:
