@@ -148,6 +148,7 @@ PUBLIC_API = {
         "RestconfError",
         "SdqkdError",
         "TopologyError",
+        "TunnelError",
         "Unauthenticated",
         "Unauthorized",
         "Unavailable",

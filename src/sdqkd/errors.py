@@ -13,6 +13,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── PkiError                  a certificate or CA that cannot be used
     ├── LaunchError               the network could not be started                (sdqkd.runtime.launcher)
     ├── HybridKeyError            a hybrid key establishment that did not agree one key (sdqkd.apps.hybrid)
+    ├── TunnelError               a tunnel record refused or a tunnel without a usable key (sdqkd.apps.tunnel)
     │
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
     ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
@@ -84,6 +85,7 @@ __all__ = [
     "RestconfError",
     "SdqkdError",
     "TopologyError",
+    "TunnelError",
     "Unauthenticated",
     "Unauthorized",
     "Unavailable",
@@ -278,3 +280,8 @@ class UnknownResource(ControlPlaneError):
 class HybridKeyError(SdqkdError):
     """A hybrid key establishment that did not give both sides the same key: the peer refused, a
     message was malformed or changed in transit, or its QKD key was not delivered (used already)."""
+
+
+class TunnelError(SdqkdError):
+    """A tunnel connection that must close: a record that does not authenticate, one out of order or
+    replayed, a broken re-key, or no new QKD key within the key lifetime."""

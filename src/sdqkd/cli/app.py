@@ -25,6 +25,7 @@ from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
 from sdqkd.cli.scenario import scenario_app
+from sdqkd.cli.tunnel import tunnel_app
 from sdqkd.errors import SdqkdError
 
 __all__ = ["app", "main", "run"]
@@ -52,6 +53,7 @@ app.add_typer(optical_app, name="optical")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(pki_app, name="pki")
 app.add_typer(hybrid_app, name="hybrid")
+app.add_typer(tunnel_app, name="tunnel")
 
 
 def _print_version(value: bool) -> None:

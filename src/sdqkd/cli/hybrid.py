@@ -26,7 +26,7 @@ hybrid_app = typer.Typer(
 )
 
 
-def _client(run: RunDir, kmes: dict[str, Any], node: str) -> Etsi014Client:
+def client(run: RunDir, kmes: dict[str, Any], node: str) -> Etsi014Client:
     if node not in kmes:
         raise ConfigError(f"no node {node!r} with a KME in {run.root} (nodes: {', '.join(sorted(kmes))})")
     cert, key = run.require_certificate(Role.SAE, sae_id(node))
@@ -40,8 +40,8 @@ async def demo(run: RunDir, initiator_node: str, responder_node: str) -> tuple[H
     if initiator_node == responder_node:
         raise ConfigError("--from and --to must be two different nodes")
     kmes = run.read_json(run.network).get("kmes", {})
-    initiator_kme = _client(run, kmes, initiator_node)
-    responder_kme = _client(run, kmes, responder_node)
+    initiator_kme = client(run, kmes, initiator_node)
+    responder_kme = client(run, kmes, responder_node)
     answered: asyncio.Future[HybridKey] = asyncio.get_running_loop().create_future()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
