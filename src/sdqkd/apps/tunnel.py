@@ -493,6 +493,8 @@ class _Gateway:
             self._connections.add(task)
             try:
                 await self._guarded(reader, writer, self.handle)
+            except asyncio.CancelledError:
+                pass  # closed by aclose(): the end of this connection's task, not an error to report
             finally:
                 self._connections.discard(task)
 
