@@ -74,9 +74,9 @@ def exit_command(
 ) -> None:
     """The exit gateway: answers each entry's hybrid key establishments (dec_keys at this node's KME)
     and forwards the decrypted stream to --forward. Runs until interrupted; prints its stats then."""
+    listen_at, target = parse_address(listen, "--listen"), parse_address(forward, "--forward")
     run = RunDir(Path(run_dir).resolve())
     kmes = run.read_json(run.network).get("kmes", {})
-    listen_at, target = parse_address(listen, "--listen"), parse_address(forward, "--forward")
     _logging()
 
     async def main() -> None:
@@ -117,11 +117,11 @@ def entry_command(
         raise ConfigError("--node and --peer must be two different nodes")
     if rekey_s < 0 or rekey_bytes < 0 or (key_lifetime_s is not None and key_lifetime_s <= 0):
         raise ConfigError("--rekey-s and --rekey-bytes must be 0 or more, --key-lifetime-s more than 0")
+    listen_at, exit_at = parse_address(listen, "--listen"), parse_address(connect, "--connect")
     run = RunDir(Path(run_dir).resolve())
     kmes = run.read_json(run.network).get("kmes", {})
     if peer not in kmes:
         raise ConfigError(f"no node {peer!r} with a KME in {run.root} (nodes: {', '.join(sorted(kmes))})")
-    listen_at, exit_at = parse_address(listen, "--listen"), parse_address(connect, "--connect")
     config = TunnelConfig(
         rekey_s=rekey_s,
         rekey_bytes=rekey_bytes,
