@@ -20,7 +20,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _relayed(status: dict[str, Any]) -> bool:
-    return any(lk["id"] == "v-n1-n3" and lk["status"] == "up" for lk in status["links"])
+    """The relayed pair is up and every KME on its path holds the association."""
+    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
+    return (
+        virtual is not None
+        and virtual["status"] == "up"
+        and set(virtual["configured_kmes"]) == set(virtual["path"])
+    )
 
 
 def _sae(status: dict[str, Any], node: str) -> Etsi014Client:

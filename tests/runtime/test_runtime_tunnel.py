@@ -27,7 +27,13 @@ STEP = 4_000_000
 
 
 def _relayed(status: dict[str, Any]) -> bool:
-    return any(lk["id"] == "v-n1-n3" and lk["status"] == "up" for lk in status["links"])
+    """The relayed pair is up and every KME on its path holds the association."""
+    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
+    return (
+        virtual is not None
+        and virtual["status"] == "up"
+        and set(virtual["configured_kmes"]) == set(virtual["path"])
+    )
 
 
 @contextlib.contextmanager

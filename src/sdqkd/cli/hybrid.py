@@ -13,12 +13,15 @@ import typer
 from sdqkd.apps.hybrid import HybridKey, initiate, respond
 from sdqkd.cli.network import DEFAULT_RUN_DIR, RunDirOption
 from sdqkd.cli.output import OutputFormat, console, print_json
-from sdqkd.errors import ConfigError
+from sdqkd.errors import ConfigError, HybridKeyError, SdqkdError
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.pki import Role
 from sdqkd.runtime.rundir import RunDir, sae_id
 
 __all__ = ["hybrid_app"]
+
+_RESPONDER_WAIT_S = 10.0
+"""How long the demo waits for its responder once the initiator is done."""
 
 hybrid_app = typer.Typer(
     help="Hybrid keys: a QKD key, X25519 and ML-KEM-768 combined (ETSI TS 103 744 CatKDF).",
@@ -59,15 +62,24 @@ async def demo(run: RunDir, initiator_node: str, responder_node: str) -> tuple[H
         async with server:
             port = server.sockets[0].getsockname()[1]
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            failure: SdqkdError | None = None
             try:
                 mine = await initiate(
                     reader, writer, initiator_kme, sae_id(initiator_node), sae_id(responder_node)
                 )
+            except SdqkdError as exc:  # the responder then sees the connection close
+                failure = exc
             finally:
                 writer.close()
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.wait_closed()
-            theirs = await answered
+            try:
+                theirs = await asyncio.wait_for(answered, _RESPONDER_WAIT_S)
+            except (HybridKeyError, TimeoutError):
+                if failure is None:
+                    raise
+            if failure is not None:  # the initiator's reason is the one to tell
+                raise failure
     return mine, theirs
 
 
