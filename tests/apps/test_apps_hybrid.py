@@ -9,13 +9,12 @@ import base64
 import json
 import secrets
 import uuid
-from typing import Any
 
 import pytest
+from apps_support import StandInKmes
 
 from sdqkd.apps.hybrid import MAX_FRAME, HybridKey, Initiator, Responder, initiate, read_frame, respond
 from sdqkd.errors import HybridKeyError
-from sdqkd.etsi014.client import Etsi014ClientError
 
 A, B = "norte-app", "quintin-app"
 
@@ -139,35 +138,7 @@ def test_confirming_before_any_reply_is_refused() -> None:
 # Over a TCP connection on loopback, with stand-ins of the two KMEs ----------------------------------------
 
 
-class _Key:
-    def __init__(self, key_id: uuid.UUID, material: bytes) -> None:
-        self.key_id, self._material = key_id, material
-
-    def material(self) -> bytes:
-        return self._material
-
-
-class _Kmes:
-    """Two KMEs sharing keys: enc_keys at one, dec_keys (once per key) at the other."""
-
-    def __init__(self) -> None:
-        self.keys: dict[uuid.UUID, bytes] = {}
-        self.delivered: set[uuid.UUID] = set()
-
-    async def enc_keys(self, slave: str, number: int, size: int) -> Any:
-        key_id = uuid.uuid4()
-        self.keys[key_id] = secrets.token_bytes(size // 8)
-        return type("Container", (), {"keys": [_Key(key_id, self.keys[key_id])]})
-
-    async def dec_keys(self, master: str, key_ids: list[uuid.UUID]) -> Any:
-        (key_id,) = key_ids
-        if key_id in self.delivered or key_id not in self.keys:
-            raise Etsi014ClientError("one or more key IDs are not available to this SAE", status_code=401)
-        self.delivered.add(key_id)
-        return type("Container", (), {"keys": [_Key(key_id, self.keys[key_id])]})
-
-
-async def _over_tcp(kmes: _Kmes) -> tuple[HybridKey, HybridKey]:
+async def _over_tcp(kmes: StandInKmes) -> tuple[HybridKey, HybridKey]:
     answered: asyncio.Future[HybridKey] = asyncio.get_running_loop().create_future()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -191,13 +162,13 @@ async def _over_tcp(kmes: _Kmes) -> tuple[HybridKey, HybridKey]:
 
 
 def test_initiate_and_respond_agree_over_a_tcp_connection_and_use_each_qkd_key_once() -> None:
-    kmes = _Kmes()
+    kmes = StandInKmes()
     first = asyncio.run(_over_tcp(kmes))
     second = asyncio.run(_over_tcp(kmes))
     assert first[0].key == first[1].key
     assert second[0].key == second[1].key
     assert first[0].key_id != second[0].key_id
-    assert kmes.delivered == {first[0].key_id, second[0].key_id}
+    assert kmes.delivered == [first[0].key_id, second[0].key_id]
 
 
 def test_a_frame_over_the_limit_or_a_closed_stream_is_an_error() -> None:

@@ -9,11 +9,11 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from apps_support import StandInKmes
 
 from polling import wait_for_async
 from sdqkd.apps.hybrid import read_frame
@@ -29,7 +29,6 @@ from sdqkd.apps.tunnel import (
     direction_keys,
 )
 from sdqkd.errors import TunnelError
-from sdqkd.etsi014.client import Etsi014ClientError
 
 A, B = "n1-app", "n3-app"
 
@@ -119,38 +118,6 @@ def test_each_direction_and_epoch_has_its_own_key() -> None:
 # Two gateways on loopback --------------------------------------------------------------------------------
 
 
-class _Key:
-    def __init__(self, key_id: uuid.UUID, material: bytes) -> None:
-        self.key_id, self._material = key_id, material
-
-    def material(self) -> bytes:
-        return self._material
-
-
-class _Kmes:
-    """Two KMEs sharing keys: enc_keys at the entry's (``budget`` keys, then 503), dec_keys (once per
-    key) at the exit's."""
-
-    def __init__(self, budget: int = 10_000) -> None:
-        self.budget = budget
-        self.keys: dict[uuid.UUID, bytes] = {}
-        self.delivered: list[uuid.UUID] = []
-
-    async def enc_keys(self, slave: str, number: int, size: int) -> Any:
-        if len(self.keys) >= self.budget:
-            raise Etsi014ClientError("no key available", status_code=503)
-        key_id = uuid.uuid4()
-        self.keys[key_id] = secrets.token_bytes(size // 8)
-        return type("Container", (), {"keys": [_Key(key_id, self.keys[key_id])]})
-
-    async def dec_keys(self, master: str, key_ids: list[uuid.UUID]) -> Any:
-        (key_id,) = key_ids
-        if key_id in self.delivered or key_id not in self.keys:
-            raise Etsi014ClientError("one or more key IDs are not available to this SAE", status_code=401)
-        self.delivered.append(key_id)
-        return type("Container", (), {"keys": [_Key(key_id, self.keys[key_id])]})
-
-
 Tamper = Callable[[int, bytes], list[bytes]]
 """What a man in the middle does with the n-th record from the entry: the records it passes on."""
 
@@ -220,7 +187,7 @@ async def _middle(exit_port: int, tamper: Tamper) -> asyncio.Server:
 
 @contextlib.asynccontextmanager
 async def gateways(
-    kmes: _Kmes, config: TunnelConfig, target: Any = _echo, tamper: Tamper | None = None
+    kmes: StandInKmes, config: TunnelConfig, target: Any = _echo, tamper: Tamper | None = None
 ) -> AsyncIterator[tuple[int, Entry, Exit]]:
     """A target, an exit forwarding to it, (a man in the middle,) an entry: the entry's port."""
     servers = [await asyncio.start_server(target, "127.0.0.1", 0)]
@@ -252,7 +219,7 @@ async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
 def test_bytes_arrive_exactly_both_ways_across_many_rekeys_each_with_a_new_qkd_key() -> None:
     steps = [secrets.token_bytes(150_000) for _ in range(8)]
     burst = secrets.token_bytes(2_000_000)
-    kmes = _Kmes()
+    kmes = StandInKmes()
 
     async def run() -> tuple[bytes, Entry, Exit]:
         config = TunnelConfig(rekey_s=0, rekey_bytes=200_000)
@@ -298,7 +265,7 @@ def _closed_by_the_exit(tamper: Tamper) -> tuple[bytes, bytes, list[str]]:
 
     async def run() -> tuple[bytes, bytes, list[str]]:
         config = TunnelConfig(rekey_s=0, rekey_bytes=0)
-        async with gateways(_Kmes(), config, target=sink, tamper=tamper) as (port, _, exit_gw):
+        async with gateways(StandInKmes(), config, target=sink, tamper=tamper) as (port, _, exit_gw):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             with contextlib.suppress(ConnectionError):
                 writer.write(data)
@@ -347,7 +314,7 @@ def test_a_replayed_reordered_or_dropped_record_closes_the_connection(edit: str)
 
 
 def test_without_new_qkd_keys_the_epoch_is_kept_within_its_lifetime_then_the_connection_closes() -> None:
-    kmes = _Kmes(budget=2)  # epoch 0 and one re-key; then the KME answers 503
+    kmes = StandInKmes(budget=2)  # epoch 0 and one re-key; then the KME answers 503
 
     async def run() -> tuple[Entry, Exit, bytes, bytes]:
         config = TunnelConfig(rekey_s=0.1, rekey_bytes=0, key_lifetime_s=3.0, retry_s=0.05)
@@ -379,7 +346,7 @@ def test_no_qkd_key_at_all_means_no_connection_to_the_target() -> None:
         await sink(reader, writer)
 
     async def run() -> tuple[bytes, list[str]]:
-        async with gateways(_Kmes(budget=0), TunnelConfig(), target=target) as (port, entry, _):
+        async with gateways(StandInKmes(budget=0), TunnelConfig(), target=target) as (port, entry, _):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"secret")
             back = await _read_to_end(reader)
