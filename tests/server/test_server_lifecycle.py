@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -53,6 +54,24 @@ def test_stop_frees_the_port_and_ends_the_thread(
 
     assert _port_is_free(port)
     assert not _server_thread_alive(port)
+
+
+def test_stop_ends_the_connections_a_client_keeps_idle_in_its_pool(
+    probe_app: FastAPI, server_tls: TlsFiles, ca: CertificateAuthority, operator_cert: IssuedCertificate
+) -> None:
+    # The server asks the idle connection to close with a TLS close_notify, which a pooling client
+    # never reads: after the graceful period it must be aborted, not left to the closing event loop
+    # (an "unclosed resource" warning there, which pytest reports as an error of this test).
+    server = BackgroundServer(probe_app, server_tls).start()
+    context = client_ssl_context(operator_cert.cert, operator_cert.key, ca.cert_path)
+    with httpx.Client(base_url=server.url, verify=context, timeout=5) as client:
+        assert client.get("/whoami").status_code == 200
+        server.stop()
+        gc.collect()  # the event loop and its transports are gone: a leak would warn now
+
+        assert not _server_thread_alive(server.port)
+        with pytest.raises(httpx.TransportError):
+            client.get("/whoami")
 
 
 def test_an_app_whose_startup_fails_makes_start_raise_and_gives_the_port_back(server_tls: TlsFiles) -> None:

@@ -88,7 +88,7 @@ def serve(
 
         announcer = asyncio.create_task(announce())
         try:
-            await server.serve(sockets=[sock])
+            await _serve_until_stopped(server, sock)
         finally:
             announcer.cancel()
 
@@ -156,6 +156,25 @@ def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    """``server.serve()`` on ``sock``, then abort the connections still open after its graceful
+    shutdown.
+
+    uvicorn closes an idle keep-alive connection with a TLS close_notify and the connection stays
+    open until the client answers one; a client that holds it idle in its pool (another service's,
+    a test's) never reads it, so it outlives the 2 s graceful period. Left to the event loop's
+    closing, such transports end as "unclosed resource" warnings; aborted here they end at once.
+    """
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        await asyncio.sleep(0)  # let the aborts' callbacks run before the loop closes
+
+
 class _Stopped(SdqkdError):
     """SIGTERM or SIGINT after (or before) the server's own graceful shutdown."""
 
@@ -181,7 +200,7 @@ class BackgroundServer:
     def _run(self) -> None:
         try:
             with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
-                runner.run(self._server.serve(sockets=[self._sock]))
+                runner.run(_serve_until_stopped(self._server, self._sock))
         except BaseException as exc:  # reported by start()/stop()
             self._error = exc
 
