@@ -144,6 +144,7 @@ PUBLIC_API = {
         "PkiError",
         "PlantRefused",
         "PlantUnavailable",
+        "QtlsError",
         "ResourceNotFound",
         "RestconfError",
         "SdqkdError",

@@ -14,6 +14,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── LaunchError               the network could not be started                (sdqkd.runtime.launcher)
     ├── HybridKeyError            a hybrid key establishment that did not agree one key (sdqkd.apps.hybrid)
     ├── TunnelError               a tunnel record refused or a tunnel without a usable key (sdqkd.apps.tunnel)
+    ├── QtlsError                 a QKD-TLS handshake refused or failed               (sdqkd.qtls)
     │
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
     ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
@@ -81,6 +82,7 @@ __all__ = [
     "PkiError",
     "PlantRefused",
     "PlantUnavailable",
+    "QtlsError",
     "ResourceNotFound",
     "RestconfError",
     "SdqkdError",
@@ -285,3 +287,8 @@ class HybridKeyError(SdqkdError):
 class TunnelError(SdqkdError):
     """A tunnel connection that must close: a record that does not authenticate, one out of order or
     replayed, a broken re-key, or no new QKD key within the key lifetime."""
+
+
+class QtlsError(SdqkdError):
+    """A QKD-TLS connection that did not open: no QKD key offered or none to be had for the offered
+    key ID (unknown, used already), no ephemeral key exchange, or a handshake that failed."""

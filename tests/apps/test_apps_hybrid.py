@@ -11,10 +11,10 @@ import secrets
 import uuid
 
 import pytest
-from apps_support import StandInKmes
 
 from sdqkd.apps.hybrid import MAX_FRAME, HybridKey, Initiator, Responder, initiate, read_frame, respond
 from sdqkd.errors import HybridKeyError
+from standin_kmes import StandInKmes
 
 A, B = "norte-app", "quintin-app"
 

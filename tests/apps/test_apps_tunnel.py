@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from apps_support import StandInKmes
 
 from polling import wait_for_async
 from sdqkd.apps.hybrid import read_frame
@@ -29,6 +28,7 @@ from sdqkd.apps.tunnel import (
     direction_keys,
 )
 from sdqkd.errors import TunnelError
+from standin_kmes import StandInKmes
 
 A, B = "n1-app", "n3-app"
 

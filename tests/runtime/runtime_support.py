@@ -3,8 +3,12 @@ command, polling, and finding the processes of a run."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,3 +87,38 @@ def pids_recorded_in(run_dir: Path) -> set[int]:
         pids.update(int(pid) for pid in data.get("processes", {}).values())
     pids.discard(0)
     return pids
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[int]:
+    """A TCP server on loopback that sends back what it gets (one thread per connection)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(1 << 18):
+                conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

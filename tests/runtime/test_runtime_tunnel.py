@@ -4,21 +4,18 @@ several re-keys, each epoch with its own QKD key; both stats files name the same
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import SDQKD, Launch, wait_for, wait_until_serving
+from runtime_support import SDQKD, Launch, echo_server, stop_process, wait_for, wait_until_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,30 +33,6 @@ def _relayed(status: dict[str, Any]) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _echo_server() -> Iterator[int]:
-    """A TCP server on loopback that sends back what it gets (one thread per connection)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            while data := conn.recv(1 << 18):
-                conn.sendall(data)
-            conn.shutdown(socket.SHUT_WR)
-
-    def accept() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = listener.accept()
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-
-
 def _gateway(args: list[str], output: Path) -> tuple[subprocess.Popen[bytes], int]:
     with output.open("wb") as sink:
         process = subprocess.Popen([*SDQKD, "tunnel", *args], stdout=sink, stderr=subprocess.STDOUT)
@@ -73,16 +46,6 @@ def _gateway(args: list[str], output: Path) -> tuple[subprocess.Popen[bytes], in
     return process, int(found.group(1))
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_20_mb_each_way_arrive_exactly_through_the_tunnel_across_several_rekeys(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
@@ -90,7 +53,7 @@ def test_20_mb_each_way_arrive_exactly_through_the_tunnel_across_several_rekeys(
     wait_until_serving(run_dir, up, tmp_path / "up.out", ready=_relayed)
     data = secrets.token_bytes(SIZE)
     processes: list[subprocess.Popen[bytes]] = []
-    with _echo_server() as target:
+    with echo_server() as target:
         try:
             exit_gw, exit_port = _gateway(
                 ["exit", "--run-dir", str(run_dir), "--node", "n3", "--listen", "127.0.0.1:0",
@@ -130,7 +93,7 @@ def test_20_mb_each_way_arrive_exactly_through_the_tunnel_across_several_rekeys(
             shown = stats("entry.json")
         finally:
             for process in processes:
-                _stop(process)
+                stop_process(process)
     output = (tmp_path / "entry.out").read_text()
     assert shown["bytes_entry_to_exit"] == shown["bytes_exit_to_entry"] == SIZE, output
     assert done["bytes_entry_to_exit"] == done["bytes_exit_to_entry"] == SIZE

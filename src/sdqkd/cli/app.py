@@ -24,6 +24,7 @@ from sdqkd.cli.optical import optical_app
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
+from sdqkd.cli.qtls import qtls_app
 from sdqkd.cli.scenario import scenario_app
 from sdqkd.cli.tunnel import tunnel_app
 from sdqkd.errors import SdqkdError
@@ -54,6 +55,7 @@ app.add_typer(scenario_app, name="scenario")
 app.add_typer(pki_app, name="pki")
 app.add_typer(hybrid_app, name="hybrid")
 app.add_typer(tunnel_app, name="tunnel")
+app.add_typer(qtls_app, name="qtls")
 
 
 def _print_version(value: bool) -> None:

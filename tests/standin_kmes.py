@@ -1,4 +1,4 @@
-"""Test support for the applications: two KMEs as ETSI GS QKD 014 stand-ins, in memory."""
+"""Test support: two KMEs as ETSI GS QKD 014 stand-ins, in memory (for the applications and QKD-TLS)."""
 
 from __future__ import annotations
 
