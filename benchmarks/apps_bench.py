@@ -11,18 +11,26 @@ delivered once), so what is measured is the protocol and the cryptography, not t
   as fast as it can to a target that counts (entry → exit), then the same with an echoing target
   (both directions at once).
 
-Prints: establishments/s and p50/p99 latency (ms); per tunnel case the bytes, seconds, Gbit/s of
-plaintext and the epochs (re-keys + 1).
+- QKD-TLS: handshakes through a ``QtlsServer`` (``sdqkd.qtls``) in front of a sink, one after
+  another, each with a new key (enc_keys, then dec_keys by the offered key ID), first with
+  X25519MLKEM768 then with X25519 only; then one connection sending for ``--seconds``.
 
-Run: ``python benchmarks/apps_bench.py [--seconds 5] [--establishments 200]``.
+Prints: establishments/s and p50/p99 latency (ms); per tunnel case the bytes, seconds, Gbit/s of
+plaintext and the epochs (re-keys + 1); QKD-TLS handshakes/s and p50/p99 per group, and the
+plaintext Gbit/s of one connection (one direction, AES-256-GCM records).
+
+Run: ``python benchmarks/apps_bench.py [--seconds 5] [--establishments 200] [--handshakes 100]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
+import socket
 import statistics
+import threading
 import time
 import uuid
 from typing import Any
@@ -30,6 +38,7 @@ from typing import Any
 from sdqkd.apps.hybrid import initiate, respond
 from sdqkd.apps.tunnel import Entry, Exit, TunnelConfig
 from sdqkd.etsi014.client import Etsi014ClientError
+from sdqkd.qtls import GROUPS, QtlsServer, open_connection
 
 
 class _Key:
@@ -146,14 +155,80 @@ async def bench_tunnel(seconds: float, echo: bool) -> None:
     await exit_gw.aclose()
 
 
+async def bench_qtls(count: int, seconds: float) -> None:
+    """QKD-TLS handshakes (key from enc_keys, ClientHello, dec_keys by key ID, handshake) through a
+    QtlsServer in front of a sink, then the plaintext throughput of one connection."""
+    kmes = StandInKmes()
+    sink = socket.create_server(("127.0.0.1", 0))
+    received = [0]
+
+    def drain(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(1 << 20):
+                received[0] += len(data)
+
+    def accept_forever() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=drain, args=(sink.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    server = QtlsServer(kmes, ["a-app"], sink.getsockname()[:2])
+    listener = socket.create_server(("127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve(listener))
+    port = listener.getsockname()[1]
+    for groups in (GROUPS, ("x25519",)):
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(count):
+            t0 = time.perf_counter()
+            connection = await open_connection(kmes, "b-app", "127.0.0.1", port, groups=groups)  # type: ignore[arg-type]
+            latencies.append(time.perf_counter() - t0)
+            connection.close()
+        elapsed = time.perf_counter() - started
+        latencies.sort()
+        print(
+            f"QKD-TLS handshakes ({groups[0]}): {count} in {elapsed:.2f} s = {count / elapsed:.1f}/s, "
+            f"latency p50 {1000 * statistics.median(latencies):.1f} ms, "
+            f"p99 {1000 * latencies[int(0.99 * (count - 1))]:.1f} ms"
+        )
+    connection = await open_connection(kmes, "b-app", "127.0.0.1", port)  # type: ignore[arg-type]
+    chunk = secrets.token_bytes(1 << 20)
+
+    def send() -> tuple[int, float]:
+        sent, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            connection.sendall(chunk)
+            sent += len(chunk)
+        return sent, time.perf_counter() - t0
+
+    before = received[0]
+    sent, elapsed = await asyncio.to_thread(send)
+    while received[0] - before < sent:
+        await asyncio.sleep(0.01)
+    elapsed_all = elapsed
+    connection.close()
+    print(
+        f"QKD-TLS one connection ({connection.cipher}): {sent / 1e6:.0f} MB in {elapsed_all:.2f} s = "
+        f"{8 * sent / elapsed_all / 1e9:.2f} Gbit/s"
+    )
+    serving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+    listener.close()
+    sink.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each tunnel case")
     parser.add_argument("--establishments", type=int, default=200, help="hybrid establishments to time")
+    parser.add_argument("--handshakes", type=int, default=100, help="QKD-TLS handshakes to time, per group")
     args = parser.parse_args()
     asyncio.run(bench_hybrid(args.establishments))
     asyncio.run(bench_tunnel(args.seconds, echo=False))
     asyncio.run(bench_tunnel(args.seconds, echo=True))
+    asyncio.run(bench_qtls(args.handshakes, args.seconds))
 
 
 if __name__ == "__main__":
