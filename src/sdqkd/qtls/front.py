@@ -19,15 +19,25 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
 from sdqkd.errors import QtlsError, SdqkdError
 from sdqkd.qtls.session import GROUPS, HashName, PskKey, QtlsConnection, accept, connect
+from sdqkd.server.run import Front
 
-__all__ = ["KeyFetcher", "KeySource", "QtlsServer", "ServerStats", "Target", "open_connection", "relay"]
+__all__ = [
+    "KeyFetcher",
+    "KeySource",
+    "QtlsServer",
+    "ServerStats",
+    "Target",
+    "app_front",
+    "open_connection",
+    "relay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +209,24 @@ class QtlsServer:
             self.stats.bytes_from_target += from_target
             if key_id:
                 self.stats.key_ids = [*self.stats.key_ids, key_id][-_KEY_IDS_KEPT:]
+
+
+def app_front(make_kme: Callable[[], KeyFetcher], masters: Sequence[str], **options: Any) -> Front:
+    """A :data:`~sdqkd.server.run.Front` that serves an app over QKD-TLS: a :class:`QtlsServer` on
+    the public socket forwarding to the app's Unix socket. ``make_kme()`` is called in the serving
+    event loop (an ETSI 014 client belongs to one loop); its ``aclose()``, if any, runs at the end.
+    ``options`` go to :class:`QtlsServer`."""
+
+    async def front(listener: socket.socket, app_socket: str) -> None:
+        kme = make_kme()
+        try:
+            await QtlsServer(kme, masters, app_socket, **options).serve(listener)
+        finally:
+            closer = getattr(kme, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    return front
 
 
 async def open_connection(

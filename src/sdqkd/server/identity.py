@@ -18,12 +18,33 @@ from fastapi import Depends, Request
 from sdqkd.errors import Forbidden, PkiError, Unauthenticated
 from sdqkd.pki.identity import Identity, Role, identity_of_certificate
 
-__all__ = ["PeerDep", "Unauthenticated", "peer_identity", "require_roles"]
+__all__ = ["PEER_EXTENSION", "PeerDep", "Unauthenticated", "peer_identity", "require_roles", "with_peer"]
 
 _CACHE_KEY = "sdqkd.identity"
 
 
+PEER_EXTENSION = "sdqkd.peer"
+"""The ASGI extension by which an sdqkd server tells the app who is calling when the connection was
+authenticated otherwise than by a client certificate (QKD-TLS: a key the KMEs made for that caller).
+Only servers set extensions, never clients: see :func:`with_peer`."""
+
+
+def with_peer(app: Any, peer: Identity) -> Callable[..., Awaitable[None]]:
+    """``app`` with every HTTP request attributed to ``peer``: for an app that only a front which
+    authenticated ``peer`` can reach (a private Unix socket behind a QKD-TLS server)."""
+
+    async def attributed(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope["extensions"] = {**(scope.get("extensions") or {}), PEER_EXTENSION: peer}
+        await app(scope, receive, send)
+
+    return attributed
+
+
 def _identity_from_scope(scope: MutableMapping[str, Any]) -> Identity:
+    attributed = (scope.get("extensions") or {}).get(PEER_EXTENSION)
+    if isinstance(attributed, Identity):
+        return attributed
     tls = (scope.get("extensions") or {}).get("tls")
     if not tls or not tls.get("client_cert_chain"):
         raise Unauthenticated("no client certificate")

@@ -4,25 +4,40 @@ endpoint record: :func:`serve_role`) or in a background thread (tests, embedded 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sdqkd.errors import SdqkdError
+from sdqkd.pki.identity import Identity
+from sdqkd.server.identity import with_peer
 from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
-__all__ = ["BackgroundServer", "TlsFiles", "bind_socket", "serve", "serve_role", "uvicorn_config"]
+__all__ = [
+    "BackgroundServer",
+    "Front",
+    "FrontedBy",
+    "TlsFiles",
+    "bind_socket",
+    "serve",
+    "serve_role",
+    "uvicorn_config",
+]
 
 
 @dataclass(frozen=True)
@@ -65,32 +80,84 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+Front = Callable[[socket.socket, str], Coroutine[Any, Any, None]]
+"""A server in front of an app: given the public listening socket and the path of the Unix socket on
+which the app is served (plain HTTP), it accepts on the first and forwards to the second until
+cancelled (a QKD-TLS server: :class:`sdqkd.qtls.QtlsServer`)."""
+
+
+@dataclass(frozen=True)
+class FrontedBy:
+    """An app served behind a :data:`Front` rather than with mutual TLS: every request that comes
+    through is ``peer``'s (the front admits only connections it authenticated as ``peer``)."""
+
+    front: Front
+    peer: Identity
+
+
+class _Serving:
+    """One app's uvicorn server on the public socket ``sock``: with mutual TLS, or behind a front
+    (the app on a Unix socket in a directory of its own, mode 0700, removed by :meth:`close`)."""
+
+    def __init__(self, app: Any, tls: TlsFiles, sock: socket.socket, fronted: FrontedBy | None) -> None:
+        self.public, self.fronted = sock, fronted
+        host, port = sock.getsockname()[:2]
+        self.private: Path | None = None
+        if fronted is None:
+            self.server = uvicorn.Server(uvicorn_config(app, tls, host, port))
+            self.listening = sock
+        else:
+            self.private = Path(tempfile.mkdtemp(prefix="sdqkd-app-"))
+            self.server = uvicorn.Server(_plain_config(with_peer(app, fronted.peer)))
+            self.listening = _unix_socket(self.private / "app.sock")
+
+    async def run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Serve until uvicorn stops; ``on_started()`` once it (and the front) accept connections."""
+        front: asyncio.Task[None] | None = None
+
+        async def announce() -> None:
+            nonlocal front
+            while not self.server.started:
+                await asyncio.sleep(0.02)
+            if self.fronted is not None and self.private is not None:
+                front = asyncio.create_task(self.fronted.front(self.public, str(self.private / "app.sock")))
+            if on_started is not None:
+                on_started()
+
+        announcer = asyncio.create_task(announce())
+        try:
+            await _serve_until_stopped(self.server, self.listening)
+        finally:
+            announcer.cancel()
+            if front is not None:
+                front.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await front
+
+    def close(self) -> None:
+        self.public.close()
+        if self.private is not None:
+            self.listening.close()
+            shutil.rmtree(self.private, ignore_errors=True)
+
+
 def serve(
     app: Any,
     tls: TlsFiles,
     host: str,
     port: int,
     on_started: Callable[[str], None] | None = None,
+    fronted: FrontedBy | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; ``on_started(url)`` runs once it accepts connections
-    (port 0: a free port, which the URL tells)."""
+    (port 0: a free port, which the URL tells).
+
+    With ``fronted``, the public port is the front's: the app itself listens on a Unix socket in a
+    directory of its own (mode 0700, removed at the end) where only the front and this user reach it.
+    """
     sock = bind_socket(host, port)
-    bound_port = sock.getsockname()[1]
-    url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{bound_port}"
-    server = uvicorn.Server(uvicorn_config(app, tls, host, bound_port))
-
-    async def main() -> None:
-        async def announce() -> None:
-            while not server.started:
-                await asyncio.sleep(0.02)
-            if on_started is not None:
-                on_started(url)
-
-        announcer = asyncio.create_task(announce())
-        try:
-            await _serve_until_stopped(server, sock)
-        finally:
-            announcer.cancel()
+    url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{sock.getsockname()[1]}"
+    serving = _Serving(app, tls, sock, fronted)
 
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the handlers it
     # found; with the default ones the process would die there, skipping the caller's clean-up (its
@@ -99,14 +166,36 @@ def serve(
     signals = (signal.SIGTERM, signal.SIGINT) if main_thread else ()
     previous = {sig: signal.signal(sig, _stop) for sig in signals}
     try:
-        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:  # uvloop
-            runner.run(main())
+        with asyncio.Runner(loop_factory=serving.server.config.get_loop_factory()) as runner:  # uvloop
+            runner.run(serving.run(None if on_started is None else lambda: on_started(url)))
     except _Stopped:
         pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sock.close()
+        serving.close()
+
+
+def _plain_config(app: Any) -> uvicorn.Config:
+    """uvicorn for an app behind a front: HTTP on a Unix socket, no TLS of its own."""
+    return uvicorn.Config(
+        app,
+        http=HttpToolsProtocol,
+        loop="uvloop",
+        ws="none",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
 
 
 def serve_role(
@@ -117,8 +206,10 @@ def serve_role(
     endpoint_file: Path | None = None,
     record: Mapping[str, Any] | None = None,
     on_started: Callable[[str], None] | None = None,
+    fronted: FrontedBy | None = None,
 ) -> None:
-    """Serve ``app`` as a service process (emulator, KME, agent, controller) until SIGINT/SIGTERM.
+    """Serve ``app`` as a service process (emulator, KME, agent, controller) until SIGINT/SIGTERM;
+    with ``fronted``, behind that front (see :func:`serve`).
 
     Once it accepts connections, its endpoint record ``{"url", "pid", **record}`` is written to
     ``endpoint_file`` (if given), then ``on_started(url)`` runs. The record is how the launcher, the
@@ -133,6 +224,7 @@ def serve_role(
         endpoint_file: where to record the endpoint (None: nowhere).
         record: more members of the record (``kme_id``, ``node_id``, ``topology``).
         on_started: called with the URL once the record is written.
+        fronted: serve behind this front (QKD-TLS) instead of with mutual TLS.
     """
 
     def announce(url: str) -> None:
@@ -142,7 +234,7 @@ def serve_role(
             on_started(url)
 
     try:
-        serve(app, tls, host, port, on_started=announce)
+        serve(app, tls, host, port, on_started=announce, fronted=fronted)
     finally:
         if endpoint_file is not None:
             endpoint_file.unlink(missing_ok=True)
@@ -184,23 +276,27 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 class BackgroundServer:
-    """``app`` served with mutual TLS on a free loopback port in a background thread.
+    """``app`` served with mutual TLS (or behind ``fronted``) on a free loopback port in a background
+    thread.
 
     Use as a context manager; :attr:`url` is its base URL.
     """
 
-    def __init__(self, app: Any, tls: TlsFiles, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: Any, tls: TlsFiles, host: str = "127.0.0.1", fronted: FrontedBy | None = None
+    ) -> None:
         self._sock = bind_socket(host, 0)
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
-        self._server = uvicorn.Server(uvicorn_config(app, tls, host, self.port))
+        self._serving = _Serving(app, tls, self._sock, fronted)
+        self._server = self._serving.server
         self._thread = threading.Thread(target=self._run, name=f"sdqkd-server-{self.port}", daemon=True)
         self._error: BaseException | None = None
 
     def _run(self) -> None:
         try:
             with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
-                runner.run(_serve_until_stopped(self._server, self._sock))
+                runner.run(self._serving.run())
         except BaseException as exc:  # reported by start()/stop()
             self._error = exc
 
@@ -228,7 +324,7 @@ class BackgroundServer:
         self._server.should_exit = True
         if self._thread.ident is not None:  # join() refuses a thread that never started
             self._thread.join(timeout=10)
-        self._sock.close()
+        self._serving.close()
 
     def __enter__(self) -> BackgroundServer:
         return self.start()
