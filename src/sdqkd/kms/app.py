@@ -4,7 +4,7 @@
     /kmeapi/v1/links/{link}/blocks         KME↔KME: hold your copies of these blocks (peer KME only)
     /kmeapi/v1/links/{link}/assignments    KME↔KME: which keys did you make for this slave (peer KME only)
     /kmapi/v1/ext_keys                     KME↔KME: one hop of a key relay (ETSI GS QKD 020, peer KME only)
-    /api/v1/kme                            pool levels per link (operator, controller, agent)
+    /api/v1/kme                            pool levels per link, local keys (operator, controller, agent)
     /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (controller, agent)
 
 ETSI 014 errors are the spec's (its own app's table: a caller not allowed is 401 there); the others
@@ -34,6 +34,7 @@ from sdqkd.kms.peer import (
     WireAssignment,
 )
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
+from sdqkd.kms.store import LOCAL_SCOPE
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
 from sdqkd.server.identity import PeerDep, require_roles
@@ -137,7 +138,11 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
                     "block_bits": 256,
                 }
             )
-        return {"kme_id": kme.id, "links": links, "virtual_links": virtual_links()}
+        local = {
+            "keys_local": kme.store.counters(LOCAL_SCOPE).get("keys_local", 0),
+            "keys_awaiting_slaves": kme.store.levels(LOCAL_SCOPE).keys_awaiting_slaves,
+        }
+        return {"kme_id": kme.id, "links": links, "virtual_links": virtual_links(), "local": local}
 
     @app.get("/api/v1/kme/virtual_links")
     async def list_virtual_links(_: ReaderDep) -> dict[str, Any]:

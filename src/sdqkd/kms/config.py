@@ -31,6 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdqkd.errors import ConfigError
+from sdqkd.kms.store import LOCAL_SCOPE
 from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
 
 __all__ = [
@@ -178,6 +179,8 @@ class KmeConfig(_Model):
         ids = [virtual.id for virtual in self.virtual_links]
         if len(set(ids)) != len(ids) or set(ids) & {link.id for link in self.links}:
             raise ValueError("virtual link IDs must be unique and differ from the physical links' IDs")
+        if LOCAL_SCOPE in {*ids, *(link.id for link in self.links)}:
+            raise ValueError(f"{LOCAL_SCOPE!r} is reserved for keys between SAEs of this KME, not a link ID")
         for virtual in self.virtual_links:
             try:
                 virtual.hops_at(self.kme_id, self.links)

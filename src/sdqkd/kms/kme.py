@@ -16,6 +16,12 @@ from the operating system's CSPRNG and sends them hop by hop along the link's pa
 (:mod:`sdqkd.kms.relay`, ETSI GS QKD 020 ``ext_keys``); each intermediate KME verifies, decrypts,
 re-encrypts with the next hop's link key and forwards, keeping nothing; the far end stores the keys
 for its slaves. The master SAE gets the keys only once the far end acknowledged; otherwise 503.
+
+Local keys: two SAEs of the same KME get keys from its CSPRNG: no QKD link is involved, both are at
+one trusted site. ``enc_keys`` for a slave (and every additional slave) attached to this KME draws
+the keys from :func:`secrets.token_bytes`, stores them for the slaves (pseudo link ``local``,
+committed before the answer) and returns them to the master; ``dec_keys`` delivers each once to
+each slave, as keys of a link.
 """
 
 from __future__ import annotations
@@ -52,12 +58,16 @@ from sdqkd.kms.relay import (
     open_hop,
     seal_hop,
 )
-from sdqkd.kms.store import BLOCK_BITS, Assignment, KeyStore, PoolLevels
+from sdqkd.kms.store import BLOCK_BITS, LOCAL_SCOPE, Assignment, KeyStore, PoolLevels
 from sdqkd.pki.identity import Identity, Role
 
 __all__ = ["Kme", "KmeLimits"]
 
 log = logging.getLogger(__name__)
+
+
+def _own_slave(master: str) -> str:
+    return f"SAE {master!r} cannot be its own slave"
 
 
 def _report_end(task: asyncio.Task[None]) -> None:
@@ -160,8 +170,8 @@ class Kme:
         Raises:
             KeyRequestInvalid: it does not fit this KME's links (not on its path, no such hop).
         """
-        if virtual.id in self.links:
-            raise KeyRequestInvalid(f"{virtual.id!r} is a physical link")
+        if virtual.id in self.links or virtual.id == LOCAL_SCOPE:
+            raise KeyRequestInvalid(f"{virtual.id!r} is a physical link or reserved")
         try:
             hops = virtual.hops_at(self.id, list(self.links.values()))
         except ConfigError as exc:
@@ -183,23 +193,32 @@ class Kme:
     async def status(self, caller: Identity, slave_sae_id: str) -> Status:
         master = self._local_sae(caller)
         limits = self.limits
-        virtual = self._virtual_to(self.config.saes.get(slave_sae_id))
-        if virtual:
+        max_keys = self.config.pool_target_blocks * BLOCK_BITS // limits.key_size_bits
+        slave_kme = self.config.saes.get(slave_sae_id)
+        virtual = self._virtual_to(slave_kme)
+        if slave_kme == self.id:
+            if slave_sae_id == master:
+                raise KeyRequestInvalid(_own_slave(master))
+            # local keys come from the CSPRNG, which never runs dry: always a full pool's worth
+            target_kme, stored = self.id, max_keys
+        elif virtual:
             # What the first hop can carry now: one block of each request goes to the MAC.
             first_hop = virtual[0].hop_towards(virtual[0].config.far_end(self.id) or "")
             target_kme = virtual[0].config.far_end(self.id) or ""
             ready = max(0, self.store.levels(first_hop).ready_self - 1) if first_hop else 0
+            stored = ready * BLOCK_BITS // limits.key_size_bits
         else:
             link = self._link_to_sae(slave_sae_id)
             target_kme, ready = link.peer_kme_id, self.store.levels(link.id).ready_self
+            stored = ready * BLOCK_BITS // limits.key_size_bits
         return Status(
             source_kme_id=self.id,
             target_kme_id=target_kme,
             master_sae_id=master,
             slave_sae_id=slave_sae_id,
             key_size=limits.key_size_bits,
-            stored_key_count=ready * BLOCK_BITS // limits.key_size_bits,
-            max_key_count=self.config.pool_target_blocks * BLOCK_BITS // limits.key_size_bits,
+            stored_key_count=stored,
+            max_key_count=max_keys,
             max_key_per_request=limits.max_keys_per_request,
             max_key_size=limits.max_key_size_bits,
             min_key_size=limits.min_key_size_bits,
@@ -222,8 +241,9 @@ class Kme:
             low, high = limits.min_key_size_bits, limits.max_key_size_bits
             raise KeyRequestInvalid(f"size must be a multiple of 8 from {low} to {high} bits")
         slave_kme = self.config.saes.get(slave_sae_id)
-        virtual = self._virtual_to(slave_kme)
-        link = None if virtual else self._link_to_sae(slave_sae_id)
+        local = slave_kme == self.id
+        virtual = [] if local else self._virtual_to(slave_kme)
+        link = None if virtual or local else self._link_to_sae(slave_sae_id)
         slaves = list(dict.fromkeys([slave_sae_id, *request.additional_slave_sae_ids]))
         if len(slaves) - 1 > limits.max_additional_slaves:
             raise KeyRequestInvalid(f"at most {limits.max_additional_slaves} additional slave SAEs")
@@ -232,6 +252,8 @@ class Kme:
                 raise KeyRequestInvalid(
                     f"additional slave SAE {other!r} is not attached to KME {slave_kme!r}"
                 )
+        if local:
+            return self._local_keys(master, slaves, number, size)
         if link is None:
             relayed = await self._relay(virtual, master, slaves, number, size)
             return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(m)) for key_id, m in relayed])
@@ -244,11 +266,11 @@ class Kme:
         ids = [k.key_id for k in key_ids.key_ids]
         master_kme = self.config.saes.get(master_sae_id)
         link = self._by_peer.get(master_kme) if master_kme is not None else None
-        if link is None and not self._virtual_to(master_kme):
+        if link is None and master_kme != self.id and not self._virtual_to(master_kme):
             # the same answer as for any key that is not the caller's
             raise Unauthorized("one or more key IDs are not available to this SAE")
-        # Relayed keys are stored here before their master gets them: an unknown one does not
-        # exist; only keys of a direct link may still be the peer's to tell about.
+        # Relayed and local keys are stored here before their master gets them: an unknown one
+        # does not exist; only keys of a direct link may still be the peer's to tell about.
         unknown = self.store.unknown_keys(ids) if link is not None else []
         if link is not None and unknown:
             assignments = await self._peers[link.id].assignments(link.id, unknown, slave)
@@ -258,6 +280,20 @@ class Kme:
         return KeyContainer(
             keys=[Key(key_id=key_id, key=encode_key(material)) for key_id, material in delivered]
         )
+
+    def _local_keys(self, master: str, slaves: list[str], number: int, size_bits: int) -> KeyContainer:
+        """New keys from the OS CSPRNG for ``master`` and ``slaves``, all attached to this KME: one
+        trusted site, no QKD link to cross. Stored for the slaves before the master gets them.
+
+        Raises:
+            KeyRequestInvalid: the master names itself as a slave.
+        """
+        if master in slaves:
+            raise KeyRequestInvalid(_own_slave(master))
+        keys = [(uuid.uuid4(), secrets.token_bytes(size_bits // 8)) for _ in range(number)]
+        self.store.store_local_keys(master, slaves, size_bits, keys)
+        log.debug("enc_keys: %d local key(s) of %d bits for %s", number, size_bits, master)
+        return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(material)) for key_id, material in keys])
 
     # KME↔KME (served to the peer) --------------------------------------------------------------------
 

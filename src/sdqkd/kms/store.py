@@ -16,6 +16,10 @@ Relayed keys (trusted-node relay over a virtual link) are keys too: at the far e
 from an ``ext_keys`` hop has owner ``peer`` and its bytes until every slave has it (``link_id`` is
 the virtual link's); at the master end only its metadata. Intermediate KMEs store none.
 
+Local keys (master and slave SAEs both attached to this KME) are kept the same way, under the
+pseudo link ``local`` (:data:`LOCAL_SCOPE`): owner ``peer``, bytes until every slave has them,
+counted as ``keys_local`` there.
+
 Every state change is one transaction: a crash at any instant leaves either the state before or
 the state after, so a key is never delivered twice, and a key returned to a master SAE (committed
 before the answer) stays retrievable by its slaves.
@@ -36,12 +40,15 @@ from typing import Literal, Protocol
 
 from sdqkd.errors import KeyExhausted, KeyRequestInvalid, Unauthorized
 
-__all__ = ["BLOCK_BITS", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
+__all__ = ["BLOCK_BITS", "LOCAL_SCOPE", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
 
 BLOCK_BITS = 256
 _BLOCK_BYTES = BLOCK_BITS // 8
 Owner = Literal["self", "peer"]
 _NOT_YOURS = "one or more key IDs are not available to this SAE"
+# The link ID (and counter scope) of keys between two SAEs of this KME: no link or virtual link
+# may be named so (the configuration refuses it).
+LOCAL_SCOPE = "local"
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,9 @@ class KeyStore(Protocol):
         slaves: Sequence[str],
         size_bits: int,
         key_ids: Sequence[uuid.UUID],
+    ) -> None: ...
+    def store_local_keys(
+        self, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[tuple[uuid.UUID, bytes]]
     ) -> None: ...
     def count(self, scope: str, name: str, delta: int = 1) -> None: ...
     def counters(self, scope: str) -> dict[str, int]: ...
@@ -517,16 +527,43 @@ class SqliteKeyStore:
         Raises:
             KeyRequestInvalid: a key ID already exists here.
         """
+        with self._transaction() as db:
+            self._keep_for_slaves(db, virtual_link, master, slaves, size_bits, keys)
+            self._bump(db, virtual_link, "keys_relayed_in", len(keys))
+
+    def store_local_keys(
+        self, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[tuple[uuid.UUID, bytes]]
+    ) -> None:
+        """Keep keys this KME made for ``master`` and ``slaves``, all attached to it, for the slaves
+        (link ``local``; the master's delivery recorded, counted as ``keys_local``); all or none.
+        Committed before the master gets them, so the slaves can fetch them after a restart too.
+
+        Raises:
+            KeyRequestInvalid: a key ID already exists here.
+        """
         now = time.time()
         with self._transaction() as db:
-            for key_id, material in keys:
-                if db.execute("SELECT 1 FROM keys WHERE key_id = ?", (str(key_id),)).fetchone():
-                    raise KeyRequestInvalid("a relayed key ID is already in use")
-                db.execute(
-                    "INSERT INTO keys VALUES (?, ?, 'peer', ?, ?, ?, '[]', ?, ?)",
-                    (str(key_id), virtual_link, master, json.dumps(list(slaves)), size_bits, material, now),
-                )
-            self._bump(db, virtual_link, "keys_relayed_in", len(keys))
+            self._keep_for_slaves(db, LOCAL_SCOPE, master, slaves, size_bits, keys)
+            db.executemany(
+                "INSERT INTO deliveries VALUES (?, ?, ?)", [(str(key_id), master, now) for key_id, _ in keys]
+            )
+            self._bump(db, LOCAL_SCOPE, "keys_local", len(keys))
+
+    @staticmethod
+    def _keep_for_slaves(
+        db: sqlite3.Connection, link_id: str, master: str, slaves: Sequence[str], size_bits: int,
+        keys: Sequence[tuple[uuid.UUID, bytes]],
+    ) -> None:  # fmt: skip
+        """Insert keys with their bytes for :meth:`deliver` (owner ``peer``, no blocks), within
+        the caller's transaction."""
+        now = time.time()
+        for key_id, material in keys:
+            if db.execute("SELECT 1 FROM keys WHERE key_id = ?", (str(key_id),)).fetchone():
+                raise KeyRequestInvalid("a key ID is already in use")
+            db.execute(
+                "INSERT INTO keys VALUES (?, ?, 'peer', ?, ?, ?, '[]', ?, ?)",
+                (str(key_id), link_id, master, json.dumps(list(slaves)), size_bits, material, now),
+            )
 
     def record_relayed_keys(
         self,
