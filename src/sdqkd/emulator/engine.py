@@ -3,7 +3,8 @@
 Key rates are recomputed from the physics (``sdqkd.planning.link_budget``) whenever the world
 changes; the clock loop adds ``rate × Δt × time_scale`` secret bits to every active pair every
 :data:`TICK_S`, so a change shows in the key flow within one tick. State changes are written to a
-state file (when given) so a restarted emulator resumes where it stopped.
+state file (when given) so a restarted emulator resumes where it stopped. A *commissioned*
+emulator's modules start configured for the topology's QKD links (when no state file resumes them).
 
 Dead times of the devices are *holds* on a pair that the world would otherwise call active: after
 either module's quantum channel changes from one channel to another, the pair re-locks for its
@@ -31,7 +32,7 @@ from typing import Any, TypeVar
 from sdqkd.emulator.events import EventBroker
 from sdqkd.emulator.keys import PairKeys
 from sdqkd.emulator.world import PairState, World
-from sdqkd.errors import ConfigError
+from sdqkd.errors import ConfigError, DeviceError
 from sdqkd.topology.models import Topology
 
 __all__ = ["RELOCK_REASON", "RESYNC_REASON", "TICK_S", "Emulator", "KeyLimits"]
@@ -85,9 +86,20 @@ class Emulator:
         topology: the network.
         time_scale: how much faster than real time the world runs (key made per real second).
         state_file: where to persist the mutable state; read at start if it exists.
+        commissioned: start with the modules configured for the topology's QKD links
+            (:meth:`~sdqkd.emulator.world.World.commission`), so key flows before any controller
+            configures them. Only a fresh start is commissioned: a state file that exists wins,
+            as a restarted device keeps the configuration it was last given.
     """
 
-    def __init__(self, topology: Topology, time_scale: float = 1.0, state_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        time_scale: float = 1.0,
+        state_file: Path | None = None,
+        *,
+        commissioned: bool = False,
+    ) -> None:
         if not time_scale > 0:
             raise ValueError("time_scale must be > 0")
         self.world = World(topology)
@@ -109,6 +121,11 @@ class Emulator:
                 raise ConfigError(
                     f"state file {state_file} is unusable ({exc}); remove it to start afresh"
                 ) from exc
+        elif commissioned:
+            try:
+                self.world.commission()
+            except DeviceError as exc:
+                raise ConfigError(f"topology {topology.name!r} cannot be commissioned: {exc}") from exc
         # What the devices were last seen doing, to tell a retune or a switch move (a hold) from
         # the state they started in (none).
         self._channels = {m: c.dwdm_channel for m, c in self.world.configs.items()}

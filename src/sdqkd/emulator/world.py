@@ -9,6 +9,11 @@ Pairs: a transmitter and a receiver make key together when each names the other 
 use the same quantum channel, both are enabled and working, a fibre joins them and every switch on
 the way is cross-connected towards it. A switched transmitter names several receivers as peers; it
 makes key with the one its switch connects.
+
+Modules start unconfigured (the SDN controller configures them through the node agents), or
+*commissioned* (:meth:`World.commission`): paired point to point for the topology's QKD links, as
+their installers leave real devices, so they make key from power-on, before any controller has
+written a configuration.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ _SAME_SLOT_THZ = 0.025
 
 @dataclass
 class ModuleConfig:
-    """How a module is configured (by its agent, or by ``sdqkd up`` for now)."""
+    """How a module is configured (by its agent, or at commissioning)."""
 
     peers: list[str] = field(default_factory=list)
     dwdm_channel: int | None = None
@@ -291,6 +296,40 @@ class World:
         self.configs[module_id] = config
         self.version += 1
         return config
+
+    def commission(self) -> None:
+        """Configure every module of a QKD link of the topology as its installers leave it.
+
+        Real QKD devices are installed and paired point to point at commissioning and make key from
+        power-on; the SDN controller takes them over later, and whatever it configures replaces
+        this. Each module gets the peers the controller would give it (ETSI GS QKD 015 links through
+        its agent, :func:`sdqkd.agent.mapping.module_configurations`): a receiver its transmitter,
+        a transmitter its receiver, or all of them behind an optical switch; the link's quantum
+        channel (or the profile's default), enabled. A switched transmitter whose links use
+        different channels tunes to the channel of the link its switch connects now (else of its
+        first link). Modules no link names stay unconfigured.
+
+        Raises:
+            DeviceError: the topology's links ask for a configuration a device refuses (see
+                :meth:`configure`); the modules configured before it keep their configuration.
+        """
+        peers: dict[str, list[str]] = {}
+        channels: dict[str, int] = {}
+        for link in self.topology.qkd_links:
+            profile = self.topology.profile(self.module(link.transmitter).profile)
+            channel = link.quantum_dwdm_channel or profile.default_quantum_dwdm_channel
+            peers.setdefault(link.transmitter, []).append(link.receiver)
+            peers.setdefault(link.receiver, []).append(link.transmitter)
+            channels.setdefault(link.receiver, channel)
+            if link.transmitter not in channels or self._connected_now(link):
+                channels[link.transmitter] = channel
+        for module_id, module_peers in peers.items():
+            self.configure(module_id, module_peers, channels[module_id], enabled=True)
+
+    def _connected_now(self, link: QkdLink) -> bool:
+        """Whether every switch on a link's way is cross-connected towards it now."""
+        _, hops = self.topology.link_path(link)
+        return all(switch.connected_port == port.id for switch, port in hops)
 
     # Pairs and their channels -----------------------------------------------------------------------
 
