@@ -71,3 +71,6 @@ def test_the_controller_and_the_emulator_of_one_host_listen_on_loopback_by_defau
     assert emulator_arguments("madrid", Path("."), 0.5, "10.0.0.1", 9443)[-6:] == [
         "--host", "10.0.0.1", "--port", "9443", "--time-scale", "0.5",
     ]  # fmt: skip
+    assert emulator_arguments("chain:3", tmp_path, 50.0, commissioned=True)[-3:] == [
+        "--time-scale", "50", "--commissioned",
+    ]  # fmt: skip

@@ -173,6 +173,14 @@ def emulator_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")] = 0,
     time_scale: Annotated[float, typer.Option("--time-scale", help="Run the world X times faster.")] = 1.0,
+    commissioned: Annotated[
+        bool,
+        typer.Option(
+            "--commissioned",
+            help="Start every QKD module paired for its topology links, as installed, making key "
+            "before any controller configures it (not over a state file's configuration).",
+        ),
+    ] = False,
 ) -> None:
     """Run the emulated optical plant and QKD modules (HTTPS, mutual TLS) until stopped."""
     from sdqkd.errors import ConfigError
@@ -180,7 +188,9 @@ def emulator_command(
 
     if not time_scale > 0:
         raise ConfigError("--time-scale must be > 0")
-    run_emulator(topology, run_dir.resolve(), host=host, port=port, time_scale=time_scale)
+    run_emulator(
+        topology, run_dir.resolve(), host=host, port=port, time_scale=time_scale, commissioned=commissioned
+    )
 
 
 def kme_command(

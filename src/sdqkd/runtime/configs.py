@@ -70,11 +70,17 @@ def pair_configuration(topology: Topology) -> dict[str, dict[str, Any]]:
 
 
 def emulator_arguments(
-    topology_spec: str, run_dir: Path, time_scale: float, host: str | None = None, port: int | None = None
+    topology_spec: str,
+    run_dir: Path,
+    time_scale: float,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    commissioned: bool = False,
 ) -> list[str]:
     """The arguments of ``sdqkd emulator`` (after ``sdqkd``) serving ``topology_spec`` from ``run_dir``
     (its state, certificate and endpoint record); without ``host``/``port`` its defaults (loopback, a
-    free port)."""
+    free port); ``commissioned``: its modules start paired for the topology's links (``--commissioned``)."""
     arguments = ["emulator", "--topology", topology_spec, "--run-dir", str(run_dir)]
     if host is not None:
         arguments += ["--host", host]
@@ -82,7 +88,8 @@ def emulator_arguments(
         arguments += ["--port", str(port)]
     # a whole number without its ".0" (what a user types); any other exactly, as repr() writes it
     scale = str(int(time_scale)) if float(time_scale).is_integer() else repr(float(time_scale))
-    return [*arguments, "--time-scale", scale]
+    arguments += ["--time-scale", scale]
+    return [*arguments, "--commissioned"] if commissioned else arguments
 
 
 def _kme_links(topology: Topology, node_id: str, at: Placement) -> list[dict[str, Any]]:

@@ -21,12 +21,16 @@ def run_emulator(
     port: int = 0,
     time_scale: float = 1.0,
     tls: TlsFiles | None = None,
+    *,
+    commissioned: bool = False,
 ) -> None:
     """Serve the emulated world of ``topology_spec`` until SIGINT/SIGTERM.
 
     Its certificate defaults to the run's ``emulator`` certificate. Once it accepts connections it
     records its URL and pid in ``RUN/emulator/endpoint.json`` (removed again on exit); its state
     file ``RUN/emulator/state.json`` makes a restart resume the plant and module configuration.
+    ``commissioned``: the modules start configured for the topology's QKD links, unless the state
+    file resumes them (:class:`~sdqkd.emulator.engine.Emulator`).
     """
     run = RunDir(run_dir)
     if tls is None:
@@ -34,6 +38,8 @@ def run_emulator(
         tls = TlsFiles(cert=cert, key=key, ca=run.ca_cert)
     topology = load_topology(topology_spec)
     run.emulator_dir.mkdir(parents=True, exist_ok=True)
-    emulator = Emulator(topology, time_scale=time_scale, state_file=run.emulator_state)
+    emulator = Emulator(
+        topology, time_scale=time_scale, state_file=run.emulator_state, commissioned=commissioned
+    )
     record = {"topology": topology.name}
     serve_role(create_emulator_app(emulator), tls, host, port, run.emulator_endpoint, record)

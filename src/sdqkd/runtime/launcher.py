@@ -148,6 +148,8 @@ def up(
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float = 60.0,
     yang_dir: Path | None = None,
+    *,
+    commissioned: bool = False,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -160,6 +162,8 @@ def up(
         wait_key_s: how long to wait for key before serving anyway, seconds.
         yang_dir: the ETSI GS QKD 015 YANG modules the agents validate against (None:
             ``$SDQKD_YANG_DIR``, else the packaged model).
+        commissioned: the emulator's modules start paired for the topology's QKD links, making
+            key before the controller configures them (``sdqkd emulator --commissioned``).
 
     Raises:
         ConfigError: a network already runs there, or bad input.
@@ -171,7 +175,7 @@ def up(
     model = etsi015.yang_dir(yang_dir)  # checked before anything starts
     run = RunDir(run_dir.resolve())
     with _owning(run):
-        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model)
+        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, commissioned)
 
 
 def _up(
@@ -183,6 +187,7 @@ def _up(
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float,
     yang_dir: Path,
+    commissioned: bool,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology)
@@ -191,7 +196,7 @@ def _up(
         processes = Supervisor(run, progress.say, stop)
         try:
             progress.say("starting the emulator")
-            arguments = emulator_arguments(spec, run.root, time_scale)
+            arguments = emulator_arguments(spec, run.root, time_scale, commissioned=commissioned)
             processes.spawn("emulator", arguments, run.emulator_log, run.emulator_endpoint)
             found = processes.wait_ready("emulator", run.emulator_endpoint, run.emulator_log)
             if found is None:  # Ctrl-C or SIGTERM while starting: stop quietly, as later
