@@ -27,6 +27,9 @@ LAYERS: dict[str, int] = {
     "etsi014": 30,
     "etsi015": 30,
     "restconf": 30,
+    # QKD-TLS: a protocol binding (tlslite-ng) and its HTTP client/server ends, used by the control
+    # plane (controller <-> agent channel) and by the applications (sdqkd qtls)
+    "qtls": 35,
     # the planes, bottom up
     "emulator": 40,
     "kms": 50,

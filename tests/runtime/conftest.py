@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -27,10 +27,22 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
     seen: set[int] = set()
 
-    def start(run: Path, output: Path, topology: str = "chain:3") -> subprocess.Popen[bytes]:
+    def start(
+        run: Path, output: Path, topology: str = "chain:3", extra: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
         with output.open("wb") as sink:
             process = subprocess.Popen(
-                [*SDQKD, "up", "--topology", topology, "--run-dir", str(run), "--time-scale", TIME_SCALE],
+                [
+                    *SDQKD,
+                    "up",
+                    "--topology",
+                    topology,
+                    "--run-dir",
+                    str(run),
+                    "--time-scale",
+                    TIME_SCALE,
+                    *extra,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from sdqkd.agent.service import load_agent_config
 from sdqkd.controller.config import load_controller_config
+from sdqkd.errors import ConfigError
 from sdqkd.kms.config import load_kme_config
 from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments
 from sdqkd.runtime.launcher import kme_configs
@@ -74,3 +77,60 @@ def test_the_controller_and_the_emulator_of_one_host_listen_on_loopback_by_defau
     assert emulator_arguments("chain:3", tmp_path, 50.0, commissioned=True)[-3:] == [
         "--time-scale", "50", "--commissioned",
     ]  # fmt: skip
+
+
+def test_a_qkd_tls_control_channel_gives_the_controller_and_each_agent_an_sae_at_their_kmes(
+    tmp_path: Path,
+) -> None:
+    run = RunDir(tmp_path)
+    ports = {"n1": 18001, "n2": 18002, "n3": 18003}
+    kmes = kme_configs(load_topology("chain:3"), run, "https://localhost:9000", ports, controller_node="n2")
+    at = Placement(run.pki, "https://localhost:9000", {n: f"https://localhost:{p}" for n, p in ports.items()})
+    at = Placement(at.pki, at.emulator_url, at.kme_urls, "https://localhost:7000", controller_node="n2")
+
+    n1 = load_kme_config(_write(tmp_path / "kme-n1.json", kmes["n1"]))
+    agent = load_agent_config(
+        _write(
+            tmp_path / "agent.json",
+            agent_config("n1", "N1", at, host="127.0.0.1", port=0, endpoint_file=tmp_path / "a"),
+        )
+    )
+    controller = load_controller_config(
+        _write(
+            tmp_path / "controller.json",
+            controller_config(
+                "chain:3",
+                at,
+                host="127.0.0.1",
+                port=0,
+                database=tmp_path / "c.db",
+                endpoint_file=tmp_path / "c",
+            ),
+        )
+    )
+
+    assert n1.saes["controller"] == "n2"
+    assert {n1.saes[f"{node}-agent"] for node in ("n1", "n2", "n3")} == {"n1", "n2", "n3"}
+    assert agent.control_channel.kind == "qkd-tls"
+    assert agent.control_channel.controller_sae_id == "controller"
+    assert agent.control_channel.sae is not None
+    assert agent.control_channel.sae.cert == run.pki / "sae-n1-agent.crt"
+    assert controller.control_channel.kind == "qkd-tls"
+    assert controller.control_channel.kme_url == "https://localhost:18002"
+    assert controller.control_channel.agent_sae_id.format(node="n3") == "n3-agent"
+
+
+def test_without_a_controller_node_the_control_channel_is_mutual_tls(tmp_path: Path) -> None:
+    at = Placement(tmp_path / "pki", "https://localhost:9000", {"n1": "https://localhost:18001"})
+    config = agent_config("n1", "N1", at, host="127.0.0.1", port=0, endpoint_file=tmp_path / "n1.json")
+    assert "control_channel" not in config
+    assert load_agent_config(_write(tmp_path / "agent.json", config)).control_channel.kind == "mtls"
+
+
+def test_an_agent_on_qkd_tls_without_its_kme_or_sae_is_refused(tmp_path: Path) -> None:
+    at = Placement(tmp_path / "pki", "https://localhost:9000")
+    config = agent_config("n1", "N1", at, host="127.0.0.1", port=0, endpoint_file=tmp_path / "n1.json")
+    config["control_channel"] = {"kind": "qkd-tls"}
+
+    with pytest.raises(ConfigError, match=r"needs kme_url and control_channel\.sae"):
+        load_agent_config(_write(tmp_path / "agent.json", config))

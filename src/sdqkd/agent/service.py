@@ -12,12 +12,22 @@ endpoint_file: agent/norte.endpoint.json
 controller_url: https://controller:8443  # call home here once serving (optional: none, no call-home)
 kme_url: https://kme-norte:8470          # the node's KME: told to the controller, read for key use (optional)
 advertise_url: https://norte:8460        # the URL told to the controller (default: the one served at)
+control_channel:                         # optional; default {kind: mtls}
+  kind: qkd-tls                          # RESTCONF over QKD-TLS only (needs kme_url)
+  sae: {cert: pki/sae-norte-agent.crt, key: pki/sae-norte-agent.key}  # the agent's SAE at its KME
+  controller_sae_id: controller          # whose keys open connections (dec_keys at the node's KME)
 ```
 Relative paths are relative to the configuration file. Without ``yang_dir`` the agent validates
 against the model shipped with sdqkd (or ``$SDQKD_YANG_DIR``: :func:`sdqkd.etsi015.yang_dir`). The
 controller and the operator may write the datastore; they and the node's own KME may read it. With
 ``controller_url`` the agent registers with the controller once it accepts connections, in the
 background, retrying until the controller accepts (:mod:`sdqkd.agent.callhome`).
+
+With ``control_channel: {kind: qkd-tls}`` the port speaks QKD-TLS only (:mod:`sdqkd.qtls`): each
+connection's key is the one its key ID names, fetched from the node's KME as the agent's SAE for the
+controller's SAE, once; every request through it is the controller's. A client with only a
+certificate is refused (TLS alert missing_extension). The RESTCONF app itself listens on a Unix
+socket in a private directory.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Scope, Send
 
 from sdqkd.agent.callhome import CallHome
@@ -37,10 +47,12 @@ from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
+from sdqkd.etsi014.client import Etsi014Client
 from sdqkd.etsi015 import load_data_model, yang_dir
-from sdqkd.pki.identity import Role
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.qtls import app_front
 from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
-from sdqkd.server.run import serve_role
+from sdqkd.server.run import FrontedBy, serve_role
 
 __all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
 
@@ -54,6 +66,20 @@ class _Model(BaseModel):
 class _Driver(_Model):
     kind: Literal["emulator"] = "emulator"
     url: str
+
+
+class _CertKey(_Model):
+    cert: Path
+    key: Path
+
+
+class ControlChannel(_Model):
+    """How the controller reaches the agent: ``mtls`` (HTTPS with mutual TLS, the default) or
+    ``qkd-tls`` (QKD-TLS only, with keys of ``controller_sae_id`` fetched as the SAE ``sae``)."""
+
+    kind: Literal["mtls", "qkd-tls"] = "mtls"
+    sae: _CertKey | None = None
+    controller_sae_id: str = "controller"
 
 
 class AgentConfig(_Model):
@@ -74,6 +100,17 @@ class AgentConfig(_Model):
     second for the key the relay consumes (``eskr``, ``app_statistics``)."""
     advertise_url: str | None = None
     """The agent's URL as the controller reaches it (None: the URL the server reports when it starts)."""
+    control_channel: ControlChannel = ControlChannel()
+
+    @model_validator(mode="after")
+    def _qkd_tls_needs_keys(self) -> AgentConfig:
+        if self.control_channel.kind == "qkd-tls" and (
+            self.kme_url is None or self.control_channel.sae is None
+        ):
+            raise ValueError(
+                "control_channel qkd-tls needs kme_url and control_channel.sae (the agent's SAE)"
+            )
+        return self
 
     @field_validator("controller_url", "kme_url", "advertise_url")
     @classmethod
@@ -92,7 +129,14 @@ def load_agent_config(path: Path) -> AgentConfig:
     Raises:
         ConfigError: unreadable or invalid (the message names the field).
     """
-    return load_config_file(path, AgentConfig, "an agent", (*TLS_PATHS, "yang_dir", "endpoint_file"))
+    relative = (
+        *TLS_PATHS,
+        "yang_dir",
+        "endpoint_file",
+        "control_channel.sae.cert",
+        "control_channel.sae.key",
+    )
+    return load_config_file(path, AgentConfig, "an agent", relative)
 
 
 class AgentApp:
@@ -190,5 +234,28 @@ def run_agent(config_path: Path) -> None:
             tls=tls,
         )
     app = AgentApp(agent, call_home)
-    record = {"node_id": config.node_id}
-    serve_role(app, tls, config.host, config.port, config.endpoint_file, record, on_started=app.serving)
+    record = {"node_id": config.node_id, "control_channel": config.control_channel.kind}
+    serve_role(
+        app,
+        tls,
+        config.host,
+        config.port,
+        config.endpoint_file,
+        record,
+        on_started=app.serving,
+        fronted=_qkd_tls_front(config),
+    )
+
+
+def _qkd_tls_front(config: AgentConfig) -> FrontedBy | None:
+    """The QKD-TLS front of an agent whose control channel is qkd-tls (None: mutual TLS)."""
+    channel, kme_url = config.control_channel, config.kme_url
+    if channel.kind != "qkd-tls" or channel.sae is None or kme_url is None:
+        return None
+    sae, ca = channel.sae, config.tls.ca
+
+    def kme() -> Etsi014Client:
+        return Etsi014Client(kme_url, cert=sae.cert, key=sae.key, ca=ca)
+
+    controller = Identity(Role.CONTROLLER, channel.controller_sae_id)
+    return FrontedBy(app_front(kme, [channel.controller_sae_id]), controller)

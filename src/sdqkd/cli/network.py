@@ -69,6 +69,20 @@ def up_command(
             "model shipped with sdqkd).",
         ),
     ] = None,
+    control_channel: Annotated[
+        str,
+        typer.Option(
+            "--control-channel",
+            help="How the controller reaches the agents: mtls (HTTPS, mutual TLS) or qkd-tls (TLS 1.3 "
+            "keyed by a QKD key and X25519MLKEM768; the QKD modules start commissioned).",
+        ),
+    ] = "mtls",
+    controller_node: Annotated[
+        str | None,
+        typer.Option(
+            "--controller-node", help="The controller's site with qkd-tls (default: the first node)."
+        ),
+    ] = None,
 ) -> None:
     """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
     from sdqkd.runtime.launcher import Progress, up
@@ -133,6 +147,8 @@ def up_command(
         Progress(say=lambda text: console.print(f"• {text}"), links=on_links),
         ready,
         yang_dir=yang_dir,
+        control_channel=control_channel,
+        controller_node=controller_node,
     )
 
 

@@ -58,6 +58,8 @@ class Controller:
         plant: the optical plant API (None: the controller does not manage the optical layer).
         world_time_scale: how much faster than wall-clock time the (emulated) world runs: its key
             rates per wall-clock second, and its devices' dead times, scale with it.
+        links_before_read: provision a node's links once the node at the other end has called home,
+            without waiting to read it (QKD-TLS control channel: reading it may need those links' keys).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Controller:
         relay_policy: PathPolicy = PathPolicy.BALANCED,
         plant: PlantClient | None = None,
         world_time_scale: float = 1.0,
+        links_before_read: bool = False,
     ) -> None:
         self.topology = topology
         self.store = store
@@ -79,7 +82,9 @@ class Controller:
         self.network = Network(topology, self.registry.nodes)
         self.alarms = Alarms(store)
         self.relay = RelayPlanner(self.network, self.registry.nodes, relay_policy)
-        self.reconciler = Reconciler(southbound, self.network.links, self.registry.nodes)
+        self.reconciler = Reconciler(
+            southbound, self.network.links, self.registry.nodes, links_before_read=links_before_read
+        )
         self.admission = Admission(
             store, self.network, self.relay, self.reconciler, self.registry.nodes, self._plan
         )

@@ -4,7 +4,8 @@ difference.
 At every read of a node, the controller writes into its agent what it lacks or holds otherwise:
 
 - the topology's physical links of the node (``qkd_link`` PHYS), once the node at the other end has
-  called home and been read and both ends' interfaces are discovered;
+  called home and been read and both ends' interfaces are discovered (with a QKD-TLS control
+  channel, once the other end has called home: reading it may need that link's own keys);
 - the virtual links through the node (``qkd_link`` VIRT) and, while an association reserves key rate,
   the INTERNAL applications that reserve it on each hop; the node's KME gets the virtual links too,
   first (a relay must find the path configured where the agent says it is); what the node holds of
@@ -81,14 +82,24 @@ class Reconciler:
         southbound: HTTPS to the agents and KMEs.
         links: the topology's physical links.
         nodes: the registered nodes (read, never changed, here).
+        links_before_read: write a link once its other end has called home, without waiting to read
+            that end (its interface is the topology's module, named alike at both ends). For a QKD-TLS
+            control channel: there, reading the other end may need the keys of this very link, and
+            a write without it would take the commissioned link away from the module.
     """
 
     def __init__(
-        self, southbound: Southbound, links: Collection[PlannedLink], nodes: Mapping[str, NodeView]
+        self,
+        southbound: Southbound,
+        links: Collection[PlannedLink],
+        nodes: Mapping[str, NodeView],
+        *,
+        links_before_read: bool = False,
     ) -> None:
         self.southbound = southbound
         self.links = links
         self._nodes = nodes
+        self._links_before_read = links_before_read
         self._refused: dict[tuple[str, str], float] = {}  # (node, path) → when an agent refused it
 
     async def provision(
@@ -106,10 +117,12 @@ class Reconciler:
             if node not in link.nodes:
                 continue
             other = self._nodes.get(link.nodes[1] if link.nodes[0] == node else link.nodes[0])
-            if other is None or other.tree is None:
+            if other is None or (other.tree is None and not self._links_before_read):
                 continue  # provisioned once the other end has called home and been read
             here, there = link.end_at(node), link.end_at(other.node_id)
-            if tree.interface(here.qkdi_id) is None or other.tree.interface(there.qkdi_id) is None:
+            if tree.interface(here.qkdi_id) is None:
+                continue
+            if other.tree is not None and other.tree.interface(there.qkdi_id) is None:
                 continue
             entry = link.entry(node)
             if needs_write(tree, entry):

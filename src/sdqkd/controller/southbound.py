@@ -32,20 +32,36 @@ class Southbound:
     Args:
         cert, key, ca: the controller's certificate, its key, and the CA that signs the agents'.
         timeout_s: per request (the event stream has no read timeout).
+        agent_transport: how RESTCONF reaches the agents when not with mutual TLS (QKD-TLS:
+            :class:`sdqkd.qtls.http.QtlsTransport`); the KMEs are always reached with mutual TLS.
     """
 
-    def __init__(self, cert: Path, key: Path, ca: Path, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        cert: Path,
+        key: Path,
+        ca: Path,
+        timeout_s: float = 5.0,
+        agent_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._http = httpx.AsyncClient(
             verify=client_ssl_context(cert, key, ca),
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
         )
-        self.restconf = RestconfClient(self._http, unavailable=AgentUnavailable)
+        self._agents = (
+            self._http
+            if agent_transport is None
+            else httpx.AsyncClient(transport=agent_transport, timeout=httpx.Timeout(timeout_s))
+        )
+        self.restconf = RestconfClient(self._agents, unavailable=AgentUnavailable)
         self._closed = False
 
     async def aclose(self) -> None:
         self._closed = True
         await self._http.aclose()
+        if self._agents is not self._http:
+            await self._agents.aclose()
 
     def _check_open(self, url: str) -> None:
         if self._closed:

@@ -1,4 +1,4 @@
-"""Durable key storage of a KME: the interface, and SQLite (WAL) as the default backend.
+"""Durable key storage of a KME: SQLite (WAL), the default backend of :class:`~sdqkd.kms.keystore.KeyStore`.
 
 What is stored, per QKD link:
 - **blocks**: 256-bit key blocks pulled from the link's QKD module. ``self`` blocks were pulled by
@@ -16,9 +16,8 @@ Relayed keys (trusted-node relay over a virtual link) are keys too: at the far e
 from an ``ext_keys`` hop has owner ``peer`` and its bytes until every slave has it (``link_id`` is
 the virtual link's); at the master end only its metadata. Intermediate KMEs store none.
 
-Local keys (master and slave SAEs both attached to this KME) are kept the same way, under the
-pseudo link ``local`` (:data:`LOCAL_SCOPE`): owner ``peer``, bytes until every slave has them,
-counted as ``keys_local`` there.
+Local keys (master and slaves all attached to this KME) are kept the same way under the pseudo link
+``local`` (:data:`LOCAL_SCOPE`, counted as ``keys_local``).
 
 Every state change is one transaction: a crash at any instant leaves either the state before or
 the state after, so a key is never delivered twice, and a key returned to a master SAE (committed
@@ -34,88 +33,16 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from sdqkd.errors import KeyExhausted, KeyRequestInvalid, Unauthorized
+from sdqkd.kms.keystore import BLOCK_BITS, LOCAL_SCOPE, Assignment, Key, KeyStore, Owner, PoolLevels
 
 __all__ = ["BLOCK_BITS", "LOCAL_SCOPE", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
 
-BLOCK_BITS = 256
 _BLOCK_BYTES = BLOCK_BITS // 8
-Owner = Literal["self", "peer"]
 _NOT_YOURS = "one or more key IDs are not available to this SAE"
-# The link ID (and counter scope) of keys between two SAEs of this KME: no link or virtual link
-# may be named so (the configuration refuses it).
-LOCAL_SCOPE = "local"
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """A key this KME made for a master SAE, as the peer KME needs it to serve the slaves."""
-
-    key_id: uuid.UUID
-    master: str
-    slaves: tuple[str, ...]
-    size_bits: int
-    block_ids: tuple[uuid.UUID, ...]
-
-
-@dataclass(frozen=True)
-class PoolLevels:
-    """Pool levels of one link, in 256-bit blocks."""
-
-    link_id: str
-    ready_self: int
-    pending_self: int
-    held_for_peer: int
-    keys_awaiting_slaves: int
-
-
-class KeyStore(Protocol):
-    """What a KME needs from its storage (SQLite here; a PostgreSQL backend implements the same)."""
-
-    def add_blocks(
-        self, link_id: str, owner: Owner, blocks: Sequence[tuple[uuid.UUID, bytes]], ready: bool
-    ) -> None: ...
-    def mark_ready(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> None: ...
-    def drop_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> None: ...
-    def pending_blocks(self, link_id: str, older_than_s: float) -> list[uuid.UUID]: ...
-    def known_blocks(self, link_id: str, owner: Owner, block_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
-    def levels(self, link_id: str) -> PoolLevels: ...
-    def take_keys(
-        self, link_id: str, master: str, slaves: Sequence[str], number: int, size_bits: int
-    ) -> list[tuple[uuid.UUID, bytes]]: ...
-    def assignments(self, link_id: str, key_ids: Sequence[uuid.UUID], slave: str) -> list[Assignment]: ...
-    def unknown_keys(self, key_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]: ...
-    def record_assignments(self, link_id: str, assignments: Sequence[Assignment]) -> None: ...
-    def deliver(
-        self, master: str, slave: str, key_ids: Sequence[uuid.UUID]
-    ) -> list[tuple[uuid.UUID, bytes]]: ...
-    def key_link(self, key_id: uuid.UUID) -> str | None: ...
-    def take_relay_blocks(self, link_id: str, number: int) -> list[tuple[uuid.UUID, bytes]]: ...
-    def use_peer_blocks(self, link_id: str, block_ids: Sequence[uuid.UUID]) -> list[bytes]: ...
-    def store_relayed_keys(
-        self, virtual_link: str, master: str, slaves: Sequence[str], size_bits: int,
-        keys: Sequence[tuple[uuid.UUID, bytes]],
-    ) -> None: ...  # fmt: skip
-    def record_relayed_keys(
-        self,
-        virtual_link: str,
-        master: str,
-        slaves: Sequence[str],
-        size_bits: int,
-        key_ids: Sequence[uuid.UUID],
-    ) -> None: ...
-    def store_local_keys(
-        self, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[tuple[uuid.UUID, bytes]]
-    ) -> None: ...
-    def count(self, scope: str, name: str, delta: int = 1) -> None: ...
-    def counters(self, scope: str) -> dict[str, int]: ...
-    def expire(self, ttl_s: float, now_s: float | None = None) -> int: ...
-    def checkpoint(self) -> None: ...
-    def close(self) -> None: ...
 
 
 _SCHEMA = """
@@ -519,9 +446,8 @@ class SqliteKeyStore:
         return found
 
     def store_relayed_keys(
-        self, virtual_link: str, master: str, slaves: Sequence[str], size_bits: int,
-        keys: Sequence[tuple[uuid.UUID, bytes]],
-    ) -> None:  # fmt: skip
+        self, virtual_link: str, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[Key]
+    ) -> None:
         """Keep keys relayed to this KME (the far end) for their slaves; all or none.
 
         Raises:
@@ -532,11 +458,10 @@ class SqliteKeyStore:
             self._bump(db, virtual_link, "keys_relayed_in", len(keys))
 
     def store_local_keys(
-        self, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[tuple[uuid.UUID, bytes]]
+        self, master: str, slaves: Sequence[str], size_bits: int, keys: Sequence[Key]
     ) -> None:
-        """Keep keys this KME made for ``master`` and ``slaves``, all attached to it, for the slaves
-        (link ``local``; the master's delivery recorded, counted as ``keys_local``); all or none.
-        Committed before the master gets them, so the slaves can fetch them after a restart too.
+        """Keep keys this KME made for its own ``master`` and ``slaves`` (link ``local``, the master's
+        delivery recorded); all or none, committed before the master gets them.
 
         Raises:
             KeyRequestInvalid: a key ID already exists here.
@@ -545,17 +470,20 @@ class SqliteKeyStore:
         with self._transaction() as db:
             self._keep_for_slaves(db, LOCAL_SCOPE, master, slaves, size_bits, keys)
             db.executemany(
-                "INSERT INTO deliveries VALUES (?, ?, ?)", [(str(key_id), master, now) for key_id, _ in keys]
+                "INSERT INTO deliveries VALUES (?, ?, ?)", [(str(k), master, now) for k, _ in keys]
             )
             self._bump(db, LOCAL_SCOPE, "keys_local", len(keys))
 
     @staticmethod
     def _keep_for_slaves(
-        db: sqlite3.Connection, link_id: str, master: str, slaves: Sequence[str], size_bits: int,
-        keys: Sequence[tuple[uuid.UUID, bytes]],
-    ) -> None:  # fmt: skip
-        """Insert keys with their bytes for :meth:`deliver` (owner ``peer``, no blocks), within
-        the caller's transaction."""
+        db: sqlite3.Connection,
+        link_id: str,
+        master: str,
+        slaves: Sequence[str],
+        size_bits: int,
+        keys: Sequence[Key],
+    ) -> None:
+        """Insert keys with their bytes for :meth:`deliver` (owner ``peer``), in the caller's transaction."""
         now = time.time()
         for key_id, material in keys:
             if db.execute("SELECT 1 FROM keys WHERE key_id = ?", (str(key_id),)).fetchone():

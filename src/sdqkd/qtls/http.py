@@ -49,9 +49,18 @@ class QtlsTransport(httpx.AsyncBaseTransport):
         dial: opens a connection to (host, port) with a new key.
         max_connections: at most this many connections open at once.
         keepalive_expiry_s: an idle connection is closed after this long.
+        on_close: awaited by :meth:`aclose` (e.g. closing the KME client ``dial`` uses).
     """
 
-    def __init__(self, dial: Dial, *, max_connections: int = 64, keepalive_expiry_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        dial: Dial,
+        *,
+        max_connections: int = 64,
+        keepalive_expiry_s: float = 30.0,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._on_close = on_close
         self._executor = ThreadPoolExecutor(max_workers=2 * max_connections, thread_name_prefix="qtls-io")
         self._pool = httpcore.AsyncConnectionPool(
             network_backend=_Backend(dial, self._executor),
@@ -86,6 +95,8 @@ class QtlsTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self._pool.aclose()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._on_close is not None:
+            await self._on_close()
 
 
 class _ResponseStream(httpx.AsyncByteStream):

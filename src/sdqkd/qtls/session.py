@@ -178,7 +178,7 @@ def accept(
     return _opened(tls, sock, key_id)
 
 
-class _Refused(Exception):
+class _Refused(QtlsError):
     """A ClientHello this server does not go on with, and the alert that says why."""
 
     def __init__(self, alert: int, message: str) -> None:

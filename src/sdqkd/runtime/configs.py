@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sdqkd.pki.identity import Role
-from sdqkd.runtime.rundir import sae_id
+from sdqkd.runtime.rundir import AGENT_SAE_TEMPLATE, CONTROLLER_SAE_ID, agent_sae_id, sae_id
 from sdqkd.server.config import TlsConfig
 from sdqkd.topology.models import Topology
 
@@ -43,18 +43,26 @@ class Placement:
         kme_urls: each node's KME URL, by node ID (its peers and its agent reach it there).
         controller_url: the SDN controller's URL, where the agents call home (None: not known yet;
             the agents then do not call home).
+        controller_node: with a QKD-TLS control channel, the node whose KME serves the
+            controller's SAE (None: the controller reaches the agents with mutual TLS).
     """
 
     pki: Path
     emulator_url: str
     kme_urls: Mapping[str, str] = field(default_factory=dict)
     controller_url: str | None = None
+    controller_node: str | None = None
 
     def tls(self, role: Role, name: str) -> TlsConfig:
         """The ``tls`` section of the service ``ROLE:NAME``: its certificate and the CA's."""
         return TlsConfig.of(
             self.pki / f"{role}-{name}.crt", self.pki / f"{role}-{name}.key", self.pki / "ca.crt"
         )
+
+    def sae(self, sae_id: str) -> dict[str, str]:
+        """The certificate and key of the SAE ``sae_id``, as a configuration's ``sae`` section."""
+        tls = self.tls(Role.SAE, sae_id)
+        return {"cert": str(tls.cert), "key": str(tls.key)}
 
 
 def pair_configuration(topology: Topology) -> dict[str, dict[str, Any]]:
@@ -114,6 +122,16 @@ def _kme_links(topology: Topology, node_id: str, at: Placement) -> list[dict[str
     return links
 
 
+def _saes(topology: Topology, at: Placement) -> dict[str, str]:
+    """Every SAE's KME: each node's application, and with a QKD-TLS control channel the controller's
+    and the agents' SAEs."""
+    saes = {sae_id(node.id): node.id for node in topology.nodes}
+    if at.controller_node is not None:
+        saes[CONTROLLER_SAE_ID] = at.controller_node
+        saes.update({agent_sae_id(node.id): node.id for node in topology.nodes})
+    return saes
+
+
 def kme_config(
     topology: Topology,
     node_id: str,
@@ -142,7 +160,7 @@ def kme_config(
         "port": port,
         "tls": at.tls(Role.KME, node_id).to_json(),
         "storage": {"backend": "sqlite", "path": str(database)},
-        "saes": {sae_id(node.id): node.id for node in topology.nodes},
+        "saes": _saes(topology, at),
         "links": _kme_links(topology, node_id, at),
         "endpoint_file": str(endpoint_file),
     }
@@ -189,6 +207,12 @@ def agent_config(
         config["kme_url"] = at.kme_urls[node_id]
     if advertise_url is not None:
         config["advertise_url"] = advertise_url
+    if at.controller_node is not None:
+        config["control_channel"] = {
+            "kind": "qkd-tls",
+            "sae": at.sae(agent_sae_id(node_id)),
+            "controller_sae_id": CONTROLLER_SAE_ID,
+        }
     return config
 
 
@@ -216,7 +240,7 @@ def controller_config(
         poll_interval_s: how often it reads the agents and KMEs, seconds.
         time_scale: the emulator's ``--time-scale`` (the world's key rates and dead times follow it).
     """
-    return {
+    config: dict[str, Any] = {
         "host": host,
         "port": port,
         "tls": at.tls(Role.CONTROLLER, "controller").to_json(),
@@ -227,3 +251,11 @@ def controller_config(
         "plant_url": at.emulator_url,
         "world_time_scale": time_scale,
     }
+    if at.controller_node is not None:
+        config["control_channel"] = {
+            "kind": "qkd-tls",
+            "kme_url": at.kme_urls[at.controller_node],
+            "sae": at.sae(CONTROLLER_SAE_ID),
+            "agent_sae_id": AGENT_SAE_TEMPLATE,
+        }
+    return config

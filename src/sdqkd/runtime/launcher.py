@@ -96,16 +96,28 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _placement(
-    run: RunDir, emulator_url: str, ports: dict[str, int], controller_url: str | None
+    run: RunDir,
+    emulator_url: str,
+    ports: dict[str, int],
+    controller_url: str | None,
+    controller_node: str | None = None,
 ) -> Placement:
-    """Where the services of a one-host run are: loopback, the KMEs on ``ports``."""
+    """Where the services of a one-host run are: loopback, the KMEs on ``ports``; with
+    ``controller_node``, the controller reaches the agents over QKD-TLS with keys from that node's
+    KME."""
     kme_urls = {node: f"https://localhost:{port}" for node, port in ports.items()}
-    return Placement(run.pki, emulator_url, kme_urls, controller_url)
+    return Placement(run.pki, emulator_url, kme_urls, controller_url, controller_node)
 
 
-def kme_configs(topology: Topology, run: RunDir, emulator_url: str, ports: dict[str, int]) -> dict[str, Any]:
+def kme_configs(
+    topology: Topology,
+    run: RunDir,
+    emulator_url: str,
+    ports: dict[str, int],
+    controller_node: str | None = None,
+) -> dict[str, Any]:
     """The configuration of each node's KME on this host (loopback, on ``ports``), by node."""
-    at = _placement(run, emulator_url, ports, None)
+    at = _placement(run, emulator_url, ports, None, controller_node)
     return {
         node.id: kme_config(
             topology,
@@ -148,8 +160,8 @@ def up(
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float = 60.0,
     yang_dir: Path | None = None,
-    *,
-    commissioned: bool = False,
+    control_channel: str = "mtls",
+    controller_node: str | None = None,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -162,8 +174,11 @@ def up(
         wait_key_s: how long to wait for key before serving anyway, seconds.
         yang_dir: the ETSI GS QKD 015 YANG modules the agents validate against (None:
             ``$SDQKD_YANG_DIR``, else the packaged model).
-        commissioned: the emulator's modules start paired for the topology's QKD links, making
-            key before the controller configures them (``sdqkd emulator --commissioned``).
+        control_channel: how the controller reaches the agents: ``mtls`` (mutual TLS) or
+            ``qkd-tls`` (QKD-TLS only: keys between the controller's SAE at ``controller_node``'s KME
+            and each agent's SAE; the QKD modules then start as commissioned, paired as the
+            topology says, since the first keys cannot wait for a controller that needs keys).
+        controller_node: the controller's site for ``qkd-tls`` (None: the topology's first node).
 
     Raises:
         ConfigError: a network already runs there, or bad input.
@@ -173,9 +188,26 @@ def up(
         raise ConfigError("--time-scale must be > 0")
     topology = load_topology(topology_spec)
     model = etsi015.yang_dir(yang_dir)  # checked before anything starts
+    site = _controller_site(topology, control_channel, controller_node)
     run = RunDir(run_dir.resolve())
     with _owning(run):
-        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, commissioned)
+        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, site)
+
+
+def _controller_site(topology: Topology, control_channel: str, controller_node: str | None) -> str | None:
+    """The node whose KME serves the controller's SAE (None: the control channel is mutual TLS)."""
+    if control_channel not in ("mtls", "qkd-tls"):
+        raise ConfigError(f"--control-channel {control_channel!r}: mtls or qkd-tls")
+    nodes = [node.id for node in topology.nodes]
+    if controller_node is not None and controller_node not in nodes:
+        raise ConfigError(
+            f"--controller-node {controller_node!r} is no node of the topology ({', '.join(nodes)})"
+        )
+    if control_channel == "mtls":
+        if controller_node is not None:
+            raise ConfigError("--controller-node is for --control-channel qkd-tls")
+        return None
+    return controller_node or nodes[0]
 
 
 def _up(
@@ -187,16 +219,18 @@ def _up(
     ready: Callable[[dict[str, Any]], None],
     wait_key_s: float,
     yang_dir: Path,
-    commissioned: bool,
+    controller_node: str | None,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
-    provision_pki(run, topology)
+    provision_pki(run, topology, qkd_tls=controller_node is not None)
     spec = _child_spec(topology_spec)
     with stop_on_signals() as stop:
         processes = Supervisor(run, progress.say, stop)
         try:
             progress.say("starting the emulator")
-            arguments = emulator_arguments(spec, run.root, time_scale, commissioned=commissioned)
+            arguments = emulator_arguments(
+                spec, run.root, time_scale, commissioned=controller_node is not None
+            )
             processes.spawn("emulator", arguments, run.emulator_log, run.emulator_endpoint)
             found = processes.wait_ready("emulator", run.emulator_endpoint, run.emulator_log)
             if found is None:  # Ctrl-C or SIGTERM while starting: stop quietly, as later
@@ -206,7 +240,7 @@ def _up(
             progress.say(f"emulator at {emulator_url}; starting the SDN controller")
             # the agents tell the controller
             ports = dict(zip([n.id for n in topology.nodes], free_ports(len(topology.nodes)), strict=True))
-            at = _placement(run, emulator_url, ports, None)
+            at = _placement(run, emulator_url, ports, None, controller_node)
             config = controller_config(
                 spec,
                 at,
@@ -228,7 +262,7 @@ def _up(
                 f"controller at {controller_url}; starting {len(topology.nodes)} agents, which call "
                 "home; the controller provisions the QKD links through them (ETSI GS QKD 015)"
             )
-            at = _placement(run, emulator_url, ports, controller_url)
+            at = _placement(run, emulator_url, ports, controller_url, controller_node)
             run.agent_dir.mkdir(parents=True, exist_ok=True)
             for node in topology.nodes:
                 endpoint = run.agent_endpoint(node.id)
@@ -255,7 +289,7 @@ def _up(
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
             run.kme_dir.mkdir(parents=True, exist_ok=True)
-            for node_id, config in kme_configs(topology, run, emulator_url, ports).items():
+            for node_id, config in kme_configs(topology, run, emulator_url, ports, controller_node).items():
                 run.write_json(run.kme_config(node_id), config)
                 arguments = ["kme", "--config", str(run.kme_config(node_id))]
                 processes.spawn(f"kme-{node_id}", arguments, run.kme_log(node_id), run.kme_endpoint(node_id))
@@ -278,6 +312,10 @@ def _up(
                     "controller": {"url": controller_url},
                     "kmes": kme_urls,
                     "agents": agent_urls,
+                    "control_channel": {
+                        "kind": "mtls" if controller_node is None else "qkd-tls",
+                        "controller_node": controller_node,
+                    },
                 }
             )
             with operator_client(run) as client:

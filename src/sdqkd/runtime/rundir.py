@@ -23,12 +23,31 @@ from sdqkd.pki.ca import CertificateAuthority, IssuedCertificate
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.topology.models import Topology
 
-__all__ = ["RunDir", "provision_pki", "sae_id"]
+__all__ = [
+    "AGENT_SAE_TEMPLATE",
+    "CONTROLLER_SAE_ID",
+    "RunDir",
+    "agent_sae_id",
+    "provision_pki",
+    "sae_id",
+]
 
 
 def sae_id(node_id: str) -> str:
     """The SAE ID ``sdqkd up`` gives the default application at a node."""
     return f"{node_id}-app"
+
+
+CONTROLLER_SAE_ID = "controller"
+"""The controller's SAE (at its site's KME) when its channel to the agents is QKD-TLS."""
+
+AGENT_SAE_TEMPLATE = "{node}-agent"
+"""Each agent's SAE (at its node's KME) when the control channel is QKD-TLS."""
+
+
+def agent_sae_id(node_id: str) -> str:
+    """The SAE of ``node_id``'s agent for the QKD-TLS control channel."""
+    return AGENT_SAE_TEMPLATE.format(node=node_id)
 
 
 @dataclass(frozen=True)
@@ -144,15 +163,20 @@ class RunDir:
         return data
 
 
-def provision_pki(run: RunDir, topology: Topology) -> dict[str, IssuedCertificate]:
+def provision_pki(run: RunDir, topology: Topology, qkd_tls: bool = False) -> dict[str, IssuedCertificate]:
     """Create the run's CA (if missing) and the certificates a network of ``topology`` needs: the
-    emulator, the operator, and per node its KME, agent and one SAE. Existing certificates are
-    kept. Returns them by ``ROLE:NAME``."""
+    emulator, the operator, and per node its KME, agent and one SAE; with ``qkd_tls`` (the control
+    channel) also the SAEs of the controller and of each agent. Existing certificates are kept.
+    Returns them by ``ROLE:NAME``."""
     ca = CertificateAuthority.load(run.pki) if run.ca_cert.exists() else CertificateAuthority.create(run.pki)
     wanted: list[tuple[Role, str]] = [(Role.EMULATOR, "emulator"), (Role.OPERATOR, "operator")]
     wanted += [(Role.CONTROLLER, "controller")]
     for node in topology.nodes:
         wanted += [(Role.KME, node.id), (Role.AGENT, node.id), (Role.SAE, sae_id(node.id))]
+        if qkd_tls:
+            wanted += [(Role.SAE, agent_sae_id(node.id))]
+    if qkd_tls:
+        wanted += [(Role.SAE, CONTROLLER_SAE_ID)]
     issued = {}
     for role, name in wanted:
         cert, key = run.certificate(role, name)
