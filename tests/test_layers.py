@@ -38,6 +38,9 @@ LAYERS: dict[str, int] = {
     # applications (DESIGN §5) take keys through the ETSI 014 client and PKI and are ordered through the
     # controller's northbound client, so they sit above the planes; only the entry points import them
     "apps": 70,
+    # the node-side service manager (NFV): runs the applications as `sdqkd` subprocesses, so it imports
+    # neither them nor the command line
+    "nfv": 70,
     # running it: only the entry points import these
     "web": 80,
     "runtime": 90,

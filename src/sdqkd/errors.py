@@ -8,13 +8,16 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── ConfigError               bad user input: a parameter, a file, a name
     │   ├── TopologyError         a topology file or built-in name that cannot be used
     │   │   └── UnknownTopology   no built-in topology and no file of that name
-    │   └── VirtualLinkError      a VIRT qkd_link the node cannot take            (sdqkd.agent.virtual)
+    │   ├── VirtualLinkError      a VIRT qkd_link the node cannot take            (sdqkd.agent.virtual)
+    │   └── ProcessRefused        → 400: a service process order the node's service manager refuses
+    │                                    (unknown kind, bad arguments, another node)     (sdqkd.nfv.kinds)
     ├── PhysicsError              parameters outside the model's physical domain
     ├── PkiError                  a certificate or CA that cannot be used
     ├── LaunchError               the network could not be started                (sdqkd.runtime.launcher)
     ├── HybridKeyError            a hybrid key establishment that did not agree one key (sdqkd.apps.hybrid)
     ├── TunnelError               a tunnel record refused or a tunnel without a usable key (sdqkd.apps.tunnel)
     ├── QtlsError                 a QKD-TLS handshake refused or failed               (sdqkd.qtls)
+    ├── UnknownProcess            → 404: no such process at a service manager   (sdqkd.nfv.supervisor)
     │
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
     ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
