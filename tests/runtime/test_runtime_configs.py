@@ -12,7 +12,14 @@ from sdqkd.agent.service import load_agent_config
 from sdqkd.controller.config import load_controller_config
 from sdqkd.errors import ConfigError
 from sdqkd.kms.config import load_kme_config
-from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments
+from sdqkd.nfv import load_service_manager_config
+from sdqkd.runtime.configs import (
+    Placement,
+    agent_config,
+    controller_config,
+    emulator_arguments,
+    service_manager_config,
+)
 from sdqkd.runtime.launcher import kme_configs
 from sdqkd.runtime.rundir import RunDir
 from sdqkd.topology import load_topology
@@ -134,3 +141,25 @@ def test_an_agent_on_qkd_tls_without_its_kme_or_sae_is_refused(tmp_path: Path) -
 
     with pytest.raises(ConfigError, match=r"needs kme_url and control_channel\.sae"):
         load_agent_config(_write(tmp_path / "agent.json", config))
+
+
+def test_a_service_manager_serves_with_its_nodes_certificate_and_reads_its_folders_back(
+    tmp_path: Path,
+) -> None:
+    at = Placement(Path("pki"), "https://localhost:9000")
+    config = service_manager_config(
+        "n2",
+        at,
+        host="0.0.0.0",
+        port=8480,
+        run_dir=Path("."),
+        log_dir=Path("nfv/n2"),
+        endpoint_file=Path("nfv/n2.endpoint.json"),
+    )
+    loaded = load_service_manager_config(_write(tmp_path / "nfv-n2.json", config))
+    assert (loaded.node_id, loaded.host, loaded.port) == ("n2", "0.0.0.0", 8480)
+    assert loaded.tls.cert == tmp_path / "pki" / "agent-n2.crt"  # relative to the configuration file
+    assert loaded.tls.ca == tmp_path / "pki" / "ca.crt"
+    assert loaded.site().run_dir == tmp_path / "."
+    assert loaded.site().log_dir == tmp_path / "nfv" / "n2"
+    assert loaded.endpoint_file == tmp_path / "nfv" / "n2.endpoint.json"

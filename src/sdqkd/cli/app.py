@@ -17,6 +17,7 @@ from sdqkd.cli.network import (
     down_command,
     emulator_command,
     kme_command,
+    service_manager_command,
     status_command,
     up_command,
 )
@@ -48,6 +49,7 @@ app.command("emulator")(emulator_command)
 app.command("kme")(kme_command)
 app.command("agent")(agent_command)
 app.command("controller")(controller_command)
+app.command("service-manager")(service_manager_command)
 app.command("deploy")(deploy_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(optical_app, name="optical")

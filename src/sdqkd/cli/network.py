@@ -20,6 +20,7 @@ __all__ = [
     "kme_command",
     "link_state_note",
     "links_table",
+    "service_manager_command",
     "status_command",
     "up_command",
 ]
@@ -225,6 +226,18 @@ def agent_command(
     from sdqkd.agent.service import run_agent
 
     run_agent(config)
+
+
+def service_manager_command(
+    config: Annotated[
+        Path, typer.Option("--config", help="The service manager's configuration file (YAML or JSON).")
+    ],
+) -> None:
+    """Run a node's service manager (tunnel endpoints and other service processes on the
+    controller's orders) until stopped; its processes stop with it."""
+    from sdqkd.nfv.service import run_service_manager
+
+    run_service_manager(config)
 
 
 def controller_command(

@@ -3,8 +3,9 @@
 folder per host, fixed addresses, paths relative to the configuration files).
 
 A :class:`Placement` says where the services are reached and where a host keeps its certificates;
-:func:`kme_config`, :func:`agent_config` and :func:`controller_config` give the documents ``sdqkd
-kme|agent|controller --config FILE`` read, and :func:`emulator_arguments` the command line of
+:func:`kme_config`, :func:`agent_config`, :func:`controller_config` and
+:func:`service_manager_config` give the documents ``sdqkd kme|agent|controller|service-manager
+--config FILE`` read, and :func:`emulator_arguments` the command line of
 ``sdqkd emulator`` (it has no configuration file).
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "emulator_arguments",
     "kme_config",
     "pair_configuration",
+    "service_manager_config",
 ]
 
 
@@ -214,6 +216,40 @@ def agent_config(
             "controller_sae_id": CONTROLLER_SAE_ID,
         }
     return config
+
+
+def service_manager_config(
+    node_id: str,
+    at: Placement,
+    *,
+    host: str,
+    port: int,
+    run_dir: Path,
+    log_dir: Path,
+    endpoint_file: Path,
+) -> dict[str, Any]:
+    """The configuration of ``node_id``'s service manager (``sdqkd service-manager``): it serves with
+    the node's certificate (``agent:NODE``) and starts its processes as ``sdqkd`` commands of
+    ``run_dir``.
+
+    Args:
+        node_id: the manager's node.
+        at: where the services are (the node's certificate).
+        host: the address it listens on.
+        port: its port (0: a free one).
+        run_dir: the run directory its processes get as ``--run-dir`` (PKI, the network's KMEs).
+        log_dir: where each process's log and stats file go.
+        endpoint_file: where it records its URL and pid once it serves.
+    """
+    return {
+        "node_id": node_id,
+        "host": host,
+        "port": port,
+        "tls": at.tls(Role.AGENT, node_id).to_json(),
+        "run_dir": str(run_dir),
+        "log_dir": str(log_dir),
+        "endpoint_file": str(endpoint_file),
+    }
 
 
 def controller_config(

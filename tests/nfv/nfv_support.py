@@ -1,0 +1,84 @@
+"""Support for the service manager tests (importable as ``nfv_support``): harmless process kinds
+(Python loops) beside the real ones, the certificates of each kind of caller, and a manager served
+with mutual TLS on loopback."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from sdqkd.nfv import DEFAULT_KINDS, Launch, ProcessKind, RestartPolicy, Site, Supervisor
+from sdqkd.nfv.app import create_service_manager_app
+from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
+from sdqkd.server import BackgroundServer, TlsFiles
+
+NODE = "norte"
+POLICY = RestartPolicy(first_delay_s=0.05, max_delay_s=0.2, max_deaths=3, window_s=30.0)
+"""Quick restarts; a fourth death within 30 s is a crash loop."""
+
+
+class LoopArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str
+    greeting: str = "hello"
+
+
+# A process that prints its greeting, writes its stats file and then sleeps until stopped.
+_SLEEPER = (
+    "import json, sys, time\n"
+    "print(sys.argv[1], flush=True)\n"
+    "open(sys.argv[2], 'w').write(json.dumps({'greeting': sys.argv[1]}))\n"
+    "while True: time.sleep(0.5)\n"
+)
+
+
+def _sleeper(args: LoopArgs, process_id: str, site: Site) -> Launch:
+    stats = site.stats_file(process_id)
+    return Launch((sys.executable, "-c", _SLEEPER, args.greeting, str(stats)), stats)
+
+
+def _crasher(args: LoopArgs, process_id: str, site: Site) -> Launch:
+    return Launch((sys.executable, "-c", "raise SystemExit(3)"))
+
+
+KINDS = {
+    **DEFAULT_KINDS,
+    "sleeper": ProcessKind("sleeper", LoopArgs, _sleeper),
+    "crasher": ProcessKind("crasher", LoopArgs, _crasher),
+}
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: CertificateAuthority
+    server: IssuedCertificate
+    controller: IssuedCertificate
+    operator: IssuedCertificate
+    own_agent: IssuedCertificate
+    other_agent: IssuedCertificate
+
+
+@dataclass
+class Manager:
+    server: BackgroundServer
+    supervisor: Supervisor
+    pki: Pki
+
+    def client(self, certificate: IssuedCertificate) -> httpx.Client:
+        context = client_ssl_context(certificate.cert, certificate.key, self.pki.ca.cert_path)
+        return httpx.Client(base_url=self.server.url, verify=context, timeout=10)
+
+
+def start_manager(pki: Pki, tmp_path: Path) -> Manager:
+    """A manager of the node ``norte`` on a free loopback port (stop its ``server`` when done)."""
+    supervisor = Supervisor(
+        Site(NODE, tmp_path / "run", tmp_path / "logs"), KINDS, POLICY, stop_timeout_s=2.0
+    )
+    tls = TlsFiles(pki.server.cert, pki.server.key, pki.ca.cert_path)
+    server = BackgroundServer(create_service_manager_app(supervisor), tls).start()
+    return Manager(server, supervisor, pki)
