@@ -5,6 +5,7 @@ SIGTERM."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from nfv_support import NODE, Pki
 
 from polling import wait_for
 from sdqkd.pki import client_ssl_context
+from sdqkd.runtime.processes import is_alive as _alive  # a zombie counts as gone
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +75,42 @@ def test_the_service_manager_process_runs_a_tunnel_exit_order_and_stops_on_sigte
         _, stderr = manager.communicate(timeout=30)
     assert manager.returncode == 0, stderr.decode()
     assert not endpoint.exists()
+
+
+_KILLED_MANAGER = """
+import asyncio, sys
+from pathlib import Path
+from nfv_support import KINDS, NODE, POLICY
+from sdqkd.nfv import Site, Supervisor
+
+async def main() -> None:
+    folder = Path(sys.argv[1])
+    supervisor = Supervisor(Site(NODE, folder / "run", folder / "logs"), KINDS, POLICY)
+    await supervisor.put("a", "sleeper", {"node": NODE})
+    while supervisor.get("a").pid is None:
+        await asyncio.sleep(0.02)
+    print(supervisor.get("a").pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_manager_killed_with_sigkill_takes_its_processes_with_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    manager = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_MANAGER, str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert manager.stdout is not None
+        child = int(manager.stdout.readline())
+        assert _alive(child)
+    finally:
+        manager.kill()  # no shutdown: only the kernel can stop the child now
+        manager.wait(timeout=10)
+        manager.stdout.close()
+    wait_for(lambda: _alive(child), lambda alive: not alive, 10.0, "the child gone")
