@@ -31,7 +31,14 @@ import networkx as nx
 from sdqkd import etsi015
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError
-from sdqkd.runtime.configs import Placement, agent_config, controller_config, emulator_arguments, kme_config
+from sdqkd.runtime.configs import (
+    Placement,
+    agent_config,
+    controller_config,
+    emulator_arguments,
+    kme_config,
+    service_manager_config,
+)
 from sdqkd.runtime.processes import is_alive, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki
 from sdqkd.runtime.status import network_status, operator_client
@@ -264,6 +271,7 @@ def _up(
             )
             at = _placement(run, emulator_url, ports, controller_url, controller_node)
             run.agent_dir.mkdir(parents=True, exist_ok=True)
+            run.nfv_dir.mkdir(parents=True, exist_ok=True)
             for node in topology.nodes:
                 endpoint = run.agent_endpoint(node.id)
                 config = agent_config(
@@ -278,6 +286,19 @@ def _up(
                 run.write_json(run.agent_config(node.id), config)
                 arguments = ["agent", "--config", str(run.agent_config(node.id))]
                 processes.spawn(f"agent-{node.id}", arguments, run.agent_log(node.id), endpoint)
+            for node in topology.nodes:  # the service managers start meanwhile (docs/nfv.md)
+                config = service_manager_config(
+                    node.id,
+                    at,
+                    host="127.0.0.1",
+                    port=0,
+                    run_dir=run.root,
+                    log_dir=run.nfv_processes(node.id),
+                    endpoint_file=run.nfv_endpoint(node.id),
+                )
+                run.write_json(run.nfv_config(node.id), config)
+                arguments = ["service-manager", "--config", str(run.nfv_config(node.id))]
+                processes.spawn(f"nfv-{node.id}", arguments, run.nfv_log(node.id), run.nfv_endpoint(node.id))
             agent_urls = {}
             for node in topology.nodes:
                 found = processes.wait_ready(
@@ -286,6 +307,15 @@ def _up(
                 if found is None:
                     return
                 agent_urls[node.id] = str(found["url"])
+
+            service_managers = {}
+            for node in topology.nodes:
+                found = processes.wait_ready(
+                    f"nfv-{node.id}", run.nfv_endpoint(node.id), run.nfv_log(node.id)
+                )
+                if found is None:
+                    return
+                service_managers[node.id] = str(found["url"])
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
             run.kme_dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +342,7 @@ def _up(
                     "controller": {"url": controller_url},
                     "kmes": kme_urls,
                     "agents": agent_urls,
+                    "service_managers": service_managers,
                     "control_channel": {
                         "kind": "mtls" if controller_node is None else "qkd-tls",
                         "controller_node": controller_node,

@@ -107,6 +107,24 @@ class RunDir:
         return self.agent_dir / f"{node}.log"
 
     @property
+    def nfv_dir(self) -> Path:
+        """The service managers' files: each one's configuration, endpoint and log, and a folder per
+        node for the logs and stats of the processes it runs."""
+        return self.root / "nfv"
+
+    def nfv_config(self, node: str) -> Path:
+        return self.nfv_dir / f"{node}.json"
+
+    def nfv_endpoint(self, node: str) -> Path:
+        return self.nfv_dir / f"{node}.endpoint.json"
+
+    def nfv_log(self, node: str) -> Path:
+        return self.nfv_dir / f"{node}.log"
+
+    def nfv_processes(self, node: str) -> Path:
+        return self.nfv_dir / node
+
+    @property
     def controller_dir(self) -> Path:
         return self.root / "controller"
 

@@ -124,6 +124,7 @@ def network_status(
                 "name": node.name,
                 "kme_url": kme_urls.get(node.id),
                 "agent_url": record.get("agents", {}).get(node.id),
+                "service_manager_url": record.get("service_managers", {}).get(node.id),
                 "kme": {"cert": str(kme_cert), "key": str(kme_key)},
                 "saes": [{"id": sae_id(node.id), "cert": str(cert), "key": str(key)}],
                 "modules": [
