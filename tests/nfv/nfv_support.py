@@ -42,6 +42,27 @@ def _sleeper(args: LoopArgs, process_id: str, site: Site) -> Launch:
     return Launch((sys.executable, "-c", _SLEEPER, args.greeting, str(stats)), stats)
 
 
+class ListenerArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str
+    listen: str
+
+
+# A process that listens on its HOST:PORT (accepting nothing) until stopped.
+_LISTENER = (
+    "import socket, sys, time\n"
+    "host, _, port = sys.argv[1].rpartition(':')\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind((host, int(port))); s.listen()\n"
+    "while True: time.sleep(0.5)\n"
+)
+
+
+def _listener(args: ListenerArgs, process_id: str, site: Site) -> Launch:
+    return Launch((sys.executable, "-c", _LISTENER, args.listen))
+
+
 def _crasher(args: LoopArgs, process_id: str, site: Site) -> Launch:
     return Launch((sys.executable, "-c", "raise SystemExit(3)"))
 
@@ -50,6 +71,7 @@ KINDS = {
     **DEFAULT_KINDS,
     "sleeper": ProcessKind("sleeper", LoopArgs, _sleeper),
     "crasher": ProcessKind("crasher", LoopArgs, _crasher),
+    "listener": ProcessKind("listener", ListenerArgs, _listener),
 }
 
 

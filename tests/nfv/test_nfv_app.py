@@ -5,6 +5,7 @@ when deleted or when the manager stops."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,47 @@ def test_stopping_the_manager_stops_every_process(manager: Manager, tmp_path: Pa
     finally:
         other.server.stop()
     assert not any(_alive(pid) for pid in pids)
+
+
+def _accepts(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_a_listen_port_of_0_is_chosen_once_by_the_manager_and_kept_across_restarts(
+    controller: httpx.Client,
+) -> None:
+    order = {"kind": "listener", "args": {"node": NODE, "listen": "127.0.0.1:0"}}
+    created = controller.put("/api/v1/nfv/processes/l1", json=order)
+    assert created.status_code == 201, created.text
+    listen = created.json()["args"]["listen"]
+    host, _, port = listen.rpartition(":")
+    assert host == "127.0.0.1"
+    assert int(port) > 0
+    first = _running(controller, "l1")["pid"]
+    wait_for(lambda: _accepts(listen), bool, TIMEOUT_S, f"the listener on {listen}")
+    # the same order (port 0) again is the same order: nothing changes, not even the port
+    again = controller.put("/api/v1/nfv/processes/l1", json=order)
+    assert again.status_code == 200
+    assert (again.json()["pid"], again.json()["args"]["listen"]) == (first, listen)
+
+    os.kill(first, 9)
+    status = wait_for(
+        lambda: _status(controller, "l1"),
+        lambda s: s["restarts"] == 1 and s["state"] == "running" and s["pid"] not in (None, first),
+        TIMEOUT_S,
+        "restarted",
+    )
+    assert status["args"]["listen"] == listen
+    wait_for(lambda: _accepts(listen), bool, TIMEOUT_S, f"the restarted listener on {listen}")
+
+
+def test_a_listen_host_that_is_not_this_machines_is_refused(controller: httpx.Client) -> None:
+    order = {"kind": "listener", "args": {"node": NODE, "listen": "192.0.2.1:0"}}
+    problem = _problem(controller.put("/api/v1/nfv/processes/l1", json=order), 400)
+    assert "args.listen" in problem["detail"]
+    assert controller.get("/api/v1/nfv/processes").json()["processes"] == []

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from sdqkd.errors import SdqkdError
 from sdqkd.nfv.kinds import DEFAULT_KINDS, Launch, ProcessKind, ProcessRefused, Site
+from sdqkd.nfv.ports import resolve_listen
 
 __all__ = ["PROCESS_ID_PATTERN", "ProcessInfo", "RestartPolicy", "State", "Supervisor", "UnknownProcess"]
 
@@ -99,6 +100,8 @@ class _Child:
     args: dict[str, Any]
     launch: Launch
     log_file: Path
+    ordered: dict[str, Any] = field(default_factory=dict)
+    """The arguments as ordered (a ``listen`` of port 0 still 0), to tell the same order again."""
     state: State = "starting"
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
@@ -233,18 +236,25 @@ class Supervisor:
         if known is None:
             raise ProcessRefused(f"unknown kind {kind!r} (kinds: {', '.join(sorted(self.kinds))})")
         model, launch = known.prepare(args, process_id, self.site)
+        ordered = model.model_dump(mode="json")
+        # a listen port of 0 is chosen here, once: every restart of the process listens on that port
+        resolved = resolve_listen(ordered)
+        if resolved != ordered:
+            model, launch = known.prepare(resolved, process_id, self.site)
         normalised = model.model_dump(mode="json")
         async with self._lock:
             if self._closed:
                 raise ProcessRefused("the service manager is shutting down")
             old = self._children.get(process_id)
-            if old is not None and (old.kind, old.args) == (kind, normalised) and old.state != "failed":
+            if old is not None and (old.kind, old.ordered) == (kind, ordered) and old.state != "failed":
                 return "unchanged"
             if old is not None:
                 await self._stop(old)
                 del self._children[process_id]
             self.site.log_dir.mkdir(parents=True, exist_ok=True)
-            child = _Child(process_id, kind, normalised, launch, self.site.log_dir / f"{process_id}.log")
+            child = _Child(
+                process_id, kind, normalised, launch, self.site.log_dir / f"{process_id}.log", ordered
+            )
             child.task = asyncio.create_task(self._supervise(child), name=f"nfv-{process_id}")
             self._children[process_id] = child
             log.info("process %s (%s) ordered on %s", process_id, kind, self.site.node_id)
