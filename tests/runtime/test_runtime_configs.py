@@ -21,7 +21,7 @@ from sdqkd.runtime.configs import (
     service_manager_config,
 )
 from sdqkd.runtime.launcher import kme_configs
-from sdqkd.runtime.rundir import RunDir
+from sdqkd.runtime.rundir import RunDir, sae_id
 from sdqkd.topology import load_topology
 
 
@@ -163,3 +163,39 @@ def test_a_service_manager_serves_with_its_nodes_certificate_and_reads_its_folde
     assert loaded.site().run_dir == tmp_path / "."
     assert loaded.site().log_dir == tmp_path / "nfv" / "n2"
     assert loaded.endpoint_file == tmp_path / "nfv" / "n2.endpoint.json"
+
+
+def test_the_controller_knows_each_nodes_service_manager_and_the_sae_of_its_service_processes(
+    tmp_path: Path,
+) -> None:
+    managers = {"n1": "https://localhost:18101", "n2": "https://localhost:18102"}
+    at = Placement(tmp_path / "pki", "https://localhost:9000", service_manager_urls=managers)
+    config = controller_config(
+        "chain:2", at, host="127.0.0.1", port=0, database=tmp_path / "c.db", endpoint_file=tmp_path / "c.json"
+    )
+    loaded = load_controller_config(_write(tmp_path / "controller.json", config))
+    assert loaded.service_managers == managers
+    # the controller admits services between the SAEs the tunnel CLI runs as
+    assert loaded.service_sae_id.format(node="n2") == sae_id("n2")
+
+    without = Placement(tmp_path / "pki", "https://localhost:9000")
+    config = controller_config(
+        "chain:2",
+        without,
+        host="127.0.0.1",
+        port=0,
+        database=tmp_path / "c.db",
+        endpoint_file=tmp_path / "c.json",
+    )
+    assert load_controller_config(_write(tmp_path / "controller.json", config)).service_managers == {}
+
+
+def test_a_service_manager_url_that_is_not_https_is_refused(tmp_path: Path) -> None:
+    at = Placement(
+        tmp_path / "pki", "https://localhost:9000", service_manager_urls={"n1": "http://localhost:1"}
+    )
+    config = controller_config(
+        "chain:2", at, host="127.0.0.1", port=0, database=tmp_path / "c.db", endpoint_file=tmp_path / "c.json"
+    )
+    with pytest.raises(ConfigError, match="service_managers"):
+        load_controller_config(_write(tmp_path / "controller.json", config))

@@ -11,6 +11,9 @@ poll_interval_s: 1.0                      # how often each agent's tree and each
 relay_policy: balanced                    # key-relay paths: balanced (hops, rate, pools), rate or hops
 plant_url: https://127.0.0.1:8443         # the optical plant API (the emulator's); none: not managed
 world_time_scale: 1.0                     # an emulated world running X times faster (sdqkd up --time-scale)
+service_managers:                         # each node's service manager (docs/nfv.md), for /api/v1/services
+  norte: https://127.0.0.1:8480
+service_sae_id: "{node}-app"              # the SAE a node's service processes take keys as
 control_channel:                          # optional; default {kind: mtls}
   kind: qkd-tls                           # RESTCONF to the agents over QKD-TLS, a new key per connection
   kme_url: https://kme-concepcion:8470    # the KME of the controller's site
@@ -23,7 +26,7 @@ Relative paths are relative to the configuration file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -70,6 +73,11 @@ class ControllerConfig(_Model):
     plant_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=2048)
     world_time_scale: float = Field(default=1.0, gt=0, le=1e6)
     control_channel: ControlChannel = ControlChannel()
+    service_managers: dict[str, Annotated[str, Field(pattern=r"^https://\S+$", max_length=2048)]] = {}
+    """Each node's service manager URL, by node ID: where the controller orders service processes."""
+    service_sae_id: str = Field(default="{node}-app", pattern=r"\{node\}")
+    """The SAE a node's service processes (``sdqkd tunnel``) take keys as: the applications the
+    controller admits for a service are between these SAEs (``sdqkd.runtime.rundir.sae_id``)."""
 
 
 def load_controller_config(path: Path) -> ControllerConfig:

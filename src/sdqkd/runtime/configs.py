@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sdqkd.pki.identity import Role
-from sdqkd.runtime.rundir import AGENT_SAE_TEMPLATE, CONTROLLER_SAE_ID, agent_sae_id, sae_id
+from sdqkd.runtime.rundir import AGENT_SAE_TEMPLATE, APP_SAE_TEMPLATE, CONTROLLER_SAE_ID, agent_sae_id, sae_id
 from sdqkd.server.config import TlsConfig
 from sdqkd.topology.models import Topology
 
@@ -47,6 +47,8 @@ class Placement:
             the agents then do not call home).
         controller_node: with a QKD-TLS control channel, the node whose KME serves the
             controller's SAE (None: the controller reaches the agents with mutual TLS).
+        service_manager_urls: each node's service manager URL, by node ID (the controller orders
+            service processes there); empty: the controller manages no services.
     """
 
     pki: Path
@@ -54,6 +56,7 @@ class Placement:
     kme_urls: Mapping[str, str] = field(default_factory=dict)
     controller_url: str | None = None
     controller_node: str | None = None
+    service_manager_urls: Mapping[str, str] = field(default_factory=dict)
 
     def tls(self, role: Role, name: str) -> TlsConfig:
         """The ``tls`` section of the service ``ROLE:NAME``: its certificate and the CA's."""
@@ -286,6 +289,8 @@ def controller_config(
         "poll_interval_s": poll_interval_s,
         "plant_url": at.emulator_url,
         "world_time_scale": time_scale,
+        "service_managers": dict(at.service_manager_urls),
+        "service_sae_id": APP_SAE_TEMPLATE,
     }
     if at.controller_node is not None:
         config["control_channel"] = {

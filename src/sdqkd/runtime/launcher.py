@@ -108,12 +108,14 @@ def _placement(
     ports: dict[str, int],
     controller_url: str | None,
     controller_node: str | None = None,
+    manager_ports: dict[str, int] | None = None,
 ) -> Placement:
-    """Where the services of a one-host run are: loopback, the KMEs on ``ports``; with
-    ``controller_node``, the controller reaches the agents over QKD-TLS with keys from that node's
-    KME."""
+    """Where the services of a one-host run are: loopback, the KMEs on ``ports``, the service
+    managers on ``manager_ports``; with ``controller_node``, the controller reaches the agents over
+    QKD-TLS with keys from that node's KME."""
     kme_urls = {node: f"https://localhost:{port}" for node, port in ports.items()}
-    return Placement(run.pki, emulator_url, kme_urls, controller_url, controller_node)
+    managers = {node: f"https://localhost:{port}" for node, port in (manager_ports or {}).items()}
+    return Placement(run.pki, emulator_url, kme_urls, controller_url, controller_node, managers)
 
 
 def kme_configs(
@@ -246,8 +248,13 @@ def _up(
 
             progress.say(f"emulator at {emulator_url}; starting the SDN controller")
             # the agents tell the controller
-            ports = dict(zip([n.id for n in topology.nodes], free_ports(len(topology.nodes)), strict=True))
-            at = _placement(run, emulator_url, ports, None, controller_node)
+            # the KMEs' and the service managers' ports are chosen now: the controller must know the
+            # managers (it orders service processes there), the KMEs their peers
+            nodes = [n.id for n in topology.nodes]
+            chosen = free_ports(2 * len(nodes))
+            ports = dict(zip(nodes, chosen[: len(nodes)], strict=True))
+            manager_ports = dict(zip(nodes, chosen[len(nodes) :], strict=True))
+            at = _placement(run, emulator_url, ports, None, controller_node, manager_ports)
             config = controller_config(
                 spec,
                 at,
@@ -269,7 +276,7 @@ def _up(
                 f"controller at {controller_url}; starting {len(topology.nodes)} agents, which call "
                 "home; the controller provisions the QKD links through them (ETSI GS QKD 015)"
             )
-            at = _placement(run, emulator_url, ports, controller_url, controller_node)
+            at = _placement(run, emulator_url, ports, controller_url, controller_node, manager_ports)
             run.agent_dir.mkdir(parents=True, exist_ok=True)
             run.nfv_dir.mkdir(parents=True, exist_ok=True)
             for node in topology.nodes:
@@ -291,7 +298,7 @@ def _up(
                     node.id,
                     at,
                     host="127.0.0.1",
-                    port=0,
+                    port=manager_ports[node.id],
                     run_dir=run.root,
                     log_dir=run.nfv_processes(node.id),
                     endpoint_file=run.nfv_endpoint(node.id),

@@ -25,6 +25,7 @@ from sdqkd.topology.models import Topology
 
 __all__ = [
     "AGENT_SAE_TEMPLATE",
+    "APP_SAE_TEMPLATE",
     "CONTROLLER_SAE_ID",
     "RunDir",
     "agent_sae_id",
@@ -33,9 +34,13 @@ __all__ = [
 ]
 
 
+APP_SAE_TEMPLATE = "{node}-app"
+"""The SAE of a node's default application (``sdqkd tunnel``, the service processes)."""
+
+
 def sae_id(node_id: str) -> str:
     """The SAE ID ``sdqkd up`` gives the default application at a node."""
-    return f"{node_id}-app"
+    return APP_SAE_TEMPLATE.format(node=node_id)
 
 
 CONTROLLER_SAE_ID = "controller"
