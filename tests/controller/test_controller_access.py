@@ -75,7 +75,8 @@ def test_a_malformed_registration_gets_a_400_naming_the_field(
 
 @pytest.mark.parametrize("holder", ["kme", "sae"])
 @pytest.mark.parametrize(
-    "path", ["/api/v1/nodes", "/api/v1/links", "/api/v1/apps", "/api/v1/alarms", "/metrics"]
+    "path",
+    ["/api/v1/nodes", "/api/v1/links", "/api/v1/apps", "/api/v1/services", "/api/v1/alarms", "/metrics"],
 )
 def test_the_northbound_api_refuses_other_roles(
     network: Net, pki: Pki, controller: Controller, holder: str, path: str
@@ -121,3 +122,34 @@ def test_unknown_resources_get_404_in_the_apis_error_format(
         assert response.status_code == 404
         assert set(response.json()) == {"message", "details"}
     assert "nowhere" in node.json()["message"]
+
+
+def test_service_intents_are_refused_in_the_apis_error_format(
+    network: Net, pki: Pki, controller: Controller
+) -> None:
+    tunnel = {
+        "type": "encrypted-tunnel",
+        "a": {"node": "norte", "listen": "127.0.0.1:9000"},
+        "b": {"node": "quintin", "forward": "127.0.0.1:8080"},
+    }
+    with api(network.controller_url, pki.operator, pki) as client:
+        assert client.get("/api/v1/services").json() == []
+        unknown = client.get("/api/v1/services/6f1d1f2c-0000-4000-8000-000000000000")
+        gone = client.delete("/api/v1/services/6f1d1f2c-0000-4000-8000-000000000000")
+        bad = client.post("/api/v1/services", json={**tunnel, "a": {"node": "norte", "listen": "x"}})
+        other = client.post("/api/v1/services", json={**tunnel, "type": "vpn"})
+        unmanaged = client.post("/api/v1/services", json=tunnel)  # this controller knows no managers
+    with api(network.controller_url, pki.agents["norte"], pki) as client:
+        agent = client.post("/api/v1/services", json=tunnel)
+    for response, status in (
+        (unknown, 404),
+        (gone, 404),
+        (bad, 400),
+        (other, 400),
+        (unmanaged, 400),
+        (agent, 403),
+    ):
+        assert response.status_code == status, response.text
+        assert set(response.json()) == {"message", "details"}
+    assert bad.json()["message"].startswith("body.a.listen")
+    assert unmanaged.json()["message"] == "node 'norte' has no service manager"

@@ -110,6 +110,30 @@ class Admission:
         )
         return AppStatus.ON if up else AppStatus.DISCONNECTED
 
+    def carrier_problem(self, app: AppRecord) -> str | None:
+        """Why the application's keys are not as asked for, or None: its carrier makes no key, it is a
+        relay path while the topology has a direct QKD link (a fallback, e.g. after a fibre cut), or
+        it makes less key than is reserved on it."""
+        if self.app_status(app) is not AppStatus.ON:
+            return f"its key source {app.link_id} makes no key"
+        virtual = self.relay.find(app.link_id)
+        if virtual is not None:
+            if self.network.direct(app.server_node, app.client_node):
+                return f"its keys are relayed over {' → '.join(virtual.path)}: the direct QKD link is down"
+            short = [
+                hop
+                for hop in virtual.hops
+                if self.network.capacity_bps(self.network.link(hop)) < self.reserved_bps(hop)
+            ]
+            if short:
+                return f"relay hop {short[0]} makes less key than is reserved on it"
+            return None
+        link = self.network.link(app.link_id)
+        capacity, reserved = self.network.capacity_bps(link), self.reserved_bps(link.id)
+        if capacity < reserved:
+            return f"QKD link {link.id} makes {capacity} bit/s of key, below the {reserved} bit/s reserved"
+        return None
+
     # Admitting and removing -------------------------------------------------------------------------------
 
     async def create(self, request: AppRequest) -> AppRecord:

@@ -6,6 +6,7 @@ Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
     GET    /api/v1/links[/{link_id}]   QKD links (PHYS: status, live SKR, pool levels, reserved capacity;
                                        VIRT: the relayed associations, their path and hops)
     GET    /api/v1/apps[/{app_id}]     applications; POST admits one; DELETE removes one
+    GET    /api/v1/services[/{id}]     service intents (encrypted tunnels); POST creates one; DELETE ends it
     GET    /api/v1/alarms              alarms (``?active=true``: only those not cleared)
     GET    /api/v1/topology            the network graph (nodes and edges with their attributes)
     GET    /metrics                    Prometheus text exposition format
@@ -41,6 +42,7 @@ from sdqkd.controller.core import Controller
 from sdqkd.controller.links import LinkState, PlannedLink
 from sdqkd.controller.optical.routes import add_optical_routes
 from sdqkd.controller.registry import NodeView
+from sdqkd.controller.services import EncryptedTunnel
 from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
 from sdqkd.errors import (
@@ -413,6 +415,23 @@ def create_controller_app(controller: Controller) -> ASGIApp:
     @app.delete("/api/v1/apps/{app_id}", status_code=204)
     async def delete_app(app_id: UUID, _: OperatorDep) -> Response:
         await controller.delete_app(app_id)
+        return Response(status_code=204)
+
+    @app.get("/api/v1/services")
+    async def services(_: OperatorDep) -> list[dict[str, Any]]:
+        return controller.services.list()
+
+    @app.post("/api/v1/services", status_code=201)
+    async def create_service(body: EncryptedTunnel, _: OperatorDep) -> dict[str, Any]:
+        return await controller.services.create(body)
+
+    @app.get("/api/v1/services/{service_id}")
+    async def get_service(service_id: UUID, _: OperatorDep) -> dict[str, Any]:
+        return await controller.services.show(str(service_id))
+
+    @app.delete("/api/v1/services/{service_id}", status_code=204)
+    async def delete_service(service_id: UUID, _: OperatorDep) -> Response:
+        await controller.services.delete(str(service_id))
         return Response(status_code=204)
 
     @app.get("/api/v1/alarms")

@@ -7,6 +7,7 @@
     optical     the shared fibres: classical power and wavelengths for the quantum channels, switches
     reconcile   what each agent and KME should hold vs what it holds, and the writes between
     admission   applications admitted against key capacity, and what they reserve
+    services    service intents (encrypted tunnels): an application and processes at two nodes' managers
 
 At each read of a node (its watcher's round, :meth:`Controller.refresh`) the controller reads the
 agent's tree, writes what the node lacks, reads its KME, then evaluates the node's interfaces and
@@ -20,6 +21,7 @@ a restarted controller resumes at once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +38,7 @@ from sdqkd.controller.paths import PathPolicy
 from sdqkd.controller.reconcile import Reconciler
 from sdqkd.controller.registry import NodeView, Registry
 from sdqkd.controller.relay import RelayPlanner
+from sdqkd.controller.services import Services
 from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import AppRecord, ControllerStore, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
@@ -60,6 +63,8 @@ class Controller:
             rates per wall-clock second, and its devices' dead times, scale with it.
         links_before_read: provision a node's links once the node at the other end has called home,
             without waiting to read it (QKD-TLS control channel: reading it may need those links' keys).
+        service_managers: each node's service manager URL (where services order their processes).
+        service_sae_id: the SAE of a node's service processes (``{node}-app``).
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class Controller:
         plant: PlantClient | None = None,
         world_time_scale: float = 1.0,
         links_before_read: bool = False,
+        service_managers: Mapping[str, str] | None = None,
+        service_sae_id: str = "{node}-app",
     ) -> None:
         self.topology = topology
         self.store = store
@@ -98,6 +105,9 @@ class Controller:
             plant,
             poll_interval_s,
             Switching(topology, self.network, self.registry.nodes, world_time_scale),
+        )
+        self.services = Services(
+            store, self.admission, southbound, service_managers or {}, service_sae_id, poll_interval_s
         )
         self.started_at = dt.datetime.now(dt.UTC)
 
@@ -160,9 +170,11 @@ class Controller:
         self.admission.resume()
         self.registry.resume()
         self.optical.start()
+        self.services.start()
 
     async def stop(self) -> None:
-        """Stop following the agents and the plant."""
+        """Stop following the agents, the plant and the services."""
+        await self.services.stop()
         await self.optical.stop()
         await self.registry.stop()
 

@@ -50,6 +50,8 @@ def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerSt
         plant=plant,
         world_time_scale=config.world_time_scale,
         links_before_read=config.control_channel.kind == "qkd-tls",
+        service_managers=config.service_managers,
+        service_sae_id=config.service_sae_id,
     )
     registered[0] = controller.registry.nodes
     return controller, store

@@ -177,3 +177,24 @@ class Southbound:
         response = await self._request("DELETE", url)
         if response.status_code not in (204, 404):
             raise AgentUnavailable(f"DELETE {url}: HTTP {response.status_code}: {response.text[:300]}")
+
+    # Service managers -------------------------------------------------------------------------------------
+
+    async def manager_request(
+        self, method: str, url: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """A call to a node's service manager (docs/nfv.md): its HTTP status and JSON body (None if
+        it has none).
+
+        Raises:
+            AgentUnavailable: no answer.
+        """
+        if body is None:
+            response = await self._request(method, url)
+        else:
+            response = await self._request(method, url, json=body)
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+        return response.status_code, data

@@ -1,6 +1,6 @@
 """The controller's durable state (SQLite): the nodes that called home, the admitted applications,
-the alarms, the optical layer's settings (policy, requested classical channels, retuned quantum
-channels) and the optical actions. Everything else (interfaces, link status, key rates, pool
+the alarms, the service intents, the optical layer's settings (policy, requested classical channels,
+retuned quantum channels) and the optical actions. Everything else (interfaces, link status, key rates, pool
 levels, the plant) is read live from the agents, KMEs and plant, so a restarted controller resumes
 from this file and one round of reads.
 
@@ -48,6 +48,10 @@ CREATE INDEX IF NOT EXISTS alarms_active ON alarms (kind, source) WHERE cleared_
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS services (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS optical_actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -223,6 +227,23 @@ class ControllerStore:
             rows = self._db.execute("SELECT record FROM apps").fetchall()
         found = [AppRecord.from_json(json.loads(row[0])) for row in rows]
         return sorted(found, key=lambda app: (app.created_at, str(app.app_id)))
+
+    # Services (JSON records by id) ------------------------------------------------------------------
+
+    def put_service(self, service_id: str, record: dict[str, Any]) -> None:
+        """Record a service intent (added or updated)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO services VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                (service_id, json.dumps(record, sort_keys=True)),
+            )
+
+    def services(self) -> list[dict[str, Any]]:
+        """Every service recorded, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM services").fetchall()
+        found = [json.loads(row[0]) for row in rows]
+        return sorted(found, key=lambda record: (record.get("created_at", ""), record.get("id", "")))
 
     # Alarms -------------------------------------------------------------------------------------------
 
