@@ -80,3 +80,32 @@ def test_an_answer_that_is_not_json_and_a_controller_that_is_not_there_are_clien
 def test_a_client_without_a_certificate_is_refused() -> None:
     with pytest.raises(ControllerClientError, match="needs a certificate"):
         ControllerClient("https://controller.test")
+
+
+def test_the_service_calls_send_the_intent_and_keep_the_admissions_refusal() -> None:
+    seen: list[tuple[str, str, object]] = []
+
+    def services(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        seen.append((request.method, request.url.raw_path.decode(), body))
+        if request.method == "POST":
+            return httpx.Response(409, json={"message": "no QKD link or relay path joins n1 and n3 now"})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        return httpx.Response(200, json=[] if request.url.path.endswith("services") else {"id": "s 1"})
+
+    client = _client(httpx.MockTransport(services))
+    intent = {"type": "encrypted-tunnel", "a": {"node": "n1", "listen": "127.0.0.1:9000"}}
+    with pytest.raises(ControllerClientError) as refused:
+        client.create_service(intent)
+    assert refused.value.status_code == 409
+    assert refused.value.message == "no QKD link or relay path joins n1 and n3 now"
+    assert client.services() == []
+    assert client.service("s 1") == {"id": "s 1"}
+    assert client.delete_service("s 1") is None
+    assert seen == [
+        ("POST", "/api/v1/services", intent),
+        ("GET", "/api/v1/services", None),
+        ("GET", "/api/v1/services/s%201", None),
+        ("DELETE", "/api/v1/services/s%201", None),
+    ]

@@ -27,6 +27,7 @@ from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
 from sdqkd.cli.qtls import qtls_app
 from sdqkd.cli.scenario import scenario_app
+from sdqkd.cli.services import service_app
 from sdqkd.cli.tunnel import tunnel_app
 from sdqkd.errors import SdqkdError
 
@@ -53,6 +54,7 @@ app.command("service-manager")(service_manager_command)
 app.command("deploy")(deploy_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(optical_app, name="optical")
+app.add_typer(service_app, name="service")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(pki_app, name="pki")
 app.add_typer(hybrid_app, name="hybrid")

@@ -168,3 +168,26 @@ class ControllerClient:
     def switches(self) -> list[dict[str, Any]]:
         """``GET /api/v1/switches``: port, schedule and shares of each switched transmitter."""
         return list(self._call("GET", "/api/v1/switches")["switches"])
+
+    # Services ---------------------------------------------------------------------------------------------
+
+    def create_service(self, intent: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/services``: the service as recorded (``state`` ``instantiating``).
+
+        Raises:
+            ControllerClientError: refused (409 admission, 400 a bad intent, 502 a manager), or any
+                other failure.
+        """
+        return dict(self._call("POST", "/api/v1/services", intent))
+
+    def services(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/services``."""
+        return list(self._call("GET", "/api/v1/services"))
+
+    def service(self, service_id: str) -> dict[str, Any]:
+        """``GET /api/v1/services/{id}``: with each endpoint's process as its manager reports it."""
+        return dict(self._call("GET", f"/api/v1/services/{_segment(service_id)}"))
+
+    def delete_service(self, service_id: str) -> None:
+        """``DELETE /api/v1/services/{id}``: both processes and the application removed."""
+        self._call("DELETE", f"/api/v1/services/{_segment(service_id)}")

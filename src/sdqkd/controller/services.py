@@ -249,14 +249,15 @@ class Services:
             await self._order(b, record["exit_process"], "tunnel-exit", exit_args)
             running = await self._running(b, record["exit_process"])
             record["exit_args"] = running["args"]  # the port the manager chose
-            record["entry_args"] = {
+            entry_args = {
                 "node": a,
                 "peer": b,
                 "listen": intent.a.listen,
                 "connect": running["args"]["listen"],
                 "rekey_s": intent.rekey_s,
             }
-            await self._order(a, record["entry_process"], "tunnel-entry", record["entry_args"])
+            ordered = await self._order(a, record["entry_process"], "tunnel-entry", entry_args)
+            record["entry_args"] = ordered.get("args", entry_args)  # a listen port of 0 as chosen
         except BaseException:
             await self._undo(record)
             raise
