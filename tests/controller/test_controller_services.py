@@ -264,3 +264,23 @@ def test_a_restarted_controller_knows_its_services_from_the_store(tmp_path: Path
     assert record["state"] == "active"
     assert record["a"] == {"node": "n1", "listen": "127.0.0.1:9000"}
     assert record["exit_args"]["listen"] == "127.0.0.1:40001"
+
+
+def test_a_process_that_died_and_was_restarted_between_two_rounds_shows_as_healing_once(
+    store: ControllerStore,
+) -> None:
+    managers, apps = FakeManagers(), FakeApps()
+    services = _services(store, managers, apps)
+    service_id = asyncio.run(services.create(INTENT))["id"]
+    asyncio.run(services.refresh())
+    managers.process("n1", "tunnel-entry").update(pid=101, restarts=1, last_exit={"signal": "SIGKILL"})
+    asyncio.run(services.refresh())
+    record = services.get(service_id)
+    assert record["state"] == "healing"
+    assert "the entry at n1 died ({'signal': 'SIGKILL'}) and was restarted by its manager" in record["reason"]
+    asyncio.run(services.refresh())
+    assert [change["state"] for change in services.get(service_id)["history"]] == [
+        "active",
+        "healing",
+        "active",
+    ]

@@ -19,7 +19,8 @@ processes from their managers and sets the service's state and reason:
 ``active``          both running, the application's key source as asked
 ``degraded``        a process restarting, failed or unreadable, or the key source is down, a relay
                     path in place of a direct link, or below the reserved rate (``reason`` says)
-``healing``         the controller ordered a process again (its manager lost or failed it)
+``healing``         a process died and its manager restarted it since the last round, or the
+                    controller ordered a process again (its manager lost or failed it)
 ``terminated``      deleted: both processes and the application are gone
 ==================  ===========================================================================
 
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 State = Literal["instantiating", "active", "degraded", "healing", "terminated"]
 _HOST_PORT = r"^\S+:\d{1,5}$"
 _PROCESSES = "/api/v1/nfv/processes"
+HISTORY = 20
+"""How many of its last state changes a service keeps (``history``: state, reason, when)."""
 
 
 class _Strict(BaseModel):
@@ -239,6 +242,8 @@ class Services:
             "reason": "ordering the tunnel exit",
             "created_at": _now(),
             "updated_at": _now(),
+            "restarts": {"entry": 0, "exit": 0},
+            "history": [],
         }
         try:
             exit_args = {
@@ -327,7 +332,14 @@ class Services:
                     healing.append(f"the {name} at {node} was {why}: ordered again")
                 continue
             state = process.get("state")
-            if state in ("restarting", "starting"):
+            restarts = int(process.get("restarts") or 0)
+            seen = record.setdefault("restarts", {}).get(name, 0)
+            record["restarts"][name] = restarts
+            if restarts > seen and state == "running":  # it died between two rounds: its manager healed it
+                healing.append(
+                    f"the {name} at {node} died ({process.get('last_exit')}) and was restarted by its manager"
+                )
+            elif state in ("restarting", "starting"):
                 problems.append(
                     f"the {name} at {node} is {state} (restarts {process.get('restarts')}, "
                     f"last exit {process.get('last_exit')})"
@@ -350,17 +362,14 @@ class Services:
         return "active", None
 
     def _set(self, record: dict[str, Any], state: State, reason: str | None) -> None:
+        """Record a state change (and keep the last :data:`HISTORY` changes in ``history``)."""
         if (record["state"], record["reason"]) == (state, reason):
             return
         if record["state"] != state:
-            log.info(
-                "services: %s %s → %s%s",
-                record["id"],
-                record["state"],
-                state,
-                f": {reason}" if reason else "",
-            )
-        record.update(state=state, reason=reason, updated_at=_now())
+            log.info("services: %s %s → %s: %s", record["id"], record["state"], state, reason or "")
+        now = _now()
+        history = [*record.get("history", []), {"state": state, "reason": reason, "at": now}][-HISTORY:]
+        record.update(state=state, reason=reason, updated_at=now, history=history)
         self.store.put_service(record["id"], record)
 
     # The managers -----------------------------------------------------------------------------------------
