@@ -112,3 +112,25 @@ def test_a_node_that_lacks_an_applications_link_gets_the_application_only_with_t
     asyncio.run(reconciler.provision(views["quintin"], [virtual], [app]))
     written = [what for node, what in southbound.writes if node == "quintin"]
     assert written.index(f"qkd_link={virtual.qkdl_id}") < written.index(f"qkd_app={app.app_id}")
+
+
+def test_a_service_sees_a_relay_in_place_of_the_direct_link_and_a_key_source_that_makes_no_key(
+    store: ControllerStore,
+) -> None:
+    views = _views()
+    network = Network(load_topology("madrid"), views)
+    reconciler = Reconciler(cast(Southbound, RecordingSouthbound()), network.links, views)
+    relay = RelayPlanner(network, views, PathPolicy.BALANCED)
+    virtual = _relayed(network)
+    relay.virtual[virtual.ends] = virtual
+    network.states.update({"concepcion-norte": LinkState.UP, "norte-quintin": LinkState.UP})
+    network.states["concepcion-quintin"] = LinkState.DOWN  # the direct link's fibre is cut
+    admission = Admission(store, network, relay, reconciler, views, replan=lambda: None)
+    request = AppRequest("quintin-app", "quintin", "concepcion-app", "concepcion", {"min_bandwidth": 0})
+    app = asyncio.run(admission.create(request))
+
+    assert admission.carrier_problem(app) == (
+        "its keys are relayed over concepcion → norte → quintin: the direct QKD link is down"
+    )
+    network.states["norte-quintin"] = LinkState.DOWN
+    assert admission.carrier_problem(app) == f"its key source {virtual.id} makes no key"
