@@ -140,6 +140,7 @@ PUBLIC_API = {
         "KeyRequestInvalid",
         "KeyServiceUnavailable",
         "NotFound",
+        "OpotError",
         "PhysicsError",
         "PkiError",
         "PlantRefused",

@@ -17,6 +17,7 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── HybridKeyError            a hybrid key establishment that did not agree one key (sdqkd.apps.hybrid)
     ├── TunnelError               a tunnel record refused or a tunnel without a usable key (sdqkd.apps.tunnel)
     ├── QtlsError                 a QKD-TLS handshake refused or failed               (sdqkd.qtls)
+    ├── OpotError                 an OPoT datagram that cannot be read, or a hop without a key (sdqkd.apps)
     ├── UnknownProcess            → 404: no such process at a service manager   (sdqkd.nfv.supervisor)
     │
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
@@ -81,6 +82,7 @@ __all__ = [
     "KeyRequestInvalid",
     "KeyServiceUnavailable",
     "NotFound",
+    "OpotError",
     "PhysicsError",
     "PkiError",
     "PlantRefused",
@@ -290,6 +292,11 @@ class HybridKeyError(SdqkdError):
 class TunnelError(SdqkdError):
     """A tunnel connection that must close: a record that does not authenticate, one out of order or
     replayed, a broken re-key, or no new QKD key within the key lifetime."""
+
+
+class OpotError(SdqkdError):
+    """An Ordered Proof of Transit data path that cannot go on with a datagram or a hop: a datagram that
+    is not an OPoT packet of a known version, or a hop whose QKD key cannot be had."""
 
 
 class QtlsError(SdqkdError):
