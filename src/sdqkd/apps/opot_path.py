@@ -46,7 +46,7 @@ from sdqkd.apps.opot import (
     opot_verify,
 )
 from sdqkd.apps.opot_keys import HopReceiver, HopSender, RefreshPolicy
-from sdqkd.apps.opot_replay import DEFAULT_WINDOW, ReplayWindow
+from sdqkd.apps.opot_replay import DEFAULT_WINDOW, MAX_WINDOW, ReplayWindow
 from sdqkd.apps.opot_wire import MAX_PAYLOAD, OpotPacket, decode, encode
 from sdqkd.errors import ConfigError, OpotError
 from sdqkd.etsi014 import Etsi014Client
@@ -152,6 +152,13 @@ class NodeConfig:
     stats_file: Path | None = None
     stats_interval_s: float = 0.2
     first_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.window <= MAX_WINDOW:
+            raise ConfigError(f"the replay window must hold 1 to {MAX_WINDOW} packets, not {self.window}")
+        if self.stats_interval_s <= 0 or (self.first_seq is not None and not 0 <= self.first_seq < 2**63):
+            raise ConfigError("stats_interval_s must be over 0, first_seq 0 to 2^63 − 1")
+        _ = self.index  # the node is on the path
 
     @property
     def index(self) -> int:

@@ -18,11 +18,11 @@ from typing import Final
 
 from sdqkd.errors import ConfigError
 
-__all__ = ["DEFAULT_WINDOW", "ReplayWindow"]
+__all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "ReplayWindow"]
 
 DEFAULT_WINDOW: Final = 1024
 """Packets that may arrive out of order behind the newest (RFC 6479 suggests at least 1024 at high rates)."""
-_MAX_WINDOW: Final = 1 << 16
+MAX_WINDOW: Final = 1 << 16
 
 
 class ReplayWindow:
@@ -36,8 +36,8 @@ class ReplayWindow:
     """
 
     def __init__(self, size: int = DEFAULT_WINDOW) -> None:
-        if not 1 <= size <= _MAX_WINDOW:
-            raise ConfigError(f"the replay window must hold 1 to {_MAX_WINDOW} packets, not {size}")
+        if not 1 <= size <= MAX_WINDOW:
+            raise ConfigError(f"the replay window must hold 1 to {MAX_WINDOW} packets, not {size}")
         self.size = size
         self.highest = -1
         self._seen = 0  # bit i: highest − i was taken

@@ -21,6 +21,7 @@ from sdqkd.cli.network import (
     status_command,
     up_command,
 )
+from sdqkd.cli.opot import opot_app
 from sdqkd.cli.optical import optical_app
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
@@ -60,6 +61,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(hybrid_app, name="hybrid")
 app.add_typer(tunnel_app, name="tunnel")
 app.add_typer(qtls_app, name="qtls")
+app.add_typer(opot_app, name="opot")
 
 
 def _print_version(value: bool) -> None:

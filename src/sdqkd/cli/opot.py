@@ -1,0 +1,138 @@
+"""``sdqkd opot``: Ordered Proof of Transit on a path of nodes of a running network — profiles for a path,
+and the data path's node process (ingress, transit or verifier, by its place on the path) over UDP, its
+hops masked with QKD keys from the nodes' KMEs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sdqkd.apps.opot import PathProfile, generate_profiles
+from sdqkd.apps.opot_keys import RefreshPolicy
+from sdqkd.apps.opot_path import NodeConfig, OpotNode, Role
+from sdqkd.apps.opot_replay import DEFAULT_WINDOW
+from sdqkd.cli.hybrid import client
+from sdqkd.cli.network import DEFAULT_RUN_DIR, RunDirOption
+from sdqkd.cli.tunnel import parse_address
+from sdqkd.errors import ConfigError
+from sdqkd.runtime.rundir import RunDir, sae_id
+
+__all__ = ["opot_app"]
+
+opot_app = typer.Typer(
+    help="Ordered Proof of Transit: a verifier learns whether packets crossed a path's nodes in order "
+    "(per-hop masks from QKD keys).",
+    no_args_is_help=True,
+)
+
+
+@opot_app.command("profile")
+def profile_command(
+    path: Annotated[str, typer.Option("--path", help="The path's nodes, ingress first: n1,n2,n3.")],
+    out: Annotated[Path, typer.Option("--out", help="The profile file to write (owner-only).")],
+) -> None:
+    """New OPoT profiles for a path (random polynomials and points), as one JSON file. It holds the
+    shares and the verifier's secret: it is written readable by its owner only."""
+    profile = generate_profiles([n.strip() for n in path.split(",")])
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(profile.to_json() + "\n")
+    os.chmod(out, 0o600)  # also when the file was there before
+    print(f"OPoT profiles for {' -> '.join(n.node for n in profile.nodes)} written to {out}")
+
+
+def _read_profile(path: Path) -> PathProfile:
+    try:
+        return PathProfile.from_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"--profile {path}: {exc.strerror}") from None
+
+
+async def _serve(node: OpotNode) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        host, port = await node.start()
+        print(f"opot {node.config.node} ({node.role.value}) listening on {host}:{port}", flush=True)
+        await stop.wait()
+    finally:
+        await node.aclose()
+    print(json.dumps(node.report(), indent=2), flush=True)
+
+
+@opot_app.command("node")
+def node_command(
+    node: Annotated[str, typer.Option("--node", help="This node: it runs as its SAE, with its KME.")],
+    profile_file: Annotated[Path, typer.Option("--profile", help="The path's profile file (opot profile).")],
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT where this node takes datagrams.")],
+    next_hop: Annotated[
+        str | None, typer.Option("--next", help="HOST:PORT of the next node (ingress and transit).")
+    ] = None,
+    forward: Annotated[
+        str | None, typer.Option("--forward", help="HOST:PORT the verified payloads go to (verifier).")
+    ] = None,
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+    refresh_packets: Annotated[
+        int, typer.Option("--refresh-packets", help="A new downstream key every N packets (0: off).")
+    ] = 10_000,
+    refresh_s: Annotated[
+        float, typer.Option("--refresh-s", help="A new key once the current one is S seconds old (0: off).")
+    ] = 60.0,
+    window: Annotated[int, typer.Option("--window", help="The anti-replay window, packets.")] = (
+        DEFAULT_WINDOW
+    ),
+    stats_file: Annotated[
+        Path | None, typer.Option("--stats-file", help="JSON stats (packets, drops, key IDs), kept current.")
+    ] = None,
+) -> None:
+    """One node of an OPoT data path over UDP. The path's first node is the ingress (plain datagrams in,
+    OPoT datagrams to --next), its last the verifier (checks, strips and sends the payloads that verify
+    to --forward, drops the others), the others transit nodes. Each hop is masked with QKD keys: the
+    upstream node takes them with enc_keys for the downstream node's SAE, which fetches them by ID with
+    dec_keys. Runs until interrupted; prints its stats then."""
+    profile = _read_profile(profile_file)
+    names = [n.node for n in profile.nodes]
+    if node not in names:
+        raise ConfigError(f"node {node!r} is not on the profile's path {names}")
+    last = node == names[-1]
+    if last and (forward is None or next_hop is not None):
+        raise ConfigError(f"{node} is the path's verifier: give --forward, not --next")
+    if not last and (next_hop is None or forward is not None):
+        raise ConfigError(f"{node} is not the path's verifier: give --next, not --forward")
+    onward = parse_address(forward, "--forward") if forward else parse_address(next_hop or "", "--next")
+    config = NodeConfig(
+        profile,
+        node,
+        {name: sae_id(name) for name in names},
+        parse_address(listen, "--listen"),
+        onward,
+        refresh=RefreshPolicy(packets=refresh_packets, seconds=refresh_s),
+        window=window,
+        stats_file=stats_file,
+    )
+    run = RunDir(Path(run_dir).resolve())
+    kmes = run.read_json(run.network).get("kmes", {})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        async with client(run, kmes, node) as kme:
+            role = config.role
+            opot = OpotNode(
+                config,
+                upstream_kme=kme if role is not Role.INGRESS else None,
+                downstream_kme=kme if role is not Role.VERIFIER else None,
+            )
+            with contextlib.suppress(asyncio.CancelledError):
+                await _serve(opot)
+
+    asyncio.run(main())
