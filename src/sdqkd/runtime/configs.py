@@ -289,9 +289,10 @@ def controller_config(
         "poll_interval_s": poll_interval_s,
         "plant_url": at.emulator_url,
         "world_time_scale": time_scale,
-        "service_managers": dict(at.service_manager_urls),
-        "service_sae_id": APP_SAE_TEMPLATE,
     }
+    if at.service_manager_urls:  # a placement without managers (sdqkd deploy, for now) names none
+        config["service_managers"] = dict(at.service_manager_urls)
+        config["service_sae_id"] = APP_SAE_TEMPLATE
     if at.controller_node is not None:
         config["control_channel"] = {
             "kind": "qkd-tls",
