@@ -122,3 +122,20 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def relayed(status: dict[str, Any], name: str = "v-n1-n3") -> bool:
+    """The relayed pair ``name`` is up and every KME on its path holds the association."""
+    virtual = next((lk for lk in status["links"] if lk["id"] == name), None)
+    return (
+        virtual is not None
+        and virtual["status"] == "up"
+        and set(virtual["configured_kmes"]) == set(virtual["path"])
+    )
+
+
+def free_port() -> int:
+    """A loopback port free now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -10,23 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import Launch, sdqkd, wait_until_serving
+from runtime_support import Launch, relayed, sdqkd, wait_until_serving
 
 from sdqkd.apps.hybrid import Initiator, Responder, respond
 from sdqkd.errors import HybridKeyError
 from sdqkd.etsi014 import Etsi014Client
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _relayed(status: dict[str, Any]) -> bool:
-    """The relayed pair is up and every KME on its path holds the association."""
-    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
-    return (
-        virtual is not None
-        and virtual["status"] == "up"
-        and set(virtual["configured_kmes"]) == set(virtual["path"])
-    )
 
 
 def _sae(status: dict[str, Any], node: str) -> Etsi014Client:
@@ -37,11 +27,11 @@ def _sae(status: dict[str, Any], node: str) -> Etsi014Client:
     )
 
 
-def test_the_demo_agrees_one_key_across_a_relayed_pair_and_a_replayed_hello_is_refused(
+def test_the_demo_agrees_one_key_across_arelayed_pair_and_a_replayed_hello_is_refused(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out")
-    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=_relayed)
+    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=relayed)
 
     result = sdqkd("hybrid", "demo", "--from", "n1", "--to", "n3", "--run-dir", run_dir, "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr

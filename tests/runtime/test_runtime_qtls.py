@@ -10,25 +10,15 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runtime_support import SDQKD, Launch, echo_server, stop_process, wait_for, wait_until_serving
+from runtime_support import SDQKD, Launch, echo_server, relayed, stop_process, wait_for, wait_until_serving
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed"),
 ]
-
-
-def _relayed(status: dict[str, Any]) -> bool:
-    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
-    return (
-        virtual is not None
-        and virtual["status"] == "up"
-        and set(virtual["configured_kmes"]) == set(virtual["path"])
-    )
 
 
 def _s_client(port: int, psk_options: str, text: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +30,7 @@ def test_openssl_s_client_gets_through_sdqkd_qtls_serve_once_per_key(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out")
-    wait_until_serving(run_dir, up, tmp_path / "up.out", ready=_relayed)
+    wait_until_serving(run_dir, up, tmp_path / "up.out", ready=relayed)
     output, stats = tmp_path / "serve.out", tmp_path / "serve.json"
     with echo_server() as target, output.open("wb") as sink:
         server = subprocess.Popen(

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from runtime_support import Launch, link, sdqkd, status_now, wait_for, wait_until_serving
+from runtime_support import Launch, link, relayed, sdqkd, status_now, wait_for, wait_until_serving
 
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.etsi014.client import Etsi014ClientError
@@ -29,20 +29,11 @@ def _sae(status: dict[str, Any], node: str) -> Etsi014Client:
     )
 
 
-def _relayed(status: dict[str, Any], name: str) -> bool:
-    virtual = next((lk for lk in status["links"] if lk["id"] == name), None)
-    return (
-        virtual is not None
-        and virtual["status"] == "up"
-        and set(virtual["configured_kmes"]) == set(virtual["path"])
-    )
-
-
 def test_the_saes_at_the_ends_of_a_chain_of_five_get_the_same_keys(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out", topology="chain:5")
-    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=lambda s: _relayed(s, "v-n1-n5"))
+    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=lambda s: relayed(s, "v-n1-n5"))
     assert link(status, "v-n1-n5")["path"] == ["n1", "n2", "n3", "n4", "n5"]
 
     async def exchange() -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -76,7 +67,7 @@ def test_a_cut_on_the_relay_path_is_routed_around_with_nothing_lost_or_repeated(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out", topology="grid:3x3")
-    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=lambda s: _relayed(s, "v-r1c1-r3c3"))
+    status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=lambda s: relayed(s, "v-r1c1-r3c3"))
     before = link(status, "v-r1c1-r3c3")
     cut = before["hops"][1]  # a hop inside the path (not at either end's node only)
 
@@ -107,7 +98,7 @@ def test_a_cut_on_the_relay_path_is_routed_around_with_nothing_lost_or_repeated(
     cut_at = asyncio.run(scenario())
 
     after = wait_for(
-        lambda: status_now(run_dir), lambda s: s is not None and _relayed(s, "v-r1c1-r3c3"), 10, "relay"
+        lambda: status_now(run_dir), lambda s: s is not None and relayed(s, "v-r1c1-r3c3"), 10, "relay"
     )
     assert after is not None
     assert cut not in link(after, "v-r1c1-r3c3")["hops"]

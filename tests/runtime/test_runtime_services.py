@@ -17,27 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from runtime_support import SDQKD, Launch, echo_server, wait_for, wait_until_serving
+from runtime_support import SDQKD, Launch, echo_server, free_port, relayed, wait_for, wait_until_serving
 
 from sdqkd.pki import Role, client_ssl_context
 from sdqkd.runtime.rundir import RunDir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _relayed(status: dict[str, Any]) -> bool:
-    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
-    return (
-        virtual is not None
-        and virtual["status"] == "up"
-        and set(virtual["configured_kmes"]) == set(virtual["path"])
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _sdqkd(*args: str) -> Any:
@@ -58,7 +43,7 @@ def _echoed(port: int, text: bytes) -> bytes | None:
 @pytest.fixture
 def network(launch: Launch, run_dir: Path, tmp_path: Path) -> dict[str, Any]:
     up = launch(run_dir, tmp_path / "up.out")
-    return wait_until_serving(run_dir, up, tmp_path / "up.out", ready=_relayed)
+    return wait_until_serving(run_dir, up, tmp_path / "up.out", ready=relayed)
 
 
 def test_an_encrypted_tunnel_service_carries_traffic_heals_after_kill_9_and_is_deleted(
@@ -66,7 +51,7 @@ def test_an_encrypted_tunnel_service_carries_traffic_heals_after_kill_9_and_is_d
 ) -> None:
     run = RunDir(run_dir)
     managers = {node["id"]: node["service_manager_url"] for node in network["nodes"]}
-    entry_port = _free_port()
+    entry_port = free_port()
     cert, key = run.require_certificate(Role.OPERATOR, "operator")
     with (
         echo_server() as target,

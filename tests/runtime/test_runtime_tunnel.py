@@ -15,22 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import SDQKD, Launch, echo_server, stop_process, wait_for, wait_until_serving
+from runtime_support import SDQKD, Launch, echo_server, relayed, stop_process, wait_for, wait_until_serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIZE = 20_000_000
 STEP = 4_000_000
-
-
-def _relayed(status: dict[str, Any]) -> bool:
-    """The relayed pair is up and every KME on its path holds the association."""
-    virtual = next((lk for lk in status["links"] if lk["id"] == "v-n1-n3"), None)
-    return (
-        virtual is not None
-        and virtual["status"] == "up"
-        and set(virtual["configured_kmes"]) == set(virtual["path"])
-    )
 
 
 def _gateway(args: list[str], output: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -50,7 +40,7 @@ def test_20_mb_each_way_arrive_exactly_through_the_tunnel_across_several_rekeys(
     launch: Launch, run_dir: Path, tmp_path: Path
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out")
-    wait_until_serving(run_dir, up, tmp_path / "up.out", ready=_relayed)
+    wait_until_serving(run_dir, up, tmp_path / "up.out", ready=relayed)
     data = secrets.token_bytes(SIZE)
     processes: list[subprocess.Popen[bytes]] = []
     with echo_server() as target:
