@@ -76,9 +76,12 @@ def test_300_datagrams_verify_across_key_changes_and_forgeries_are_dropped(
         verifier = wait_for(lambda: stats("n3"), lambda s: s["valid"] == PACKETS, 10, "verified")
         assert verifier["invalid"] == 0
         hop_keys = verifier["hops"]["n2->n3"]
-        assert len(hop_keys) == len(set(hop_keys)) >= PACKETS // 50
+        # a new key is asked for every 50 packets, in the background (docs/apps.md: datagrams go on
+        # under the current key until the next arrives), so how many keys 300 packets see depends on
+        # how fast the KME answers: several, each used once, not exactly 300 / 50
+        assert len(hop_keys) == len(set(hop_keys)) >= 3
         assert stats("n2")["hops"]["n2->n3"] == hop_keys  # taken at n2, fetched at n3: the same IDs
-        assert len(stats("n1")["hops"]["n1->n2"]) >= PACKETS // 50
+        assert len(stats("n1")["hops"]["n1->n2"]) >= 3
 
         current = uuid.UUID(hop_keys[-1])
         for key_id in (current, current, uuid.uuid4()):  # the key in use, and one no KME made

@@ -306,23 +306,12 @@ def _up(
                 run.write_json(run.nfv_config(node.id), config)
                 arguments = ["service-manager", "--config", str(run.nfv_config(node.id))]
                 processes.spawn(f"nfv-{node.id}", arguments, run.nfv_log(node.id), run.nfv_endpoint(node.id))
-            agent_urls = {}
-            for node in topology.nodes:
-                found = processes.wait_ready(
-                    f"agent-{node.id}", run.agent_endpoint(node.id), run.agent_log(node.id)
-                )
-                if found is None:
-                    return
-                agent_urls[node.id] = str(found["url"])
-
-            service_managers = {}
-            for node in topology.nodes:
-                found = processes.wait_ready(
-                    f"nfv-{node.id}", run.nfv_endpoint(node.id), run.nfv_log(node.id)
-                )
-                if found is None:
-                    return
-                service_managers[node.id] = str(found["url"])
+            agent_urls = _urls_when_ready(processes, topology, "agent", run.agent_endpoint, run.agent_log)
+            if agent_urls is None:
+                return
+            service_managers = _urls_when_ready(processes, topology, "nfv", run.nfv_endpoint, run.nfv_log)
+            if service_managers is None:
+                return
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
             run.kme_dir.mkdir(parents=True, exist_ok=True)
@@ -330,14 +319,9 @@ def _up(
                 run.write_json(run.kme_config(node_id), config)
                 arguments = ["kme", "--config", str(run.kme_config(node_id))]
                 processes.spawn(f"kme-{node_id}", arguments, run.kme_log(node_id), run.kme_endpoint(node_id))
-            kme_urls = {}
-            for node in topology.nodes:
-                found = processes.wait_ready(
-                    f"kme-{node.id}", run.kme_endpoint(node.id), run.kme_log(node.id)
-                )
-                if found is None:
-                    return
-                kme_urls[node.id] = str(found["url"])
+            kme_urls = _urls_when_ready(processes, topology, "kme", run.kme_endpoint, run.kme_log)
+            if kme_urls is None:
+                return
 
             processes.publish(
                 {
@@ -367,6 +351,23 @@ def _up(
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
             run.controller_endpoint.unlink(missing_ok=True)
+
+
+def _urls_when_ready(
+    processes: Supervisor,
+    topology: Topology,
+    role: str,
+    endpoint: Callable[[str], Path],
+    log: Callable[[str], Path],
+) -> dict[str, str] | None:
+    """Each node's ``role`` process's URL once it serves, by node (None: stopped meanwhile)."""
+    urls = {}
+    for node in topology.nodes:
+        found = processes.wait_ready(f"{role}-{node.id}", endpoint(node.id), log(node.id))
+        if found is None:
+            return None
+        urls[node.id] = str(found["url"])
+    return urls
 
 
 def _wait_for_key(
