@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     # pure models and the data every plane shares
     "physics": 10,
     "postproc": 10,
+    "opot": 10,  # OPoT mathematics and profiles: the controller makes them, the data path uses them
     "topology": 10,
     "pki": 10,
     "planning": 15,

@@ -21,10 +21,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
-from sdqkd.apps.opot import MIN_KEY_BYTES
 from sdqkd.errors import ConfigError, OpotError
 from sdqkd.etsi014 import Etsi014Client
 from sdqkd.etsi014.client import Etsi014ClientError
+from sdqkd.opot import MIN_KEY_BYTES
 
 __all__ = ["HopReceiver", "HopSender", "RefreshPolicy"]
 

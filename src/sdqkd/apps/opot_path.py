@@ -36,8 +36,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sdqkd.apps.opot import (
+from sdqkd.apps.opot_keys import HopReceiver, HopSender, RefreshPolicy
+from sdqkd.apps.opot_replay import DEFAULT_WINDOW, MAX_WINDOW, ReplayWindow
+from sdqkd.apps.opot_wire import MAX_PAYLOAD, OpotPacket, decode, encode
+from sdqkd.errors import ConfigError, OpotError
+from sdqkd.etsi014 import Etsi014Client
+from sdqkd.opot import (
     NodeProfile,
+    NodeShare,
     PathProfile,
     PotField,
     new_rnd,
@@ -45,11 +51,6 @@ from sdqkd.apps.opot import (
     opot_transit,
     opot_verify,
 )
-from sdqkd.apps.opot_keys import HopReceiver, HopSender, RefreshPolicy
-from sdqkd.apps.opot_replay import DEFAULT_WINDOW, MAX_WINDOW, ReplayWindow
-from sdqkd.apps.opot_wire import MAX_PAYLOAD, OpotPacket, decode, encode
-from sdqkd.errors import ConfigError, OpotError
-from sdqkd.etsi014 import Etsi014Client
 
 __all__ = ["DROP_REASONS", "NodeConfig", "NodeStats", "OpotNode", "Role", "path_context"]
 
@@ -78,9 +79,10 @@ class Role(StrEnum):
     VERIFIER = "verifier"
 
 
-def path_context(profile: PathProfile) -> bytes:
+def path_context(path: PathProfile | NodeShare) -> bytes:
     """The mask context of a path: its node names in order, so two paths sharing a hop key get other masks."""
-    return ("sdqkd-opot-path:" + ",".join(n.node for n in profile.nodes)).encode()
+    names = path.path if isinstance(path, NodeShare) else tuple(n.node for n in path.nodes)
+    return ("sdqkd-opot-path:" + ",".join(names)).encode()
 
 
 @dataclass
@@ -130,11 +132,13 @@ class NodeConfig:
     """One node of a path.
 
     Attributes:
-        profile: the path's profiles; the node uses its own (and the verifier its secret).
+        profile: what the node holds of the path — its :class:`~sdqkd.opot.NodeShare`, or the whole
+            path's profiles (a test's, or ``sdqkd opot profile``'s), of which it takes its own share.
         node: this node's name on the path.
         saes: each node's SAE ID (at least this node's neighbours'), for the hops' keys.
         listen: where this node takes datagrams (port 0: any free port).
-        next_hop: where it sends them: the next node's address, or the verifier's target.
+        next_hop: where it sends them: the next node's address, or the verifier's target (None: the
+            verifier counts the packets that verify and delivers them nowhere).
         refresh: when this node takes a new key for its downstream hop.
         window: the anti-replay window, packets.
         stats_file: the JSON stats file, rewritten every ``stats_interval_s`` when something changed.
@@ -142,11 +146,11 @@ class NodeConfig:
             so a restarted ingress goes on above the numbers the windows downstream have taken).
     """
 
-    profile: PathProfile
+    profile: PathProfile | NodeShare
     node: str
     saes: Mapping[str, str]
     listen: Address
-    next_hop: Address
+    next_hop: Address | None
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     window: int = DEFAULT_WINDOW
     stats_file: Path | None = None
@@ -158,20 +162,32 @@ class NodeConfig:
             raise ConfigError(f"the replay window must hold 1 to {MAX_WINDOW} packets, not {self.window}")
         if self.stats_interval_s <= 0 or (self.first_seq is not None and not 0 <= self.first_seq < 2**63):
             raise ConfigError("stats_interval_s must be over 0, first_seq 0 to 2^63 − 1")
-        _ = self.index  # the node is on the path
+        if self.next_hop is None and self.role is not Role.VERIFIER:
+            raise ConfigError(f"node {self.node!r} is not the verifier: it needs a next hop")
+
+    @property
+    def share(self) -> NodeShare:
+        """This node's share of the path.
+
+        Raises:
+            ConfigError: the node is not on the path, or the share is another node's.
+        """
+        if isinstance(self.profile, PathProfile):
+            return self.profile.share_for(self.node)
+        if self.profile.node.node != self.node:
+            raise ConfigError(f"the share is {self.profile.node.node!r}'s, not {self.node!r}'s")
+        return self.profile
 
     @property
     def index(self) -> int:
-        names = [n.node for n in self.profile.nodes]
-        if self.node not in names:
-            raise ConfigError(f"node {self.node!r} is not on the path {names}")
-        return names.index(self.node)
+        return self.share.path.index(self.node)
 
     @property
     def role(self) -> Role:
+        path = self.share.path
         if self.index == 0:
             return Role.INGRESS
-        return Role.VERIFIER if self.index == len(self.profile.nodes) - 1 else Role.TRANSIT
+        return Role.VERIFIER if self.index == len(path) - 1 else Role.TRANSIT
 
 
 class OpotNode(asyncio.DatagramProtocol):
@@ -196,10 +212,12 @@ class OpotNode(asyncio.DatagramProtocol):
     ) -> None:
         self.config = config
         self.role = config.role
-        nodes = config.profile.nodes
+        share = config.share
+        nodes = share.path
         i = config.index
-        self.me: NodeProfile = nodes[i]
-        self.context = path_context(config.profile)
+        self.me: NodeProfile = share.node
+        self.verifier = share.verifier
+        self.context = path_context(share)
         self.next_hop = config.next_hop
         """Where datagrams go; a test driver may re-point it to play a misrouted path."""
         self.stats = NodeStats(config.node, self.role, path=config.stats_file)
@@ -209,13 +227,13 @@ class OpotNode(asyncio.DatagramProtocol):
         if self.role is not Role.INGRESS:
             if upstream_kme is None:
                 raise ConfigError(f"node {config.node!r} needs a KME for its upstream hop")
-            before = nodes[i - 1].node
+            before = nodes[i - 1]
             self.upstream = HopReceiver(upstream_kme, _sae(config, before), f"{before}->{config.node}")
             self.window = ReplayWindow(config.window)
         if self.role is not Role.VERIFIER:
             if downstream_kme is None:
                 raise ConfigError(f"node {config.node!r} needs a KME for its downstream hop")
-            after = nodes[i + 1].node
+            after = nodes[i + 1]
             self.downstream = HopSender(
                 downstream_kme, _sae(config, after), f"{config.node}->{after}", config.refresh
             )
@@ -330,8 +348,8 @@ class OpotNode(asyncio.DatagramProtocol):
         """Un-mask, update, and re-mask and send (transit) or check and deliver (verifier)."""
         assert self.window is not None
         if self.role is Role.VERIFIER:
-            verifier = self.config.profile.verifier
-            if not opot_verify(self.me, verifier, packet.pot, key, context=self.context):
+            assert self.verifier is not None
+            if not opot_verify(self.me, self.verifier, packet.pot, key, context=self.context):
                 self.stats.drop("proof_failed")
                 return
             self.window.take(packet.pot.seq)  # only a packet that verified moves the verifier's window
@@ -351,7 +369,7 @@ class OpotNode(asyncio.DatagramProtocol):
         self._sendto(encode(packet))
 
     def _sendto(self, datagram: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self.next_hop is None:
             return
         self.transport.sendto(datagram, self.next_hop)
         self.stats.packets_out += 1

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from sdqkd.apps.opot import PotField
 from sdqkd.apps.opot_path import OpotNode, Role
 from sdqkd.apps.opot_wire import OpotPacket, encode
 from sdqkd.errors import ConfigError
+from sdqkd.opot import PotField
 
 __all__ = ["Fault", "Inject", "Replay", "Skip", "Swap", "TrafficResult", "send_traffic"]
 

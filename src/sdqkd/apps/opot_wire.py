@@ -24,8 +24,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from sdqkd.apps.opot import PotField
 from sdqkd.errors import OpotError
+from sdqkd.opot import PotField
 
 __all__ = ["HEADER", "MAX_DATAGRAM", "MAX_PAYLOAD", "VERSION", "OpotPacket", "decode", "encode"]
 

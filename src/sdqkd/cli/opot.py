@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from sdqkd.apps.opot import PathProfile, generate_profiles
 from sdqkd.apps.opot_keys import RefreshPolicy
 from sdqkd.apps.opot_path import NodeConfig, OpotNode, Role
 from sdqkd.apps.opot_replay import DEFAULT_WINDOW
@@ -23,6 +22,7 @@ from sdqkd.cli.hybrid import client
 from sdqkd.cli.network import DEFAULT_RUN_DIR, RunDirOption
 from sdqkd.cli.tunnel import parse_address
 from sdqkd.errors import ConfigError
+from sdqkd.opot import NodeShare, PathProfile, generate_profiles
 from sdqkd.runtime.rundir import RunDir, sae_id
 
 __all__ = ["opot_app"]
@@ -49,11 +49,17 @@ def profile_command(
     print(f"OPoT profiles for {' -> '.join(n.node for n in profile.nodes)} written to {out}")
 
 
-def _read_profile(path: Path) -> PathProfile:
+def _read_profile(path: Path) -> PathProfile | NodeShare:
+    """A path's profiles (``opot profile``) or one node's share (what a service manager is given)."""
     try:
-        return PathProfile.from_json(path.read_bytes())
+        text = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"--profile {path}: {exc.strerror}") from None
+    try:
+        is_share = "path" in json.loads(text)
+    except (ValueError, TypeError):
+        is_share = False
+    return NodeShare.from_json(text) if is_share else PathProfile.from_json(text)
 
 
 async def _serve(node: OpotNode) -> None:
@@ -73,13 +79,18 @@ async def _serve(node: OpotNode) -> None:
 @opot_app.command("node")
 def node_command(
     node: Annotated[str, typer.Option("--node", help="This node: it runs as its SAE, with its KME.")],
-    profile_file: Annotated[Path, typer.Option("--profile", help="The path's profile file (opot profile).")],
+    profile_file: Annotated[
+        Path, typer.Option("--profile", help="The path's profile file (opot profile), or this node's share.")
+    ],
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT where this node takes datagrams.")],
     next_hop: Annotated[
         str | None, typer.Option("--next", help="HOST:PORT of the next node (ingress and transit).")
     ] = None,
     forward: Annotated[
-        str | None, typer.Option("--forward", help="HOST:PORT the verified payloads go to (verifier).")
+        str | None,
+        typer.Option(
+            "--forward", help="HOST:PORT the verified payloads go to (verifier; none: counted only)."
+        ),
     ] = None,
     run_dir: RunDirOption = DEFAULT_RUN_DIR,
     refresh_packets: Annotated[
@@ -97,19 +108,23 @@ def node_command(
 ) -> None:
     """One node of an OPoT data path over UDP. The path's first node is the ingress (plain datagrams in,
     OPoT datagrams to --next), its last the verifier (checks, strips and sends the payloads that verify
-    to --forward, drops the others), the others transit nodes. Each hop is masked with QKD keys: the
-    upstream node takes them with enc_keys for the downstream node's SAE, which fetches them by ID with
-    dec_keys. Runs until interrupted; prints its stats then."""
+    to --forward, or only counts them without it, drops the others), the others transit nodes. Each hop
+    is masked with QKD keys: the upstream node takes them with enc_keys for the downstream node's SAE,
+    which fetches them by ID with dec_keys. Runs until interrupted; prints its stats then."""
     profile = _read_profile(profile_file)
-    names = [n.node for n in profile.nodes]
+    names = list(profile.path) if isinstance(profile, NodeShare) else [n.node for n in profile.nodes]
     if node not in names:
         raise ConfigError(f"node {node!r} is not on the profile's path {names}")
     last = node == names[-1]
-    if last and (forward is None or next_hop is not None):
-        raise ConfigError(f"{node} is the path's verifier: give --forward, not --next")
+    if last and next_hop is not None:
+        raise ConfigError(f"{node} is the path's verifier: give --forward (or nothing), not --next")
     if not last and (next_hop is None or forward is not None):
         raise ConfigError(f"{node} is not the path's verifier: give --next, not --forward")
-    onward = parse_address(forward, "--forward") if forward else parse_address(next_hop or "", "--next")
+    onward = (
+        parse_address(next_hop, "--next")
+        if next_hop
+        else (parse_address(forward, "--forward") if forward else None)
+    )
     config = NodeConfig(
         profile,
         node,

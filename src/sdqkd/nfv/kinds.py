@@ -13,6 +13,11 @@ Kinds (DESIGN §5, the data-plane tunnel of :mod:`sdqkd.apps.tunnel`):
                  --rekey-s S --rekey-bytes B [--key-lifetime-s T] --stats-file LOG/ID.stats.json``
 ``tunnel-exit``  ``sdqkd tunnel exit --run-dir R --node N --listen L --forward F
                  --stats-file LOG/ID.stats.json``
+``opot-node``    ``sdqkd opot node --run-dir R --node N --profile LOG/ID.share.json --listen L
+                 (--next X | [--forward F]) --refresh-packets P --refresh-s S
+                 --stats-file LOG/ID.stats.json`` — UDP; ``share`` (the node's OPoT share, a secret) is
+                 written owner-only to ``LOG/ID.share.json`` before each start, never put on the command
+                 line, and shown as ``**********`` in the manager's answers
 ============== ===============================================================================
 
 A table is a parameter of the supervisor (:data:`DEFAULT_KINDS` by default), so a test can run a
@@ -21,20 +26,23 @@ harmless kind of its own.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from sdqkd.errors import ConfigError
+from sdqkd.opot import NodeShare
 
 __all__ = [
     "DEFAULT_KINDS",
     "SDQKD_COMMAND",
     "Launch",
+    "OpotNodeArgs",
     "ProcessKind",
     "ProcessRefused",
     "Site",
@@ -96,6 +104,33 @@ class TunnelExitArgs(_Args):
     forward: HostPort
 
 
+class OpotNodeArgs(_Args):
+    """The arguments of one node of an OPoT data path (``sdqkd opot node``): its share of the path (a
+    :class:`~sdqkd.opot.NodeShare` as JSON: secret), a UDP address to listen on, and the next node's
+    address — or, at the verifier, where verified payloads go (none: only counted)."""
+
+    share: SecretStr
+    listen: HostPort
+    next: HostPort | None = None
+    forward: HostPort | None = None
+    refresh_packets: int = Field(default=10_000, ge=0, le=2**32)
+    refresh_s: float = Field(default=60.0, ge=0, le=86400, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_node_of_the_path(self) -> OpotNodeArgs:
+        try:
+            share = NodeShare.from_json(self.share.get_secret_value())
+        except ConfigError:
+            raise ValueError("share is not an OPoT node share") from None
+        if share.node.node != self.node:
+            raise ValueError("share is another node's")
+        if share.verifier is None and (self.next is None or self.forward is not None):
+            raise ValueError("a node before the verifier takes next, not forward")
+        if share.verifier is not None and self.next is not None:
+            raise ValueError("the verifier takes forward (or nothing), not next")
+        return self
+
+
 @dataclass(frozen=True)
 class Site:
     """Where a manager starts its processes: its node, the run directory the ``sdqkd`` commands read
@@ -111,10 +146,13 @@ class Site:
 
 @dataclass(frozen=True)
 class Launch:
-    """What to execute for one process: its argument list and the stats file it keeps (if any)."""
+    """What to execute for one process: its argument list, the stats file it keeps (if any), and files
+    the manager writes, readable by its own user only, before each start (secrets a command line would
+    show to every user of the host)."""
 
     argv: tuple[str, ...]
     stats_file: Path | None = None
+    files: tuple[tuple[Path, bytes], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -126,11 +164,13 @@ class ProcessKind:
         args: the pydantic model of its arguments (``extra="forbid"``; a ``node`` member, when it has
             one, must be the manager's node).
         launch: ``launch(args, process_id, site)``: the command line of the validated arguments.
+        listen_type: what a ``listen`` of port 0 must find free: a TCP or a UDP port.
     """
 
     name: str
     args: type[BaseModel]
     launch: Callable[[Any, str, Site], Launch]
+    listen_type: socket.SocketKind = socket.SOCK_STREAM
 
     def prepare(self, args: Mapping[str, Any], process_id: str, site: Site) -> tuple[BaseModel, Launch]:
         """Validate ``args`` and build the command line.
@@ -183,11 +223,30 @@ def _tunnel_exit(args: TunnelExitArgs, process_id: str, site: Site) -> Launch:
     return Launch(argv, stats)
 
 
+def _opot_node(args: OpotNodeArgs, process_id: str, site: Site) -> Launch:
+    stats = site.stats_file(process_id)
+    share = site.log_dir / f"{process_id}.share.json"
+    onward = ["--next", args.next] if args.next else (["--forward", args.forward] if args.forward else [])
+    argv = (
+        *SDQKD_COMMAND, "opot", "node",
+        "--run-dir", str(site.run_dir),
+        "--node", args.node,
+        "--profile", str(share),
+        "--listen", args.listen,
+        *onward,
+        "--refresh-packets", str(args.refresh_packets),
+        "--refresh-s", repr(args.refresh_s),
+        "--stats-file", str(stats),
+    )  # fmt: skip
+    return Launch(argv, stats, ((share, args.share.get_secret_value().encode()),))
+
+
 DEFAULT_KINDS: Mapping[str, ProcessKind] = {
     kind.name: kind
     for kind in (
         ProcessKind("tunnel-entry", TunnelEntryArgs, _tunnel_entry),
         ProcessKind("tunnel-exit", TunnelExitArgs, _tunnel_exit),
+        ProcessKind("opot-node", OpotNodeArgs, _opot_node, socket.SOCK_DGRAM),
     )
 }
 """The kinds a manager runs unless told otherwise."""

@@ -22,15 +22,15 @@ LISTEN_MEMBER = "listen"
 """The argument, in any kind, that names the address a process listens on."""
 
 
-def free_port_on(host: str) -> int:
-    """A port that is free on ``host`` now (an IPv6 host may be in brackets).
+def free_port_on(host: str, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A ``kind`` (TCP or UDP) port that is free on ``host`` now (an IPv6 host may be in brackets).
 
     Raises:
         ProcessRefused: ``host`` is not an address of this machine (nothing can bind to it).
     """
     bare = host.strip("[]")
     try:
-        infos = socket.getaddrinfo(bare, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(bare, 0, type=kind, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise ProcessRefused(f"args.{LISTEN_MEMBER}: host {host!r} cannot be resolved: {exc}") from None
     family, kind, proto, _, address = infos[0]
@@ -44,13 +44,13 @@ def free_port_on(host: str) -> int:
     return port
 
 
-def resolve_listen(args: Mapping[str, Any]) -> dict[str, Any]:
-    """``args`` with a ``listen`` of ``HOST:0`` made ``HOST:PORT`` with a free port; as they are
-    otherwise."""
+def resolve_listen(args: Mapping[str, Any], kind: socket.SocketKind = socket.SOCK_STREAM) -> dict[str, Any]:
+    """``args`` with a ``listen`` of ``HOST:0`` made ``HOST:PORT`` with a free ``kind`` port; as they
+    are otherwise."""
     resolved = dict(args)
     listen = resolved.get(LISTEN_MEMBER)
     if isinstance(listen, str):
         host, sep, port = listen.rpartition(":")
         if sep and port.isdigit() and int(port) == 0:
-            resolved[LISTEN_MEMBER] = f"{host}:{free_port_on(host)}"
+            resolved[LISTEN_MEMBER] = f"{host}:{free_port_on(host, kind)}"
     return resolved

@@ -238,7 +238,7 @@ class Supervisor:
         model, launch = known.prepare(args, process_id, self.site)
         ordered = model.model_dump(mode="json")
         # a listen port of 0 is chosen here, once: every restart of the process listens on that port
-        resolved = resolve_listen(ordered)
+        resolved = resolve_listen(ordered, known.listen_type)
         if resolved != ordered:
             model, launch = known.prepare(resolved, process_id, self.site)
         normalised = model.model_dump(mode="json")
@@ -246,7 +246,12 @@ class Supervisor:
             if self._closed:
                 raise ProcessRefused("the service manager is shutting down")
             old = self._children.get(process_id)
-            if old is not None and (old.kind, old.ordered) == (kind, ordered) and old.state != "failed":
+            same = old is not None and (old.kind, old.ordered, old.launch.files) == (
+                kind,
+                ordered,
+                launch.files,
+            )
+            if old is not None and same and old.state != "failed":
                 return "unchanged"
             if old is not None:
                 await self._stop(old)
@@ -363,6 +368,8 @@ class Supervisor:
 
     async def _spawn(self, child: _Child) -> asyncio.subprocess.Process:
         """Start ``child``'s command in a session of its own, output appended to its log."""
+        for path, content in child.launch.files:
+            _write_private(path, content)
         with child.log_file.open("ab") as output:
             now = datetime.now(UTC)
             output.write(
@@ -381,6 +388,14 @@ class Supervisor:
         child.process, child.started_at = process, now
         log.info("process %s (%s) started: pid %d", child.id, child.kind, process.pid)
         return process
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path``, readable and writable by this user only (also when it was there)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(content)
 
 
 def _signal_group(pid: int, signum: signal.Signals) -> None:
