@@ -29,7 +29,7 @@ class FakeController:
             "b": {"node": "n3", "forward": "127.0.0.1:8080"},
             "rekey_s": 5.0,
             "min_rate_bps": 1000,
-            "app_id": "6f1d1f2c-0000-4000-8000-000000000000",
+            "apps": ["6f1d1f2c-0000-4000-8000-000000000000"],
             "state": "degraded",
             "reason": "the entry at n1 is restarting",
         }

@@ -128,7 +128,7 @@ def test_a_tunnel_is_an_application_then_the_exit_then_the_entry_connecting_to_t
     assert (request.client_sae_id, request.client_node) == ("n1-app", "n1")
     assert (request.server_sae_id, request.server_node) == ("n3-app", "n3")
     assert request.qos == {"min_bandwidth": 1000}
-    assert record["app_id"] == str(next(iter(apps.apps)))
+    assert record["apps"] == [str(next(iter(apps.apps)))]
     puts = [url for method, url in managers.calls if method == "PUT"]
     assert puts[0].startswith(MANAGERS["n3"])  # the exit first: the entry needs its port
     assert puts[-1].startswith(MANAGERS["n1"])
@@ -139,7 +139,7 @@ def test_a_tunnel_is_an_application_then_the_exit_then_the_entry_connecting_to_t
         "node": "n1", "peer": "n3", "listen": "127.0.0.1:9000", "connect": "127.0.0.1:40001", "rekey_s": 5.0,
     }  # fmt: skip
     assert record["state"] == "instantiating"
-    assert record["exit_args"]["listen"] == "127.0.0.1:40001"
+    assert record["processes"]["exit"]["args"]["listen"] == "127.0.0.1:40001"
 
     asyncio.run(services.refresh())
     assert services.get(record["id"])["state"] == "active"
@@ -235,7 +235,7 @@ def test_nodes_without_a_manager_or_one_node_at_both_ends_are_refused(store: Con
     with pytest.raises(ConfigError, match="'n2' has no service manager"):
         asyncio.run(services.create(other))
     same = INTENT.model_copy(update={"b": INTENT.b.model_copy(update={"node": "n1"})})
-    with pytest.raises(ConfigError, match="same node"):
+    with pytest.raises(ConfigError, match="appears twice"):
         asyncio.run(services.create(same))
 
 
@@ -263,7 +263,7 @@ def test_a_restarted_controller_knows_its_services_from_the_store(tmp_path: Path
         second.close()
     assert record["state"] == "active"
     assert record["a"] == {"node": "n1", "listen": "127.0.0.1:9000"}
-    assert record["exit_args"]["listen"] == "127.0.0.1:40001"
+    assert record["processes"]["exit"]["args"]["listen"] == "127.0.0.1:40001"
 
 
 def test_a_process_that_died_and_was_restarted_between_two_rounds_shows_as_healing_once(

@@ -75,7 +75,7 @@ def test_an_encrypted_tunnel_service_carries_traffic_heals_after_kill_9_and_is_d
         assert (
             active["endpoints"]["entry"]["args"]["connect"] == active["endpoints"]["exit"]["args"]["listen"]
         )
-        app = operator.get(f"{network['controller']['url']}/api/v1/apps/{active['app_id']}").json()
+        app = operator.get(f"{network['controller']['url']}/api/v1/apps/{active['apps'][0]}").json()
         assert (app["client_sae_id"], app["server_sae_id"], app["link_id"]) == ("n1-app", "n3-app", "v-n1-n3")
         assert wait_for(lambda: _echoed(entry_port, b"through the service"), bool, 30, "echo") == (
             b"through the service"
@@ -109,10 +109,11 @@ def test_an_encrypted_tunnel_service_carries_traffic_heals_after_kill_9_and_is_d
         _sdqkd("service", "delete", service_id, "--run-dir", str(run_dir))
         cert, key = run.require_certificate(Role.CONTROLLER, "controller")
         with httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=10) as controller:
-            for node, process in (("n1", healed["entry_process"]), ("n3", healed["exit_process"])):
+            for name in ("entry", "exit"):
+                node, process = healed["processes"][name]["node"], healed["processes"][name]["process"]
                 assert controller.get(f"{managers[node]}/api/v1/nfv/processes/{process}").status_code == 404
         assert (
-            operator.get(f"{network['controller']['url']}/api/v1/apps/{active['app_id']}").status_code == 404
+            operator.get(f"{network['controller']['url']}/api/v1/apps/{active['apps'][0]}").status_code == 404
         )
         listed = _sdqkd("service", "list", "--run-dir", str(run_dir), "--format", "json")
         assert [s["state"] for s in listed if s["id"] == service_id] == ["terminated"]

@@ -1,6 +1,7 @@
 """``sdqkd service``: the SDN controller's service intents of a running network — create an encrypted
-tunnel between two nodes, list the services, show one with its processes, delete one (operator
-certificate, through the controller's API; docs/controller.md "Services")."""
+tunnel between two nodes or Ordered Proof of Transit over a path, list the services, show one with its
+processes, delete one (operator certificate, through the controller's API; docs/controller.md
+"Services")."""
 
 from __future__ import annotations
 
@@ -30,13 +31,31 @@ def _client(run_dir: Any) -> ControllerClient:
     return controller_client(RunDir(run_dir.resolve()))
 
 
-def _summary(service: dict[str, Any]) -> str:
+def _ends(service: dict[str, Any]) -> tuple[str, str]:
+    """Where a service's traffic enters and leaves, as two short texts."""
+    if service["type"] == "opot":
+        path = service["path"]
+        listen = service["processes"][path[0]]["args"]["listen"] if service.get("processes") else ""
+        return f"{path[0]} {listen}".strip(), " → ".join(path[1:]) + (
+            f" {service['forward']}" if service.get("forward") else ""
+        )
     a, b = service["a"], service["b"]
+    return f"{a['node']} {a['listen']}", f"{b['node']} {b['forward']}"
+
+
+def _summary(service: dict[str, Any]) -> str:
     reason = f" ({service['reason']})" if service.get("reason") else ""
-    return (
-        f"{service['id']} {service['type']} {a['node']} {a['listen']} → {b['node']} {b['forward']}: "
-        f"{service['state']}{reason}"
-    )
+    entry, exit_ = _ends(service)
+    return f"{service['id']} {service['type']} {entry} → {exit_}: {service['state']}{reason}"
+
+
+def _create(run_dir: Any, intent: dict[str, Any], output: OutputFormat) -> None:
+    with _client(run_dir) as client:
+        service = client.create_service(intent)
+    if output is OutputFormat.JSON:
+        print_json(service)
+    else:
+        console.print(f"created {_summary(service)}")
 
 
 @create_app.command("encrypted-tunnel")
@@ -60,12 +79,43 @@ def create_tunnel(
         "rekey_s": rekey_s,
         "min_rate_bps": min_rate_bps,
     }
-    with _client(run_dir) as client:
-        service = client.create_service(intent)
-    if output is OutputFormat.JSON:
-        print_json(service)
-    else:
-        console.print(f"created {_summary(service)}")
+    _create(run_dir, intent, output)
+
+
+@create_app.command("opot")
+def create_opot(
+    path: Annotated[str, typer.Option("--path", help="The path's nodes, ingress first: a,b,c.")],
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT (UDP) the ingress takes datagrams on.")
+    ] = None,
+    forward: Annotated[
+        str | None, typer.Option("--forward", help="HOST:PORT the verifier sends verified payloads to.")
+    ] = None,
+    refresh_packets: Annotated[
+        int, typer.Option("--refresh-packets", help="A new key per hop every N packets (0: off).")
+    ] = 10_000,
+    refresh_s: Annotated[
+        float, typer.Option("--refresh-s", help="A new key per hop every S seconds (0: off).")
+    ] = 60.0,
+    min_rate_bps: Annotated[
+        int, typer.Option("--min-rate-bps", help="Key rate reserved on each hop, bit/s.")
+    ] = 0,
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Have the controller set up Ordered Proof of Transit over a path: profiles made for it, a key
+    application per hop, and an OPoT node process at every node holding only its own share."""
+    intent: dict[str, Any] = {
+        "type": "opot",
+        "path": [node.strip() for node in path.split(",") if node.strip()],
+        "refresh_packets": refresh_packets,
+        "refresh_s": refresh_s,
+        "min_rate_bps": min_rate_bps,
+    }
+    for member, value in (("listen", listen), ("forward", forward)):
+        if value is not None:
+            intent[member] = value
+    _create(run_dir, intent, output)
 
 
 @service_app.command("list")
@@ -80,17 +130,11 @@ def list_services(run_dir: RunDirOption = DEFAULT_RUN_DIR, output: FormatOption 
         console.print("no service")
         return
     table = Table(title="services")
-    for header in ("id", "type", "a", "b", "state", "reason"):
+    for header in ("id", "type", "from", "to", "state", "reason"):
         table.add_column(header)
     for service in found:
-        table.add_row(
-            service["id"],
-            service["type"],
-            f"{service['a']['node']} {service['a']['listen']}",
-            f"{service['b']['node']} {service['b']['forward']}",
-            service["state"],
-            service.get("reason") or "",
-        )
+        reason = service.get("reason") or ""
+        table.add_row(service["id"], service["type"], *_ends(service), service["state"], reason)
     console.print(table)
 
 
@@ -107,17 +151,29 @@ def show(
         print_json(service)
         return
     console.print(_summary(service))
-    console.print(f"application {service['app_id']}, rekey every {service['rekey_s']:g} s")
+    console.print(f"applications {', '.join(service['apps'])}")
     for name, endpoint in (service.get("endpoints") or {}).items():
         if endpoint is None:
             continue
         stats = endpoint.get("stats") or {}
         state = endpoint.get("state") or endpoint.get("error") or "gone"
-        console.print(
+        line = (
             f"  {name} at {endpoint['node']}: {state}, pid {endpoint.get('pid')}, "
-            f"restarts {endpoint.get('restarts')}, epochs {stats.get('epochs', 0)}, "
-            f"bytes {stats.get('bytes_entry_to_exit', 0)}→ {stats.get('bytes_exit_to_entry', 0)}←"
+            f"restarts {endpoint.get('restarts')}, "
         )
+        if service["type"] == "opot":
+            line += f"packets in {stats.get('packets_in', 0)}, out {stats.get('packets_out', 0)}"
+        else:
+            line += (
+                f"epochs {stats.get('epochs', 0)}, "
+                f"bytes {stats.get('bytes_entry_to_exit', 0)}→ {stats.get('bytes_exit_to_entry', 0)}←"
+            )
+        console.print(line)
+    opot = service.get("opot")
+    if opot:
+        console.print(f"  verifier: valid {opot['valid']}, invalid {opot['invalid']}")
+        for hop, key_ids in opot["hops"].items():
+            console.print(f"  hop {hop}: keys {', '.join(key_ids) or 'none yet'}")
 
 
 @service_app.command("delete")
@@ -125,7 +181,7 @@ def delete(
     service_id: Annotated[str, typer.Argument(help="The service's id.")],
     run_dir: RunDirOption = DEFAULT_RUN_DIR,
 ) -> None:
-    """Stop both processes of a service and remove its application."""
+    """Stop every process of a service and remove its applications."""
     with _client(run_dir) as client:
         client.delete_service(service_id)
     console.print(f"deleted service {service_id}")

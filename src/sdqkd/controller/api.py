@@ -6,7 +6,8 @@ Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
     GET    /api/v1/links[/{link_id}]   QKD links (PHYS: status, live SKR, pool levels, reserved capacity;
                                        VIRT: the relayed associations, their path and hops)
     GET    /api/v1/apps[/{app_id}]     applications; POST admits one; DELETE removes one
-    GET    /api/v1/services[/{id}]     service intents (encrypted tunnels); POST creates one; DELETE ends it
+    GET    /api/v1/services[/{id}]     service intents (tunnels, OPoT); POST creates one; DELETE ends it
+    PUT    /api/v1/services/{id}/route an OPoT service's route for test traffic (``{"via": [...]}``)
     GET    /api/v1/alarms              alarms (``?active=true``: only those not cleared)
     GET    /api/v1/topology            the network graph (nodes and edges with their attributes)
     GET    /metrics                    Prometheus text exposition format
@@ -42,7 +43,7 @@ from sdqkd.controller.core import Controller
 from sdqkd.controller.links import LinkState, PlannedLink
 from sdqkd.controller.optical.routes import add_optical_routes
 from sdqkd.controller.registry import NodeView
-from sdqkd.controller.services import EncryptedTunnel
+from sdqkd.controller.services import ServiceIntent
 from sdqkd.controller.store import Alarm, AppRecord, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
 from sdqkd.errors import (
@@ -276,6 +277,12 @@ def _alarm_json(alarm: Alarm) -> dict[str, Any]:
     }
 
 
+class ServiceRoute(_Strict):
+    """``PUT /api/v1/services/{id}/route``: the nodes an OPoT service's datagrams cross, ingress first."""
+
+    via: list[str] = Field(min_length=1, max_length=16)
+
+
 class _Metrics(Collector):
     """The controller's state as Prometheus gauges, computed at each scrape."""
 
@@ -422,8 +429,12 @@ def create_controller_app(controller: Controller) -> ASGIApp:
         return controller.services.list()
 
     @app.post("/api/v1/services", status_code=201)
-    async def create_service(body: EncryptedTunnel, _: OperatorDep) -> dict[str, Any]:
+    async def create_service(body: ServiceIntent, _: OperatorDep) -> dict[str, Any]:
         return await controller.services.create(body)
+
+    @app.put("/api/v1/services/{service_id}/route")
+    async def route_service(service_id: UUID, body: ServiceRoute, _: OperatorDep) -> dict[str, Any]:
+        return await controller.services.route(str(service_id), body.via)
 
     @app.get("/api/v1/services/{service_id}")
     async def get_service(service_id: UUID, _: OperatorDep) -> dict[str, Any]:

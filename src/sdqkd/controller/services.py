@@ -1,86 +1,67 @@
-"""Service intents (issue 13): an encrypted tunnel between two nodes, set up and kept by the controller.
+"""Service intents (issue 13), set up and kept by the controller: encrypted tunnels between two nodes and
+Ordered Proof of Transit over a path (:mod:`sdqkd.controller.service_intents` says what each becomes).
 
-``POST /api/v1/services`` ``{"type": "encrypted-tunnel", "a": {"node", "listen"}, "b": {"node",
-"forward"}, "rekey_s", "min_rate_bps"}`` becomes, in this order:
+``POST /api/v1/services`` becomes, in this order:
 
-1. an application admitted between the SAEs ``{a}-app`` (client) and ``{b}-app`` (server), its
-   ``min_bandwidth`` the ``min_rate_bps`` (a refusal is the admission's own: nothing else happens);
-2. a ``tunnel-exit`` ordered at b's service manager, listening on the manager's host at a port the
-   manager chooses (``HOST:0``), forwarding where asked; the controller waits until it runs and its
-   ``args`` show the port;
-3. a ``tunnel-entry`` ordered at a's service manager: listening where asked, connecting to the exit;
-4. the service recorded in the store (a restarted controller knows it and keeps it).
+1. the intent's applications admitted (a refusal is the admission's own: nothing else happens);
+2. its processes ordered at the nodes' service managers, one after the other, each waited for until it
+   runs when the next one needs the port its manager chose (``HOST:0``);
+3. the service recorded in the store (a restarted controller knows it and keeps it).
 
-A step that fails undoes the ones before it. A background round (every poll interval) reads both
-processes from their managers and sets the service's state and reason:
+A step that fails undoes the ones before it. A background round (every poll interval) reads every
+process from its manager and sets the service's state and reason:
 
 ==================  ===========================================================================
-``instantiating``   ordered, not both running yet
-``active``          both running, the application's key source as asked
-``degraded``        a process restarting, failed or unreadable, or the key source is down, a relay
+``instantiating``   ordered, not every process running yet
+``active``          every process running, the applications' key sources as asked
+``degraded``        a process restarting, failed or unreadable, or a key source down, a relay
                     path in place of a direct link, or below the reserved rate (``reason`` says)
 ``healing``         a process died and its manager restarted it since the last round, or the
                     controller ordered a process again (its manager lost or failed it)
-``terminated``      deleted: both processes and the application are gone
+``terminated``      deleted: every process and application is gone
 ==================  ===========================================================================
 
-The managers are reached over HTTPS with the controller's certificate (:class:`Southbound`); they
-run only what the controller orders (docs/nfv.md).
+An OPoT service's route can be changed for test traffic (``PUT …/route``: a misrouting forwarder, what
+``sdqkd opot send --skip/--swap`` plays) and put back. The managers are reached over HTTPS with the
+controller's certificate (:class:`Southbound`); they run only what the controller orders (docs/nfv.md).
+The arguments of a process that are secret (an OPoT node's share) are kept in the store, to order it
+again, and never shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
+import itertools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from sdqkd.controller.admission import AppRequest
+from sdqkd.controller.service_intents import (
+    SECRET_ARGS,
+    EncryptedTunnel,
+    OpotChain,
+    ServiceIntent,
+    plan,
+)
 from sdqkd.controller.store import AppRecord, ControllerStore
 from sdqkd.errors import AgentUnavailable, ConfigError, UnknownResource
 from sdqkd.etsi015 import AppStatus
 
-__all__ = ["EncryptedTunnel", "ManagerCalls", "ServiceApps", "Services"]
+__all__ = ["EncryptedTunnel", "ManagerCalls", "OpotChain", "ServiceApps", "ServiceIntent", "Services"]
 
 log = logging.getLogger(__name__)
 
 State = Literal["instantiating", "active", "degraded", "healing", "terminated"]
-_HOST_PORT = r"^\S+:\d{1,5}$"
 _PROCESSES = "/api/v1/nfv/processes"
 HISTORY = 20
 """How many of its last state changes a service keeps (``history``: state, reason, when)."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class EntrySide(_Strict):
-    node: str = Field(min_length=1, max_length=64)
-    listen: str = Field(pattern=_HOST_PORT, max_length=300)
-
-
-class ExitSide(_Strict):
-    node: str = Field(min_length=1, max_length=64)
-    forward: str = Field(pattern=_HOST_PORT, max_length=300)
-
-
-class EncryptedTunnel(_Strict):
-    """An ``encrypted-tunnel`` intent: plaintext TCP into ``a.listen`` comes out of b towards
-    ``b.forward``, encrypted in between with keys of a QKD application of ``min_rate_bps``."""
-
-    type: Literal["encrypted-tunnel"]
-    a: EntrySide
-    b: ExitSide
-    rekey_s: float = Field(default=60.0, gt=0, le=86400, allow_inf_nan=False)
-    min_rate_bps: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class ManagerCalls(Protocol):
@@ -118,6 +99,15 @@ def _listen_host(manager_url: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def public(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A service as it may be shown: its processes' secret arguments left out."""
+    shown = copy.deepcopy(dict(record))
+    for process in shown.get("processes", {}).values():
+        for secret in SECRET_ARGS & process.get("args", {}).keys():
+            process["args"][secret] = "**********"
+    return shown
+
+
 class Services:
     """The service intents of the controller, kept in ``store`` and watched every ``poll_interval_s``.
 
@@ -153,7 +143,12 @@ class Services:
 
     def start(self) -> None:
         """Take back the services recorded before a restart and start watching them."""
-        self.records = {record["id"]: record for record in self.store.services()}
+        self.records = {}
+        for record in self.store.services():
+            if "processes" in record:
+                self.records[record["id"]] = record
+            else:  # written before services had a list of processes (a development version)
+                log.warning("services: %s is of an older format: left out", record.get("id"))
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="services")
 
@@ -175,7 +170,7 @@ class Services:
     # Reading ----------------------------------------------------------------------------------------------
 
     def get(self, service_id: str) -> dict[str, Any]:
-        """The record of a service.
+        """The record of a service (secret arguments included: for the controller's own use).
 
         Raises:
             UnknownResource: no such service.
@@ -186,95 +181,87 @@ class Services:
         return record
 
     def list(self) -> list[dict[str, Any]]:
-        return [dict(record) for record in self.records.values()]
+        return [public(record) for record in self.records.values()]
 
     async def show(self, service_id: str) -> dict[str, Any]:
-        """A service with each endpoint's process as its manager reports it now (state, restarts, pid,
-        the entry's stats: epochs, key IDs, bytes)."""
-        record = dict(self.get(service_id))
+        """A service with each of its processes as its manager reports it now (``endpoints``: state,
+        restarts, pid, its stats — a tunnel's epochs, key IDs and bytes; an OPoT node's packets, drops
+        and hop key IDs), and for OPoT the verifier's counts and each hop's key IDs (``opot``)."""
+        record = public(self.get(service_id))
         if record["state"] != "terminated":
-            entry, exit_ = await asyncio.gather(
-                self._endpoint(record["a"]["node"], record["entry_process"]),
-                self._endpoint(record["b"]["node"], record["exit_process"]),
+            names = list(record["processes"])
+            views = await asyncio.gather(
+                *(self._endpoint(p["node"], p["process"]) for p in record["processes"].values())
             )
-            record["endpoints"] = {"entry": entry, "exit": exit_}
+            record["endpoints"] = dict(zip(names, views, strict=True))
+            if record["type"] == "opot":
+                record["opot"] = _opot_summary(record["path"], record["endpoints"])
         return record
 
     # Creating and deleting --------------------------------------------------------------------------------
 
-    async def create(self, intent: EncryptedTunnel) -> dict[str, Any]:
-        """Admit the service's application, order its exit and then its entry, record it.
+    async def create(self, intent: EncryptedTunnel | OpotChain) -> dict[str, Any]:
+        """Admit the service's applications, order its processes, record it.
 
         Raises:
-            ConfigError: a node without a service manager, or the same node at both ends.
-            UnknownResource, AdmissionRefused: the application is not admitted (its own error).
-            AgentUnavailable: a manager did not answer, refused the order, or the exit did not run
+            ConfigError: a node without a service manager, or the same node twice.
+            UnknownResource, AdmissionRefused: an application is not admitted (its own error).
+            AgentUnavailable: a manager did not answer, refused an order, or a process did not run
                 (everything done before is undone).
         """
-        a, b = intent.a.node, intent.b.node
-        for node in (a, b):
+        nodes = [intent.a.node, intent.b.node] if isinstance(intent, EncryptedTunnel) else list(intent.path)
+        for node in nodes:
             if node not in self.managers:
                 raise ConfigError(f"node {node!r} has no service manager")
-        if a == b:
-            raise ConfigError("a and b are the same node: a tunnel joins two nodes")
+        if len(set(nodes)) != len(nodes):
+            raise ConfigError(f"a node appears twice: {nodes}")
         service_id = str(uuid4())
-        request = AppRequest(
-            server_sae_id=self.sae_template.format(node=b),
-            server_node=b,
-            client_sae_id=self.sae_template.format(node=a),
-            client_node=a,
-            qos={"min_bandwidth": intent.min_rate_bps},
+        service = plan(
+            intent,
+            lambda node: self.sae_template.format(node=node),
+            lambda node: _listen_host(self.managers[node]),
         )
-        app = await self.apps.create(request)
         record: dict[str, Any] = {
             "id": service_id,
             "type": intent.type,
-            "a": intent.a.model_dump(),
-            "b": intent.b.model_dump(),
-            "rekey_s": intent.rekey_s,
-            "min_rate_bps": intent.min_rate_bps,
-            "app_id": str(app.app_id),
-            "entry_process": f"svc-{service_id}-entry",
-            "exit_process": f"svc-{service_id}-exit",
-            "entry_args": None,
-            "exit_args": None,
+            **service.fields,
+            "apps": [],
+            "processes": {},
             "state": "instantiating",
-            "reason": "ordering the tunnel exit",
+            "reason": "ordering its processes",
             "created_at": _now(),
             "updated_at": _now(),
-            "restarts": {"entry": 0, "exit": 0},
+            "restarts": {},
             "history": [],
         }
         try:
-            exit_args = {
-                "node": b,
-                "listen": f"{_listen_host(self.managers[b])}:0",
-                "forward": intent.b.forward,
-            }
-            await self._order(b, record["exit_process"], "tunnel-exit", exit_args)
-            running = await self._running(b, record["exit_process"])
-            record["exit_args"] = running["args"]  # the port the manager chose
-            entry_args = {
-                "node": a,
-                "peer": b,
-                "listen": intent.a.listen,
-                "connect": running["args"]["listen"],
-                "rekey_s": intent.rekey_s,
-            }
-            ordered = await self._order(a, record["entry_process"], "tunnel-entry", entry_args)
-            record["entry_args"] = ordered.get("args", entry_args)  # a listen port of 0 as chosen
+            for request in service.apps:
+                record["apps"].append(str((await self.apps.create(request)).app_id))
+            ordered: dict[str, dict[str, Any]] = {}
+            for step in service.steps:
+                process_id = f"svc-{service_id}-{step.name}"
+                args = step.args(ordered)
+                record["processes"][step.name] = {
+                    "node": step.node, "process": process_id, "kind": step.kind, "args": args,
+                }  # fmt: skip
+                answer = await self._order(step.node, process_id, step.kind, args)
+                if step.wait:
+                    answer = await self._running(step.node, process_id)
+                if "listen" in args:  # the port its manager chose: every later order keeps it
+                    args["listen"] = answer.get("args", {}).get("listen", args["listen"])
+                ordered[step.name] = args
         except BaseException:
             await self._undo(record)
             raise
-        record["reason"] = "the tunnel entry is starting"
+        record["reason"] = "its processes are starting"
         async with self._lock:
             self.records[service_id] = record
             self.store.put_service(service_id, record)
-        log.info("services: %s %s → %s ordered (application %s)", service_id, a, b, app.app_id)
-        return dict(record)
+        log.info("services: %s %s over %s ordered", service_id, intent.type, " → ".join(nodes))
+        return public(record)
 
     async def delete(self, service_id: str) -> None:
-        """Stop both processes, remove the application: the service is ``terminated``.
+        """Stop every process of the service, remove its applications: it is ``terminated``.
 
         Raises:
             UnknownResource: no such service.
@@ -284,24 +271,73 @@ class Services:
             record = self.get(service_id)
             if record["state"] == "terminated":
                 return
-            await self._remove(record["a"]["node"], record["entry_process"])
-            await self._remove(record["b"]["node"], record["exit_process"])
-            with contextlib.suppress(UnknownResource):
-                await self.apps.delete(UUID(record["app_id"]))
+            for process in reversed(record["processes"].values()):
+                await self._remove(process["node"], process["process"])
+            for app_id in record["apps"]:
+                with contextlib.suppress(UnknownResource):
+                    await self.apps.delete(UUID(app_id))
             self._set(record, "terminated", None)
         log.info("services: %s terminated", service_id)
 
     async def _undo(self, record: dict[str, Any]) -> None:
-        for node, process in ((record["a"]["node"], "entry_process"), (record["b"]["node"], "exit_process")):
+        for process in reversed(record["processes"].values()):
             with contextlib.suppress(AgentUnavailable):
-                await self._remove(node, record[process])
-        with contextlib.suppress(UnknownResource):
-            await self.apps.delete(UUID(record["app_id"]))
+                await self._remove(process["node"], process["process"])
+        for app_id in record["apps"]:
+            with contextlib.suppress(UnknownResource):
+                await self.apps.delete(UUID(app_id))
+
+    # Routing test traffic ---------------------------------------------------------------------------------
+
+    async def route(self, service_id: str, via: Sequence[str]) -> dict[str, Any]:
+        """Send an OPoT service's datagrams through ``via`` (its ingress first) instead of its path: each
+        node of ``via`` before the verifier is ordered again with the next one of ``via`` as its next hop.
+        ``via`` equal to the path puts the path back. This is what a misrouting forwarder does — a node
+        skipped, two nodes crossed in the wrong order — for test traffic to show that the verifier
+        rejects it.
+
+        Raises:
+            UnknownResource: no such service.
+            ConfigError: not an OPoT service, or ``via`` not the ingress followed by other nodes of the
+                path, each once, the verifier among them.
+            AgentUnavailable: a manager refused or did not answer (the route may be half changed: put
+                it back with the path).
+        """
+        async with self._lock:
+            record = self.get(service_id)
+            if record["type"] != "opot" or record["state"] == "terminated":
+                raise ConfigError(f"service {service_id} is not a live OPoT service")
+            path = record["path"]
+            if (
+                not via
+                or via[0] != path[0]
+                or len(set(via)) != len(via)
+                or not set(via) <= set(path)
+                or path[-1] not in via
+            ):
+                raise ConfigError(
+                    f"via must start at the ingress {path[0]!r} and take nodes of the path {path} once "
+                    "each, its verifier among them"
+                )
+            onward = dict(itertools.pairwise(path)) | dict(itertools.pairwise(via))
+            processes = record["processes"]
+            for node in path[:-1]:
+                args = processes[node]["args"]
+                wanted = processes[onward[node]]["args"]["listen"]
+                if args.get("next") != wanted:
+                    args["next"] = wanted
+                    await self._order(node, processes[node]["process"], "opot-node", args)
+                    await self._running(node, processes[node]["process"])
+                    record["restarts"][node] = 0
+            record["route"] = list(via)
+            self.store.put_service(service_id, record)
+        log.info("services: %s routed through %s", service_id, " → ".join(via))
+        return public(record)
 
     # The round --------------------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Read every live service's processes and application; set its state and reason, and order
+        """Read every live service's processes and applications; set its state and reason, and order
         again a process its manager lost or failed."""
         async with self._lock:
             for record in list(self.records.values()):
@@ -310,13 +346,10 @@ class Services:
                     self._set(record, state, reason)
 
     async def _assess(self, record: dict[str, Any]) -> tuple[State, str | None]:
-        ends = (
-            ("entry", record["a"]["node"], record["entry_process"], "tunnel-entry", record["entry_args"]),
-            ("exit", record["b"]["node"], record["exit_process"], "tunnel-exit", record["exit_args"]),
-        )
         problems: list[str] = []
         healing: list[str] = []
-        for name, node, process_id, kind, args in ends:
+        for name, ordered in record["processes"].items():
+            node, process_id = ordered["node"], ordered["process"]
             try:
                 process = await self._read(node, process_id)
             except AgentUnavailable as exc:
@@ -325,15 +358,16 @@ class Services:
             if process is None or process.get("state") == "failed":
                 why = "lost" if process is None else f"failed ({process.get('reason')})"
                 try:
-                    await self._order(node, process_id, kind, args)
+                    await self._order(node, process_id, ordered["kind"], ordered["args"])
                 except AgentUnavailable as exc:
                     problems.append(f"the {name} at {node} is {why} and could not be ordered again: {exc}")
                 else:
+                    record["restarts"][name] = 0
                     healing.append(f"the {name} at {node} was {why}: ordered again")
                 continue
             state = process.get("state")
             restarts = int(process.get("restarts") or 0)
-            seen = record.setdefault("restarts", {}).get(name, 0)
+            seen = record["restarts"].get(name, 0)
             record["restarts"][name] = restarts
             if restarts > seen and state == "running":  # it died between two rounds: its manager healed it
                 healing.append(
@@ -346,10 +380,13 @@ class Services:
                 )
             elif state != "running":
                 problems.append(f"the {name} at {node} is {state}")
-        app = self.apps.apps.get(UUID(record["app_id"]))
-        if app is None:
-            problems.append(f"its application {record['app_id']} is gone")
-        else:
+            elif ordered["kind"] == "opot-node" and process.get("stats") is None:
+                problems.append(f"the {name} at {node} is starting (its first key, then its socket)")
+        for app_id in record["apps"]:
+            app = self.apps.apps.get(UUID(app_id))
+            if app is None:
+                problems.append(f"its application {app_id} is gone")
+                continue
             carrier = self.apps.carrier_problem(app)
             if carrier is not None:
                 problems.append(carrier)
@@ -435,24 +472,30 @@ class Services:
 
 
 def _process_view(process: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a manager's process a service shows."""
-    stats = process.get("stats") or {}
+    """The parts of a manager's process a service shows (its secret arguments are shown masked by the
+    manager already)."""
     return {
         "state": process.get("state"),
         "pid": process.get("pid"),
         "restarts": process.get("restarts"),
         "last_exit": process.get("last_exit"),
         "args": process.get("args"),
-        "stats": {
-            key: stats[key]
-            for key in (
-                "epochs",
-                "key_ids",
-                "bytes_entry_to_exit",
-                "bytes_exit_to_entry",
-                "connections",
-                "errors",
-            )
-            if key in stats
-        },
+        "stats": process.get("stats") or {},
+    }
+
+
+def _opot_summary(path: list[str], endpoints: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """An OPoT service at a glance: what its verifier counted, and the key IDs of each hop's masks as the
+    hop's downstream node fetched them (the upstream one took the same, by ID, from its KME)."""
+    verifier = endpoints[path[-1]].get("stats") or {}
+    hops: dict[str, list[str]] = {}
+    for node in path[1:]:
+        for hop, key_ids in ((endpoints[node].get("stats") or {}).get("hops") or {}).items():
+            if hop.endswith(f"->{node}"):
+                hops[hop] = list(key_ids)
+    return {
+        "valid": verifier.get("valid", 0),
+        "invalid": verifier.get("invalid", 0),
+        "dropped": verifier.get("dropped", {}),
+        "hops": hops,
     }
