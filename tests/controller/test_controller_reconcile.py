@@ -130,7 +130,39 @@ def test_a_service_sees_a_relay_in_place_of_the_direct_link_and_a_key_source_tha
     app = asyncio.run(admission.create(request))
 
     assert admission.carrier_problem(app) == (
-        "its keys are relayed over concepcion → norte → quintin: the direct QKD link is down"
+        "its keys are relayed over concepcion → norte → quintin: "
+        "the direct QKD link concepcion-quintin is down"
     )
     network.states["norte-quintin"] = LinkState.DOWN
     assert admission.carrier_problem(app) == f"its key source {virtual.id} makes no key"
+
+
+def test_a_service_admitted_on_the_direct_link_sees_the_relay_that_carries_its_keys_once_the_link_is_down(
+    store: ControllerStore,
+) -> None:
+    views = _views()
+    network = Network(load_topology("madrid"), views)
+    reconciler = Reconciler(cast(Southbound, RecordingSouthbound()), network.links, views)
+    relay = RelayPlanner(network, views, PathPolicy.BALANCED)
+    network.states.update(
+        {"concepcion-norte": LinkState.UP, "norte-quintin": LinkState.UP, "concepcion-quintin": LinkState.UP}
+    )
+    admission = Admission(store, network, relay, reconciler, views, replan=lambda: None)
+    request = AppRequest("quintin-app", "quintin", "concepcion-app", "concepcion", {"min_bandwidth": 0})
+    app = asyncio.run(admission.create(request))
+    assert app.link_id == "concepcion-quintin"
+    assert admission.carrier_problem(app) is None
+
+    network.states["concepcion-quintin"] = LinkState.DOWN  # its fibre is cut: no association yet
+    assert admission.carrier_problem(app) == "its key source concepcion-quintin makes no key"
+    virtual = _relayed(network)  # the relay plan gives the nodes an association, their KMEs relay
+    relay.virtual[virtual.ends] = virtual
+    assert admission.carrier_problem(app) == (
+        "its keys are relayed over concepcion → norte → quintin: "
+        "the direct QKD link concepcion-quintin is down"
+    )
+    network.states["norte-quintin"] = LinkState.DOWN  # the relay path broken too
+    assert admission.carrier_problem(app) == "its key source concepcion-quintin makes no key"
+    network.states.update({"norte-quintin": LinkState.UP, "concepcion-quintin": LinkState.UP})
+    del relay.virtual[virtual.ends]  # restored: the association is no longer planned
+    assert admission.carrier_problem(app) is None

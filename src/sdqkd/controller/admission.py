@@ -111,15 +111,16 @@ class Admission:
         return AppStatus.ON if up else AppStatus.DISCONNECTED
 
     def carrier_problem(self, app: AppRecord) -> str | None:
-        """Why the application's keys are not as asked for, or None: its carrier makes no key, it is a
-        relay path while the topology has a direct QKD link (a fallback, e.g. after a fibre cut), or
-        it makes less key than is reserved on it."""
+        """Why the application's keys are not as asked for, or None: they come over a relay path while
+        its nodes have a direct QKD link (a fallback, e.g. after a fibre cut), its carrier makes no
+        key, or it makes less key than is reserved on it."""
+        relayed = self._relayed_instead(app)
+        if relayed is not None:
+            return relayed
         if self.app_status(app) is not AppStatus.ON:
             return f"its key source {app.link_id} makes no key"
         virtual = self.relay.find(app.link_id)
         if virtual is not None:
-            if self.network.direct(app.server_node, app.client_node):
-                return f"its keys are relayed over {' → '.join(virtual.path)}: the direct QKD link is down"
             short = [
                 hop
                 for hop in virtual.hops
@@ -133,6 +134,27 @@ class Admission:
         if capacity < reserved:
             return f"QKD link {link.id} makes {capacity} bit/s of key, below the {reserved} bit/s reserved"
         return None
+
+    def _relayed_instead(self, app: AppRecord) -> str | None:
+        """Why the application's keys come over a relay path though its nodes have a direct QKD link,
+        or None. Either it was admitted on their association (the direct link was down then), or on
+        the direct link, which is down now: the relay plan gives the nodes an association whenever no
+        direct link of theirs is up, and their KMEs then relay every new key over it (a KME prefers
+        an association to the direct link, :mod:`sdqkd.kms.kme`), so the application keeps getting
+        keys, over a longer path."""
+        direct = self.network.direct(app.server_node, app.client_node)
+        if not direct:
+            return None
+        virtual = self.relay.find(app.link_id)
+        if virtual is None and self.network.state(app.link_id) is not LinkState.UP:
+            virtual = self.relay.between(app.server_node, app.client_node)
+        if virtual is None or self.relay.state(virtual) is not LinkState.UP:
+            return None
+        states = ", ".join(
+            f"the direct QKD link {link.id} is {self.network.state(link.id) or LinkState.UNKNOWN}"
+            for link in direct
+        )
+        return f"its keys are relayed over {' → '.join(virtual.path)}: {states}"
 
     # Admitting and removing -------------------------------------------------------------------------------
 
