@@ -95,7 +95,7 @@ def test_a_fibre_cut_moves_an_encrypted_tunnels_keys_to_a_relay_path_without_dro
         )  # fmt: skip
         service_id = created["id"]
         active = wait_for(show, lambda s: s["state"] == "active", 60, "the service active")
-        app = operator.get(f"{network['controller']['url']}/api/v1/apps/{active['app_id']}").json()
+        app = operator.get(f"{network['controller']['url']}/api/v1/apps/{active['apps'][0]}").json()
         assert app["link_id"] == FIBRE  # admitted on the direct link
         assert wait_for(lambda: crosses("before the cut"), bool, 30, "data through the tunnel")
         assert relayed_out() == 0
