@@ -109,6 +109,7 @@ class NodeStats:
         doc: dict[str, Any] = {
             "node": self.node,
             "role": self.role.value,
+            "pid": os.getpid(),  # whose stats: a restarted node's file is its own once it serves
             "packets_in": self.packets_in,
             "packets_out": self.packets_out,
             "dropped": dict(self.dropped),

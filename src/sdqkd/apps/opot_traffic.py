@@ -34,7 +34,7 @@ from sdqkd.apps.opot_wire import OpotPacket, encode
 from sdqkd.errors import ConfigError
 from sdqkd.opot import PotField
 
-__all__ = ["Fault", "Inject", "Replay", "Skip", "Swap", "TrafficResult", "send_traffic"]
+__all__ = ["Fault", "Inject", "Replay", "Skip", "Swap", "TrafficResult", "forged_datagram", "send_traffic"]
 
 _POLL_S: Final = 0.005
 
@@ -195,7 +195,7 @@ async def send_traffic(
         if isinstance(fault, Inject):
             key_ids = upstream.downstream.key_ids if upstream.downstream else []
             key_id = key_ids[-1] if key_ids else uuid.uuid4()
-            extra = [_forged(key_id, payload_bytes) for _ in range(fault.count)]
+            extra = [forged_datagram(key_id, payload_bytes) for _ in range(fault.count)]
         elif isinstance(fault, Replay) and tap is not None and fault.count > 0:
             extra = tap.recorded[-fault.count :]
         for datagram in extra:
@@ -213,7 +213,7 @@ async def send_traffic(
     return TrafficResult(sent, valid, invalid, sent - valid - invalid)
 
 
-def _forged(key_id: uuid.UUID, payload_bytes: int) -> bytes:
+def forged_datagram(key_id: uuid.UUID, payload_bytes: int) -> bytes:
     """A well-formed datagram with made-up sequence number and masked values."""
     pot = PotField(*(int.from_bytes(secrets.token_bytes(8), "big") for _ in range(3)))
     return encode(OpotPacket(key_id, pot, secrets.token_bytes(payload_bytes)))

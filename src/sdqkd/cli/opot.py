@@ -18,6 +18,8 @@ import typer
 from sdqkd.apps.opot_keys import RefreshPolicy
 from sdqkd.apps.opot_path import NodeConfig, OpotNode, Role
 from sdqkd.apps.opot_replay import DEFAULT_WINDOW
+from sdqkd.apps.opot_service import send_to_service
+from sdqkd.apps.opot_traffic import Fault, Inject, Skip, Swap
 from sdqkd.cli.hybrid import client
 from sdqkd.cli.network import DEFAULT_RUN_DIR, RunDirOption
 from sdqkd.cli.tunnel import parse_address
@@ -151,3 +153,49 @@ def node_command(
                 await _serve(opot)
 
     asyncio.run(main())
+
+
+@opot_app.command("send")
+def send_command(
+    service_id: Annotated[str, typer.Option("--service", help="The OPoT service's id (sdqkd service list).")],
+    packets: Annotated[int, typer.Option("--packets", help="Datagrams into the ingress.")] = 1000,
+    skip: Annotated[str | None, typer.Option("--skip", help="Leave this transit node out.")] = None,
+    swap: Annotated[
+        str | None, typer.Option("--swap", help="A,B: cross these two nodes in the wrong order.")
+    ] = None,
+    inject: Annotated[
+        int, typer.Option("--inject", help="Then forge K datagrams straight to the verifier.")
+    ] = 0,
+    payload_bytes: Annotated[int, typer.Option("--payload-bytes", help="Each datagram's payload.")] = 64,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", help="The longest wait for the service, and for one batch.")
+    ] = 30.0,
+    run_dir: RunDirOption = DEFAULT_RUN_DIR,
+) -> None:
+    """Drive test traffic through an OPoT service of the controller and print what its verifier made of
+    it: {"sent", "valid", "invalid", "lost"}. A skip or swap is played by the controller re-routing the
+    service's nodes for the run (the path is put back afterwards); an injection forges datagrams naming the
+    key the verifier's upstream hop uses now. Normal traffic verifies; skipped, swapped and injected
+    datagrams do not."""
+    from sdqkd.runtime.status import controller_client
+
+    faults: list[Fault] = []
+    if skip is not None:
+        faults.append(Skip(skip))
+    if swap is not None:
+        first, _, second = swap.partition(",")
+        faults.append(Swap(first.strip(), second.strip()))
+    if inject:
+        faults.append(Inject(inject))
+    if len(faults) > 1:
+        raise ConfigError("one fault at a time: --skip, --swap or --inject")
+    with controller_client(RunDir(Path(run_dir).resolve())) as client:
+        result = send_to_service(
+            client,
+            service_id,
+            packets,
+            faults[0] if faults else None,
+            payload_bytes=payload_bytes,
+            timeout_s=timeout_s,
+        )
+    print(json.dumps(result.as_json()))

@@ -188,6 +188,11 @@ class ControllerClient:
         """``GET /api/v1/services/{id}``: with each endpoint's process as its manager reports it."""
         return dict(self._call("GET", f"/api/v1/services/{_segment(service_id)}"))
 
+    def route_service(self, service_id: str, via: list[str]) -> dict[str, Any]:
+        """``PUT /api/v1/services/{id}/route``: an OPoT service's datagrams sent through ``via`` (its
+        path puts the route back)."""
+        return dict(self._call("PUT", f"/api/v1/services/{_segment(service_id)}/route", {"via": via}))
+
     def delete_service(self, service_id: str) -> None:
-        """``DELETE /api/v1/services/{id}``: both processes and the application removed."""
+        """``DELETE /api/v1/services/{id}``: every process and application of it removed."""
         self._call("DELETE", f"/api/v1/services/{_segment(service_id)}")

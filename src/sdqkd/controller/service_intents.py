@@ -3,7 +3,7 @@ applications to admit and the processes to order at the nodes' service managers 
 
 ``encrypted-tunnel`` ``{"a": {"node", "listen"}, "b": {"node", "forward"}, "rekey_s", "min_rate_bps"}``
     one application ``{a}-app`` → ``{b}-app``; a ``tunnel-exit`` at b (listening on a port b's manager
-    chooses, waited for until it runs), then a ``tunnel-entry`` at a connecting to it.
+    chooses), then a ``tunnel-entry`` at a connecting to it.
 
 ``opot`` ``{"path": [n0, …, nk], "listen", "forward", "refresh_packets", "refresh_s", "min_rate_bps"}``
     Ordered Proof of Transit over the path: new profiles (:func:`sdqkd.opot.generate_profiles`), one
@@ -13,7 +13,9 @@ applications to admit and the processes to order at the nodes' service managers 
     default a port its manager chooses) for the plain datagrams that enter the path.
 
 A plan is data: :class:`Step` says which process, at which node, of which kind, and how its arguments
-follow from the arguments of the steps before it (the ports their managers chose).
+follow from the arguments of the steps before it (the ports their managers chose when ordered). The
+processes are ordered in turn and then started together: the creation waits until those marked
+``wait`` serve.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ class Step:
         kind: the manager's kind (docs/nfv.md).
         args: its arguments, from the arguments of the steps before it (by name, each as ordered with
             the port its manager chose).
-        wait: whether the next step waits until this process runs (the next one needs its port).
+        wait: whether the creation waits until this process serves (once every process is ordered:
+            a step needs only the ports of those before it, which their managers choose at the order).
     """
 
     name: str

@@ -4,8 +4,8 @@ Ordered Proof of Transit over a path (:mod:`sdqkd.controller.service_intents` sa
 ``POST /api/v1/services`` becomes, in this order:
 
 1. the intent's applications admitted (a refusal is the admission's own: nothing else happens);
-2. its processes ordered at the nodes' service managers, one after the other, each waited for until it
-   runs when the next one needs the port its manager chose (``HOST:0``);
+2. its processes ordered at the nodes' service managers, one after the other (each with the ports the
+   managers chose for those before it, ``HOST:0``), then waited for until they serve;
 3. the service recorded in the store (a restarted controller knows it and keeps it).
 
 A step that fails undoes the ones before it. A background round (every poll interval) reads every
@@ -245,11 +245,17 @@ class Services:
                     "node": step.node, "process": process_id, "kind": step.kind, "args": args,
                 }  # fmt: skip
                 answer = await self._order(step.node, process_id, step.kind, args)
-                if step.wait:
-                    answer = await self._running(step.node, process_id)
                 if "listen" in args:  # the port its manager chose: every later order keeps it
                     args["listen"] = answer.get("args", {}).get("listen", args["listen"])
                 ordered[step.name] = args
+            # every process is ordered, each with the ports of those before it: now they start together
+            await asyncio.gather(
+                *(
+                    self._running(step.node, record["processes"][step.name]["process"], serving=True)
+                    for step in service.steps
+                    if step.wait
+                )
+            )
         except BaseException:
             await self._undo(record)
             raise
@@ -327,7 +333,7 @@ class Services:
                 if args.get("next") != wanted:
                     args["next"] = wanted
                     await self._order(node, processes[node]["process"], "opot-node", args)
-                    await self._running(node, processes[node]["process"])
+                    await self._running(node, processes[node]["process"], serving=True)
                     record["restarts"][node] = 0
             record["route"] = list(via)
             self.store.put_service(service_id, record)
@@ -380,7 +386,7 @@ class Services:
                 )
             elif state != "running":
                 problems.append(f"the {name} at {node} is {state}")
-            elif ordered["kind"] == "opot-node" and process.get("stats") is None:
+            elif not _serving(ordered["kind"], process):
                 problems.append(f"the {name} at {node} is starting (its first key, then its socket)")
         for app_id in record["apps"]:
             app = self.apps.apps.get(UUID(app_id))
@@ -439,8 +445,9 @@ class Services:
         if status not in (204, 404):
             raise AgentUnavailable(f"DELETE {url}: HTTP {status}")
 
-    async def _running(self, node: str, process_id: str) -> dict[str, Any]:
-        """The process once it runs (its ``args`` with the port its manager chose).
+    async def _running(self, node: str, process_id: str, serving: bool = False) -> dict[str, Any]:
+        """The process once it runs — and with ``serving``, once it serves, where its kind tells — (its
+        ``args`` with the port its manager chose).
 
         Raises:
             AgentUnavailable: it failed, or did not run within ``ready_timeout_s``.
@@ -448,7 +455,11 @@ class Services:
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             process = await self._read(node, process_id)
-            if process is not None and process.get("state") == "running":
+            if (
+                process is not None
+                and process.get("state") == "running"
+                and (not serving or _serving(str(process.get("kind")), process))
+            ):
                 return process
             if process is None or process.get("state") == "failed":
                 why = "is gone" if process is None else f"failed: {process.get('reason')}"
@@ -469,6 +480,15 @@ class Services:
         if process is None:
             return {"node": node, "process": process_id, "state": None}
         return {"node": node, "process": process_id, **_process_view(process)}
+
+
+def _serving(kind: str, process: Mapping[str, Any]) -> bool:
+    """Whether a running process serves: an OPoT node once it has its first key and its socket (its
+    stats file then names its pid); other kinds once they run."""
+    if kind != "opot-node":
+        return True
+    stats = process.get("stats") or {}
+    return stats.get("pid") is not None and stats.get("pid") == process.get("pid")
 
 
 def _process_view(process: dict[str, Any]) -> dict[str, Any]:

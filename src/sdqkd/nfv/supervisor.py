@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from sdqkd.errors import SdqkdError
 from sdqkd.nfv.kinds import DEFAULT_KINDS, Launch, ProcessKind, ProcessRefused, Site
-from sdqkd.nfv.ports import resolve_listen
+from sdqkd.nfv.ports import LISTEN_MEMBER, resolve_listen
 
 __all__ = ["PROCESS_ID_PATTERN", "ProcessInfo", "RestartPolicy", "State", "Supervisor", "UnknownProcess"]
 
@@ -239,8 +239,10 @@ class Supervisor:
         ordered = model.model_dump(mode="json")
         # a listen port of 0 is chosen here, once: every restart of the process listens on that port
         resolved = resolve_listen(ordered, known.listen_type)
-        if resolved != ordered:
-            model, launch = known.prepare(resolved, process_id, self.site)
+        if resolved != ordered:  # the order as sent (secret arguments are masked in ``ordered``)
+            model, launch = known.prepare(
+                {**args, LISTEN_MEMBER: resolved[LISTEN_MEMBER]}, process_id, self.site
+            )
         normalised = model.model_dump(mode="json")
         async with self._lock:
             if self._closed:
