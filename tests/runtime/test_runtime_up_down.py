@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -188,10 +187,11 @@ def test_up_serves_a_network_that_status_plant_and_down_control(
     assert up.poll() is None
     assert is_running(emulator_pid)
 
-    asked = time.monotonic()
     stopped = sdqkd("down", "--run-dir", run_dir)
+    # exit status 0: the launcher exited by itself within down's timeout (at the timeout down kills the
+    # processes and fails); how long it took is the machine's load, not this test's business
     assert stopped.returncode == 0, stopped.stderr
-    assert time.monotonic() - asked < 10, "down waits for the launcher to exit, not for its timeout"
+    assert "stopped the network" in stopped.stdout
     assert_stopped(run_dir, up, emulator_pid)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from polling import wait_for
 from kme_process_support import (
     Up,
     pools_ready,
@@ -63,7 +64,15 @@ def test_saes_on_two_linked_madrid_nodes_share_keys_through_their_kmes_and_down_
     assert pools_ready(status, LINK)
 
     with sae_http(status, "concepcion") as concepcion, sae_http(status, "norte") as norte:
-        made = concepcion.get("/api/v1/keys/norte-app/enc_keys", params={"number": 3, "size": 512})
+        # Concepción's transmitter is switched: while it serves Quintín the controller relays Concepción–
+        # Norte over Quintín, whose hops may be short of key for a moment (503, as ETSI 014 says: retry)
+        made = wait_for(
+            lambda: concepcion.get("/api/v1/keys/norte-app/enc_keys", params={"number": 3, "size": 512}),
+            lambda answer: answer.status_code != 503,
+            60,
+            "keys from concepcion's KME",
+            interval_s=0.5,
+        )
         assert made.status_code == 200, made.text
         keys = made.json()["keys"]
         assert len(keys) == 3
