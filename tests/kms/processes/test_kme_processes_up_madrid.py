@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from polling import wait_for
 from kme_process_support import (
     Up,
     pools_ready,
