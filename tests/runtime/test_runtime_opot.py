@@ -80,6 +80,7 @@ def test_300_datagrams_verify_across_key_changes_and_forgeries_are_dropped(
         # under the current key until the next arrives), so how many keys 300 packets see depends on
         # how fast the KME answers: several, each used once, not exactly 300 / 50
         assert len(hop_keys) == len(set(hop_keys)) >= 3
+
         # taken at n2, fetched at n3: the same IDs in the same order, once n2's stats file (rewritten every
         # 0.2 s) catches up — n2 may hold one more, renewed after the last packet and not used yet
         def taken_at_n2(s: dict[str, Any]) -> bool:

@@ -6,12 +6,14 @@ plant API, the event stream, and each module's ETSI GS QKD 014 key delivery.
     /api/v1/plant/fibres[...], /api/v1/plant/switches[...]               optical plant
     /api/v1/events[?module=ID]                                           server-sent events
     /devices/{module_id}/api/v1/keys/...                                 ETSI GS QKD 014 per module
+    /metrics                                                             Prometheus (sdqkd.emulator.metrics)
 
 Errors of the management and plant APIs are RFC 9457 problem details, from one table: no usable
 client certificate 401, a known caller that may not make the call 403, no such element 404, a change
 the device refuses 409, a malformed request 400 (where and why, never what was sent); ETSI 014
 errors are the spec's own. Callers: the operator and the controller everywhere; an agent
-(``agent:NODE``) reads everything and configures the modules of its node; KMEs only reach ETSI 014.
+(``agent:NODE``) reads everything and configures the modules of its node; KMEs only reach ETSI 014;
+the metrics are the operator's.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Annotated, Any, Literal, Self
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdqkd import __version__
 from sdqkd.emulator.devices import ModuleKeyService
 from sdqkd.emulator.engine import Emulator
 from sdqkd.emulator.events import Event
+from sdqkd.emulator.metrics import EmulatorCollector
 from sdqkd.emulator.world import PairState
 from sdqkd.errors import DeviceError, Forbidden, NotFound, Unauthenticated
 from sdqkd.etsi014.app import create_etsi014_app
@@ -36,6 +40,7 @@ from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
 from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
+from sdqkd.server.metrics import add_metrics_route
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
 __all__ = ["create_emulator_app"]
@@ -109,6 +114,9 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
     world = emulator.world
 
     install_error_handlers(app, _ERROR_TABLE)
+    registry = CollectorRegistry()  # the emulator's own: other services may share the process
+    registry.register(EmulatorCollector(emulator))
+    add_metrics_route(app, registry)
 
     def require_module_writer(caller: Identity, module: QkdModule) -> None:
         if caller.role in (Role.OPERATOR, Role.CONTROLLER):
@@ -142,14 +150,7 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         module = world.module(module_id)
         config = world.configs[module_id]
         pair = emulator.pair_for_module(module_id)
-        if module_id in world.failed_modules:
-            state, reason = "failed", "the module has failed"
-        elif not config.enabled:
-            state, reason = "disabled", "not enabled"
-        elif pair is None:
-            state, reason = "unpaired", "no peer names this module back"
-        else:
-            state, reason = ("up", "") if pair.active else ("down", pair.reason)
+        state, reason = emulator.module_state(module_id)
         return {
             "id": module.id,
             "state": state,

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sdqkd.emulator.events import EventBroker
 from sdqkd.emulator.keys import PairKeys
@@ -35,7 +35,7 @@ from sdqkd.emulator.world import PairState, World
 from sdqkd.errors import ConfigError, DeviceError
 from sdqkd.topology.models import Topology
 
-__all__ = ["RELOCK_REASON", "RESYNC_REASON", "TICK_S", "Emulator", "KeyLimits"]
+__all__ = ["RELOCK_REASON", "RESYNC_REASON", "TICK_S", "Emulator", "KeyLimits", "ModuleState"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ TICK_S = 0.05
 RELOCK_REASON = "re-locking to the new quantum channel"
 RESYNC_REASON = "re-synchronising after the switch moved"
 _T = TypeVar("_T")
+
+ModuleState = Literal["up", "down", "unpaired", "disabled", "failed"]
+"""What a module is doing: making key (up), paired but not (down), named by no peer (unpaired), not
+enabled (disabled), or broken (failed)."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,17 @@ class Emulator:
         pairs = [p for p in self._pairs.values() if module_id in p.key]
         pairs.sort(key=lambda p: not p.active)
         return pairs[0] if pairs else None
+
+    def module_state(self, module_id: str) -> tuple[ModuleState, str]:
+        """What a module is doing now, and why when it makes no key ("" when up)."""
+        if module_id in self.world.failed_modules:
+            return "failed", "the module has failed"
+        if not self.world.configs[module_id].enabled:
+            return "disabled", "not enabled"
+        pair = self.pair_for_module(module_id)
+        if pair is None:
+            return "unpaired", "no peer names this module back"
+        return ("up", "") if pair.active else ("down", pair.reason)
 
     # Time -------------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
     /kmapi/v1/ext_keys                     KME↔KME: one hop of a key relay (ETSI GS QKD 020, peer KME only)
     /api/v1/kme                            pool levels per link, local keys (operator, controller, agent)
     /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (controller, agent)
+    /metrics                               Prometheus text format (operator; sdqkd.kms.metrics)
 
 ETSI 014 errors are the spec's (its own app's table: a caller not allowed is 401 there); the others
 are RFC 9457 problem details, from this app's table: no usable client certificate 401, a known caller
@@ -20,12 +21,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
+from prometheus_client import CollectorRegistry
 
 from sdqkd import __version__
 from sdqkd.errors import Forbidden, KeyRequestInvalid, KeyServiceUnavailable, Unauthenticated, Unavailable
 from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.kms.config import VirtualLinkConfig
 from sdqkd.kms.kme import Kme
+from sdqkd.kms.metrics import KmeCollector, etsi014_operation
 from sdqkd.kms.peer import (
     AssignmentsRequest,
     AssignmentsResponse,
@@ -38,6 +41,7 @@ from sdqkd.kms.store import LOCAL_SCOPE
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
 from sdqkd.server.identity import PeerDep, require_roles
+from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 
 __all__ = ["create_kme_app"]
 
@@ -89,6 +93,16 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     )
 
     install_error_handlers(app, _ERROR_TABLE)
+
+    registry = CollectorRegistry()  # the KME's own: other services may share the process
+    registry.register(KmeCollector(kme))
+    latency = request_duration_histogram(
+        registry,
+        "sdqkd_kme_etsi014_request_duration_seconds",
+        "time to answer an ETSI GS QKD 014 request, by operation and status code, seconds",
+    )
+    app.add_middleware(TimedRequests, histogram=latency, operation=etsi014_operation)
+    add_metrics_route(app, registry)
 
     @app.post("/kmeapi/v1/links/{link_id}/blocks")
     async def hold_blocks(link_id: str, body: BlocksRequest, caller: PeerDep) -> BlocksResponse:

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,9 @@ class Kme:
         self._devices: dict[str, Etsi014Client] = {}
         self._peers: dict[str, PeerClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.keys_served: Counter[tuple[str, str, str]] = Counter()
+        """Keys handed to SAEs since the KME started, by (``enc_keys`` or ``dec_keys``, master SAE,
+        slave SAE: the first one named for ``enc_keys``); for the metrics."""
 
     # Life cycle --------------------------------------------------------------------------------------
 
@@ -253,13 +257,16 @@ class Kme:
                     f"additional slave SAE {other!r} is not attached to KME {slave_kme!r}"
                 )
         if local:
-            return self._local_keys(master, slaves, number, size)
-        if link is None:
+            container = self._local_keys(master, slaves, number, size)
+        elif link is None:
             relayed = await self._relay(virtual, master, slaves, number, size)
-            return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(m)) for key_id, m in relayed])
-        taken = self.store.take_keys(link.id, master, slaves, number, size)
-        log.debug("enc_keys: %d key(s) of %d bits for %s", number, size, master)
-        return KeyContainer(keys=[Key(key_id=key_id, key=encode_key(material)) for key_id, material in taken])
+            container = KeyContainer(keys=[Key(key_id=key_id, key=encode_key(m)) for key_id, m in relayed])
+        else:
+            taken = self.store.take_keys(link.id, master, slaves, number, size)
+            log.debug("enc_keys: %d key(s) of %d bits for %s", number, size, master)
+            container = KeyContainer(keys=[Key(key_id=k, key=encode_key(material)) for k, material in taken])
+        self.keys_served[("enc_keys", master, slave_sae_id)] += len(container.keys)
+        return container
 
     async def dec_keys(self, caller: Identity, master_sae_id: str, key_ids: KeyIds) -> KeyContainer:
         slave = self._local_sae(caller)
@@ -277,6 +284,7 @@ class Kme:
             self.store.record_assignments(link.id, [a for a in assignments if a.master == master_sae_id])
         delivered = self.store.deliver(master_sae_id, slave, ids)
         log.debug("dec_keys: %d key(s) for %s", len(delivered), slave)
+        self.keys_served[("dec_keys", master_sae_id, slave)] += len(delivered)
         return KeyContainer(
             keys=[Key(key_id=key_id, key=encode_key(material)) for key_id, material in delivered]
         )
