@@ -61,7 +61,7 @@ from sdqkd.agent.consumption import (
     statistics_entry,
 )
 from sdqkd.agent.datastore import ChangeKind, Datastore
-from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, QkdDeviceDriver
+from sdqkd.agent.drivers import DeviceDescription, DeviceEventKind, ModuleStatus, Performance, QkdDeviceDriver
 from sdqkd.agent.kme import KmeCounters, KmeReader, KmeUnavailable
 from sdqkd.agent.mapping import (
     InterfaceDirectory,
@@ -166,6 +166,7 @@ class NodeAgent:
         # the KME readings of the last RATE_WINDOW_S seconds (at least two once there are), oldest first
         self._kme_readings: deque[KmeCounters] = deque()
         self._relay_bps: dict[UUID, float] = {}  # per PHYS qkdl_id, from the readings
+        self.performance: dict[UUID, Performance] = {}  # per PHYS qkdl_id, as last read (the metrics)
         self._kme_failing = False
 
     @property
@@ -474,6 +475,7 @@ class NodeAgent:
                 performance = dataclasses.replace(
                     performance, skr_bps=0.0, snr=None, keys_available=0, keys_waiting=0
                 )
+            self.performance[link.qkdl_id] = performance
             state = link_status(statuses[call.module_id], call.peer_module_id, performance.keys_available)
             eskr = effective_skr_bps(performance.skr_bps, self._relay_bps.get(link.qkdl_id, 0.0))
             entry = link_entry(link, status=state, skr_bps=performance.skr_bps, eskr_bps=eskr)  # RFC 7951

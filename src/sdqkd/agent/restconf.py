@@ -6,6 +6,7 @@
     GET HEAD OPTIONS POST  /restconf/data                 the datastore (§3.3.1); POST creates a top node
     GET HEAD OPTIONS PUT POST PATCH DELETE  /restconf/data/PATH   a data resource (§3.5, §4)
     GET                    /restconf/streams/NAME/json    notifications as server-sent events (§6)
+    GET                    /metrics                       Prometheus text format (``metrics_readers``)
 
 Data is JSON only (``application/yang-data+json``, RFC 7951). ``GET`` takes the query parameters
 ``content`` (``all``, ``config``, ``nonconfig``) and ``depth`` (1-65535 or ``unbounded``), nothing else.
@@ -24,7 +25,8 @@ filter. Comment lines (``: keep-alive``) keep idle connections open.
 
 Access (mutual TLS; the caller's identity is its client certificate's): reading needs a role in
 ``readers`` or ``writers``, writing a role in ``writers``. No usable certificate: 401; a role not
-allowed: 403 (error-tag ``access-denied``).
+allowed: 403 (error-tag ``access-denied``). ``/metrics`` is for ``metrics_readers`` only (the operator):
+the owner's collector and the durations of the datastore's writes, by method and status.
 
 Errors are always an ``ietf-restconf:errors`` body (§7.1, :mod:`sdqkd.restconf.codec`) with the status
 of §7's table (400
@@ -42,6 +44,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
 from sdqkd import __version__
 from sdqkd.agent.datastore import Content, Datastore
@@ -53,6 +57,7 @@ from sdqkd.restconf.paths import JsonValue
 from sdqkd.restconf.sse import EVENT_STREAM, event_stream_response, format_comment
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers
 from sdqkd.server.identity import peer_identity
+from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.middleware import NoStoreAndContain
 
 __all__ = ["create_restconf_app"]
@@ -213,6 +218,13 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def _write_operation(method: str, path: str) -> str | None:
+    """A write to the datastore is timed under its method; nothing else is."""
+    if method in _READ_METHODS or not path.startswith("/restconf/data"):
+        return None
+    return method if method in _DATA_METHODS else None
+
+
 # The app --------------------------------------------------------------------------------------------
 
 
@@ -224,6 +236,8 @@ def create_restconf_app(
     stream: NotificationStream | None = None,
     heartbeat_s: float = 15.0,
     title: str = "sdqkd RESTCONF",
+    metrics: Collector | None = None,
+    metrics_readers: frozenset[Role] = frozenset({Role.OPERATOR}),
 ) -> FastAPI:
     """A RESTCONF server of ``datastore`` (see the module's description).
 
@@ -234,6 +248,8 @@ def create_restconf_app(
         stream: the notification stream to serve, if any.
         heartbeat_s: seconds between keep-alive comments on an idle event stream.
         title: the app's title.
+        metrics: the owner's figures, served at ``/metrics`` beside the writes' durations.
+        metrics_readers: certificate roles that may read ``/metrics``.
     """
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
@@ -254,6 +270,16 @@ def create_restconf_app(
         return identity
 
     install_error_handlers(app, _ERROR_TABLE)
+    registry = CollectorRegistry()  # the server's own: other services may share the process
+    if metrics is not None:
+        registry.register(metrics)
+    writes = request_duration_histogram(
+        registry,
+        "sdqkd_agent_restconf_write_duration_seconds",
+        "time to apply a write to the datastore (PUT, POST, PATCH, DELETE), by method and status, seconds",
+    )
+    app.add_middleware(TimedRequests, histogram=writes, operation=_write_operation)
+    add_metrics_route(app, registry, tuple(metrics_readers))
 
     @app.get("/.well-known/host-meta", include_in_schema=False)
     async def host_meta(request: Request) -> Response:

@@ -45,6 +45,7 @@ from starlette.types import Receive, Scope, Send
 from sdqkd.agent.callhome import CallHome
 from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
+from sdqkd.agent.metrics import AgentCollector
 from sdqkd.agent.node import NodeAgent
 from sdqkd.agent.restconf import create_restconf_app
 from sdqkd.etsi014.client import Etsi014Client
@@ -194,6 +195,7 @@ class AgentApp:
                     writers=frozenset({Role.CONTROLLER, Role.OPERATOR}),
                     stream=self.agent.stream,
                     title=f"sdqkd agent {self.agent.node_id}: ETSI GS QKD 015 over RESTCONF",
+                    metrics=AgentCollector(self.agent),
                 )
                 self._loop = asyncio.get_running_loop()
                 await send({"type": "lifespan.startup.complete"})

@@ -39,9 +39,10 @@ _BLOCKS_USED = {"keys": "blocks_used_for_keys", "relay": "blocks_used_for_relay"
 _RELAYED = {"out": "keys_relayed_out", "in": "keys_relayed_in", "forwarded": "keys_forwarded"}
 
 
-def etsi014_operation(path: str) -> str | None:
-    """The ETSI GS QKD 014 operation a request path names (``status``, ``enc_keys``, ``dec_keys``),
-    or None for any other path (timed requests are labelled by operation, never by SAE ID)."""
+def etsi014_operation(method: str, path: str) -> str | None:
+    """The ETSI GS QKD 014 operation a request (any ``method``) to ``path`` is (``status``,
+    ``enc_keys``, ``dec_keys``), or None for any other path (timed requests are labelled by
+    operation, never by SAE ID)."""
     if not path.startswith(_ETSI014_PREFIX):
         return None
     operation = path.rsplit("/", 1)[-1]

@@ -4,6 +4,7 @@
     GET    /api/v1/nfv/processes        every process
     GET    /api/v1/nfv/processes/{id}   one process: state, pid, restarts, last exit, log, stats
     DELETE /api/v1/nfv/processes/{id}   204: stopped (SIGTERM, then SIGKILL) and forgotten
+    GET    /metrics                     Prometheus text format (operator only; sdqkd.nfv.metrics)
 
 Only the SDN controller orders (PUT, DELETE); the controller and the operator read. No usable client
 certificate is 401; another role (an agent, even of this node; a KME; an SAE) 403; a body that does
@@ -17,15 +18,18 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Response
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdqkd import __version__
 from sdqkd.errors import Forbidden, Unauthenticated
 from sdqkd.nfv.kinds import ProcessRefused
+from sdqkd.nfv.metrics import SupervisorCollector
 from sdqkd.nfv.supervisor import PROCESS_ID_PATTERN, ProcessInfo, State, Supervisor, UnknownProcess
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
+from sdqkd.server.metrics import add_metrics_route
 
 __all__ = ["ProcessOrder", "ProcessStatus", "create_service_manager_app"]
 
@@ -99,6 +103,9 @@ def create_service_manager_app(supervisor: Supervisor) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app, _ERROR_TABLE)
+    registry = CollectorRegistry()  # the manager's own: other services may share the process
+    registry.register(SupervisorCollector(supervisor))
+    add_metrics_route(app, registry)
 
     @app.get("/api/v1/nfv/processes")
     async def list_processes(_: ReaderDep) -> ProcessList:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,6 +53,9 @@ class NotificationStream:
         self.description = description
         self._model = model
         self.broker: Broker[dict[str, JsonValue]] = Broker(queue_size)
+        self.published: Counter[str] = Counter()
+        """Notifications published so far, by module-qualified name (for the metrics)."""
+        self._count_lock = threading.Lock()  # publish() may be called from any thread
 
     def publish(
         self, notification: dict[str, JsonValue], event_time: str | None = None
@@ -71,6 +76,8 @@ class NotificationStream:
         self._validate(notification)
         envelope = {NOTIFICATION: {"eventTime": event_time or _event_time(), **notification}}
         self.broker.publish(envelope)
+        with self._count_lock:
+            self.published[next(iter(notification))] += 1
         return envelope
 
     def _validate(self, notification: dict[str, JsonValue]) -> None:

@@ -76,17 +76,19 @@ class TimedRequests:
     Args:
         app: the app to wrap.
         histogram: where durations go (labels ``operation``, ``code``).
-        operation: the operation a request path is (a bounded set of names, never a raw path: paths
-            may hold IDs), or None for a request not timed.
+        operation: the operation a request is, from its method and path (a bounded set of names, never
+            a raw path: paths may hold IDs), or None for a request not timed.
     """
 
-    def __init__(self, app: ASGIApp, *, histogram: Histogram, operation: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, histogram: Histogram, operation: Callable[[str, str], str | None]
+    ) -> None:
         self.app = app
         self.histogram = histogram
         self.operation = operation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = self.operation(scope["path"]) if scope["type"] == "http" else None
+        operation = self.operation(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if operation is None:
             await self.app(scope, receive, send)
             return
