@@ -268,7 +268,8 @@ class Supervisor:
             return "created" if old is None else "replaced"
 
     async def delete(self, process_id: str) -> None:
-        """Stop process ``process_id`` (SIGTERM, SIGKILL after ``stop_timeout_s``) and forget it.
+        """Stop process ``process_id`` (SIGTERM, SIGKILL after ``stop_timeout_s``) and forget it, with
+        the files written for it (an OPoT node's share: a secret must not outlive its process).
 
         Raises:
             UnknownProcess: no process of that id.
@@ -276,6 +277,8 @@ class Supervisor:
         async with self._lock:
             child = self._child(process_id)
             await self._stop(child)
+            for path, _ in child.launch.files:
+                path.unlink(missing_ok=True)
             del self._children[process_id]
             log.info("process %s stopped and removed", process_id)
 
