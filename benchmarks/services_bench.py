@@ -1,5 +1,5 @@
-"""Network services on demand: OPoT packets/s per node and end to end, and an encrypted-tunnel service's
-creation and healing times.
+"""Network services on demand: OPoT packets/s per node and end to end, an encrypted-tunnel service's
+creation and healing times, and an OPoT service's creation time and packets/s.
 
 - roles: one :class:`~sdqkd.apps.opot_path.OpotNode` at a time (ingress, transit, verifier of n1 → n2 →
   n3) in this process, its hops keyed by in-memory KME stand-ins. A feeder keeps ``--in-flight``
@@ -14,7 +14,13 @@ creation and healing times.
   service create`` does, with the operator's client: no CLI start-up timed), then timed until a new TCP
   connection to its listen port echoes from a server at its forward address (``flows``) and until it
   reads ``active``; then its entry is killed with SIGKILL and both are timed again (``active`` with a
-  new entry pid). It is deleted after each trial. Another service type is one more ``SERVICE_TRIALS``.
+  new entry pid). Per trial, an ``opot`` service over n1 → n2 → n3 is posted the same way, then timed
+  until its verifier counts a first valid datagram (one into its ingress every 50 ms; the verifier's
+  count as the service shows it, from a stats file its node rewrites every 0.2 s), and 2000 datagrams
+  are sent through it as ``sdqkd opot send`` does (:func:`~sdqkd.apps.opot_service.send_to_service`,
+  64 in flight, each window waiting until the nodes' counters, read through the controller, account
+  for it: the service's packets/s as a user sees it, bounded by those reads, not by the nodes). Each
+  is deleted after each trial. Another service type is one more ``SERVICE_TRIALS``.
 
 Everything shares this host's CPUs: the figures depend on the host and its load. With ``--run-dir`` the
 chain:3 running there is used and left running; otherwise one is started in a temporary directory and
@@ -52,6 +58,7 @@ from typing import Any
 
 from sdqkd.apps.opot_keys import RefreshPolicy
 from sdqkd.apps.opot_path import NodeConfig, OpotNode
+from sdqkd.apps.opot_service import send_to_service
 from sdqkd.controller.client import ControllerClient
 from sdqkd.errors import SdqkdError
 from sdqkd.opot import generate_profiles
@@ -427,10 +434,56 @@ def tunnel_trial(client: ControllerClient, target: int) -> dict[str, float]:
             "heal_flows_s": healed["flows_s"], "heal_active_s": healed["active_s"]}  # fmt: skip
 
 
+OPOT_SERVICE_PACKETS = 2000
+
+
+def opot_trial(client: ControllerClient, target: int) -> dict[str, float]:
+    """Create an OPoT service n1 → n2 → n3, time it until its verifier counts a first valid datagram;
+    time 2000 datagrams through it; delete it. (``target``, the echo port, is a tunnel's.)"""
+    t0 = time.monotonic()
+    created = client.create_service({"type": "opot", "path": PATH})
+    service_id = created["id"]
+    post_s = time.monotonic() - t0
+    host, _, port = created["processes"][PATH[0]]["args"]["listen"].rpartition(":")
+    ingress = (host.strip("[]"), int(port))
+    family = socket.AF_INET6 if ":" in ingress[0] else socket.AF_INET
+
+    probes = 0
+
+    def verified() -> bool:
+        # one datagram per round, so that one reaches the ingress once it serves
+        nonlocal probes
+        probe.sendto(datagram(probes, 64), ingress)
+        probes += 1
+        return bool((client.service(service_id).get("opot") or {}).get("valid", 0))
+
+    def accounted(service: dict[str, Any]) -> int:
+        """Datagrams verified, or dropped at some node."""
+        stats = [endpoint.get("stats") or {} for endpoint in service["endpoints"].values()]
+        return int(service["opot"]["valid"]) + sum(sum(s.get("dropped", {}).values()) for s in stats)
+
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            poll(verified, 120, "a first verified datagram")
+        first_s = time.monotonic() - t0
+        # the probes still on the way must not count as the traffic's
+        poll(lambda: accounted(client.service(service_id)) >= probes, 10, "the probes accounted for")
+        started = time.perf_counter()
+        result = send_to_service(client, service_id, OPOT_SERVICE_PACKETS, timeout_s=60)
+        elapsed = time.perf_counter() - started
+    finally:
+        client.delete_service(service_id)
+    if result.valid != OPOT_SERVICE_PACKETS:
+        raise Failed(f"opot service: {result.as_json()}: not every datagram verified")
+    return {"post_s": post_s, "first_verified_s": first_s, "packets_per_s": result.sent / elapsed}
+
+
 SERVICE_TRIALS: dict[str, Callable[[ControllerClient, int], dict[str, float]]] = {
     "encrypted-tunnel": tunnel_trial,
+    "opot": opot_trial,
 }
-"""One function per service type: (operator's client, echo port) → its times of one trial, seconds."""
+"""One function per service type: (operator's client, echo port) → its figures of one trial (seconds;
+packets/s)."""
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -465,7 +518,8 @@ def print_text(result: dict[str, Any]) -> None:
             f"lost {e2e['lost']}, keys on n2->n3 {e2e['keys_n2_n3']}"
         )
     for name, figures in result.get("services", {}).items():
-        print(f"service {name} n1 -> n3, {result['trials']} trials (p50 / max, s):")
+        path = " -> ".join(PATH) if name == "opot" else "n1 -> n3"
+        print(f"service {name} {path}, {result['trials']} trials (p50 / max; s, packets/s):")
         for figure, value in figures.items():
             print(f"  {figure:<16} {value['p50']:7.2f} / {value['max']:7.2f}")
 
