@@ -183,8 +183,9 @@ class ProcessKind:
             model = self.args.model_validate(dict(args))
         except ValidationError as exc:
             error = exc.errors()[0]
-            where = ".".join(str(part) for part in error.get("loc", ())) or "args"
-            raise ProcessRefused(f"{self.name}: args.{where}: {error['msg']}") from None
+            # a member's error names it (args.listen); one of the whole model (a model validator) args
+            where = ".".join(("args", *(str(part) for part in error.get("loc", ()))))
+            raise ProcessRefused(f"{self.name}: {where}: {error['msg']}") from None
         node = getattr(model, "node", site.node_id)
         if node != site.node_id:
             raise ProcessRefused(
