@@ -1,9 +1,10 @@
 """Support for the service manager tests (importable as ``nfv_support``): harmless process kinds
-(Python loops) beside the real ones, the certificates of each kind of caller, and a manager served
-with mutual TLS on loopback."""
+(Python loops; an OPoT node's arguments and share file with a harmless command) beside the real
+ones, the certificates of each kind of caller, and a manager served with mutual TLS on loopback."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sdqkd.nfv import DEFAULT_KINDS, Launch, ProcessKind, RestartPolicy, Site, Supervisor
 from sdqkd.nfv.app import create_service_manager_app
+from sdqkd.nfv.kinds import OpotNodeArgs
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, client_ssl_context
 from sdqkd.server import BackgroundServer, TlsFiles
 
@@ -67,11 +69,35 @@ def _crasher(args: LoopArgs, process_id: str, site: Site) -> Launch:
     return Launch((sys.executable, "-c", "raise SystemExit(3)"))
 
 
+# An OPoT node stand-in: reads the share file the manager wrote (a file it cannot parse ends it), binds
+# its UDP listen address, and writes its pid, the share's node and the file's mode to its stats file.
+_SHARE_READER = (
+    "import json, os, socket, stat, sys, time\n"
+    "share, listen, stats = sys.argv[1:4]\n"
+    "node = json.load(open(share))['node']['node']\n"
+    "mode = stat.S_IMODE(os.stat(share).st_mode)\n"
+    "host, _, port = listen.rpartition(':')\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((host, int(port)))\n"
+    "open(stats + '.partial', 'w').write(json.dumps({'pid': os.getpid(), 'node': node, 'mode': mode}))\n"
+    "os.replace(stats + '.partial', stats)\n"
+    "while True: time.sleep(0.5)\n"
+)
+
+
+def _opot_standin(args: OpotNodeArgs, process_id: str, site: Site) -> Launch:
+    """The real ``opot-node`` launch (its stats file, its share file) with a harmless command line."""
+    real = DEFAULT_KINDS["opot-node"].launch(args, process_id, site)
+    share = real.argv[real.argv.index("--profile") + 1]
+    argv = (sys.executable, "-c", _SHARE_READER, share, args.listen, str(real.stats_file))
+    return Launch(argv, real.stats_file, real.files)
+
+
 KINDS = {
     **DEFAULT_KINDS,
     "sleeper": ProcessKind("sleeper", LoopArgs, _sleeper),
     "crasher": ProcessKind("crasher", LoopArgs, _crasher),
     "listener": ProcessKind("listener", ListenerArgs, _listener),
+    "opot-standin": ProcessKind("opot-standin", OpotNodeArgs, _opot_standin, socket.SOCK_DGRAM),
 }
 
 
