@@ -135,10 +135,11 @@ def send_to_service(
     service = _live(calls, service_id, timeout_s)
     path = list(service["path"])
     route = faulty_route(path, fault)
-    if route is not None:
-        calls.route_service(service_id, route)
     sent = 0
     try:
+        if route is not None:
+            # inside the try: a change that failed half-way (the controller's answer lost) is undone too
+            calls.route_service(service_id, route)
         service = _live(calls, service_id, timeout_s)
         base_valid, base_invalid, base_all = _counts(service)
         ingress = _address(service["processes"][path[0]]["args"]["listen"])
