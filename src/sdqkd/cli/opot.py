@@ -183,12 +183,14 @@ def send_command(
     if skip is not None:
         faults.append(Skip(skip))
     if swap is not None:
-        first, _, second = swap.partition(",")
-        faults.append(Swap(first.strip(), second.strip()))
+        first, _, second = (part.strip() for part in swap.partition(","))
+        if not first or not second:
+            raise typer.BadParameter(f"--swap takes two nodes, A,B: not {swap!r}")
+        faults.append(Swap(first, second))
     if inject:
         faults.append(Inject(inject))
-    if len(faults) > 1:
-        raise ConfigError("one fault at a time: --skip, --swap or --inject")
+    if len(faults) > 1:  # a usage error (exit 2), found before the controller is asked anything
+        raise typer.BadParameter("one fault at a time: --skip, --swap or --inject")
     with controller_client(RunDir(Path(run_dir).resolve())) as client:
         result = send_to_service(
             client,
