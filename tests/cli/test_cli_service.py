@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from sdqkd.controller.client import ControllerClient
+from sdqkd.controller.service_intents import OpotChain
 from sdqkd.runtime import status
 
 Sdqkd = Callable[..., subprocess.CompletedProcess[str]]
@@ -34,9 +35,26 @@ class FakeController:
             "reason": "the entry at n1 is restarting",
         }
 
+    @staticmethod
+    def opot(intent: dict[str, Any]) -> dict[str, Any]:
+        """An OPoT service as the controller answers its creation (its shares masked)."""
+        path = intent["path"]
+        listen = {node: f"127.0.0.1:{40001 + i}" for i, node in enumerate(reversed(path))}
+        listen[path[0]] = intent.get("listen") or listen[path[0]]
+        processes = {
+            node: {"node": node, "kind": "opot-node", "args": {"share": "**********", "listen": listen[node]}}
+            for node in reversed(path)
+        }
+        return {
+            "id": SERVICE_ID, "type": "opot", "forward": None, **intent, "apps": [], "processes": processes,
+            "route": path, "state": "instantiating", "reason": None,
+        }  # fmt: skip
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
+        if request.method == "POST" and body["type"] == "opot":
+            return httpx.Response(201, json=self.opot(body))
         if request.method == "POST":
             if body["b"]["node"] == "n9":
                 return httpx.Response(
@@ -114,3 +132,44 @@ def test_list_show_and_delete(sdqkd: Sdqkd, controller: FakeController, tmp_path
     deleted = sdqkd("service", "delete", SERVICE_ID, "--run-dir", str(tmp_path))
     assert deleted.returncode == 0, deleted.stderr
     assert controller.requests[-1][:2] == ("DELETE", f"/api/v1/services/{SERVICE_ID}")
+
+
+def test_create_opot_sends_the_path_and_its_options_as_an_opot_intent(
+    sdqkd: Sdqkd, controller: FakeController, tmp_path: Path
+) -> None:
+    result = sdqkd(
+        "service", "create", "opot", "--run-dir", str(tmp_path), "--path", "n1, n2,n3,",
+        "--listen", "0.0.0.0:5000", "--forward", "127.0.0.1:8080", "--refresh-packets", "500",
+        "--refresh-s", "5", "--min-rate-bps", "2000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ((method, path, intent),) = controller.requests
+    assert (method, path) == ("POST", "/api/v1/services")
+    assert intent == {
+        "type": "opot",
+        "path": ["n1", "n2", "n3"],
+        "listen": "0.0.0.0:5000",
+        "forward": "127.0.0.1:8080",
+        "refresh_packets": 500,
+        "refresh_s": 5.0,
+        "min_rate_bps": 2000,
+    }
+    assert OpotChain.model_validate(intent).path == ["n1", "n2", "n3"]  # what the controller takes
+    assert (
+        f"created {SERVICE_ID} opot n1 0.0.0.0:5000 → n2 → n3 127.0.0.1:8080: instantiating" in result.stdout
+    )
+
+
+def test_create_opot_leaves_listen_and_forward_to_the_controller_when_not_given(
+    sdqkd: Sdqkd, controller: FakeController, tmp_path: Path
+) -> None:
+    result = sdqkd(
+        "service", "create", "opot", "--run-dir", str(tmp_path), "--path", "a,b", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    ((_, _, intent),) = controller.requests
+    assert intent == {"type": "opot", "path": ["a", "b"], "refresh_packets": 10_000, "refresh_s": 60.0,
+                      "min_rate_bps": 0}  # fmt: skip
+    assert OpotChain.model_validate(intent).listen is None
+    shown = json.loads(result.stdout)
+    assert shown["processes"]["a"]["args"] == {"share": "**********", "listen": "127.0.0.1:40002"}
