@@ -257,6 +257,7 @@ class Supervisor:
                 return "unchanged"
             if old is not None:
                 await self._stop(old)
+                _remove_files(old)  # the new process's own are written before it starts
                 del self._children[process_id]
             self.site.log_dir.mkdir(parents=True, exist_ok=True)
             child = _Child(
@@ -277,16 +278,18 @@ class Supervisor:
         async with self._lock:
             child = self._child(process_id)
             await self._stop(child)
-            for path, _ in child.launch.files:
-                path.unlink(missing_ok=True)
+            _remove_files(child)
             del self._children[process_id]
             log.info("process %s stopped and removed", process_id)
 
     async def close(self) -> None:
-        """Stop every process (all at once); the manager takes no more orders."""
+        """Stop every process (all at once) and remove the files written for them; the manager takes no
+        more orders (a manager started again runs nothing until the controller orders it again)."""
         async with self._lock:
             self._closed = True
             await asyncio.gather(*(self._stop(child) for child in self._children.values()))
+            for child in self._children.values():
+                _remove_files(child)
 
     async def _stop(self, child: _Child) -> None:
         child.stop_requested.set()
@@ -393,6 +396,12 @@ class Supervisor:
         child.process, child.started_at = process, now
         log.info("process %s (%s) started: pid %d", child.id, child.kind, process.pid)
         return process
+
+
+def _remove_files(child: _Child) -> None:
+    """Remove the files written for ``child``: a secret must not outlive its process."""
+    for path, _ in child.launch.files:
+        path.unlink(missing_ok=True)
 
 
 def _write_private(path: Path, content: bytes) -> None:
