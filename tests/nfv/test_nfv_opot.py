@@ -1,7 +1,7 @@
 """An OPoT node under the service manager: its share (a secret) reaches the process only through a file
-of its own user's, written again before every start, never through its command line, and the manager's
-answers show it masked; its ``listen`` of port 0 becomes a free UDP port; a share that does not fit the
-order is refused with a problem.
+of its own user's, written again before every start and removed with the process, never through its
+command line; the manager's answers show it masked; its ``listen`` of port 0 becomes a free UDP port; a
+share that does not fit the order is refused with a problem.
 
 The real ``opot-node`` kind starts ``sdqkd opot node``, which needs a running network: orders that must
 start something use ``opot-standin`` (nfv_support), the real kind's arguments, share file and stats file
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from nfv_support import NODE, Manager
+from nfv_support import NODE, Manager, start_manager
 
 from polling import wait_for
 from sdqkd.nfv import ports
@@ -152,6 +152,29 @@ def test_the_same_order_again_is_unchanged_and_another_share_replaces_the_proces
     assert status["pid"] != first["pid"]
     assert status["restarts"] == 0
     assert _share_file(manager, "o1").read_text() == renewed
+
+
+def test_the_share_file_goes_with_its_process_deleted_replaced_by_another_kind_or_its_manager_stopped(
+    manager: Manager, controller: httpx.Client, tmp_path: Path
+) -> None:
+    for process_id in ("o1", "o2"):
+        assert controller.put(f"/api/v1/nfv/processes/{process_id}", json=_order()).status_code == 201
+        _serving(controller, process_id)
+    assert controller.delete("/api/v1/nfv/processes/o1").status_code == 204
+    assert not _share_file(manager, "o1").exists()
+    sleeper = {"kind": "sleeper", "args": {"node": NODE}}
+    assert controller.put("/api/v1/nfv/processes/o2", json=sleeper).status_code == 200
+    assert not _share_file(manager, "o2").exists()
+
+    other = start_manager(manager.pki, tmp_path / "other")
+    try:
+        with other.client(other.pki.controller) as client:
+            assert client.put("/api/v1/nfv/processes/o3", json=_order()).status_code == 201
+            _serving(client, "o3")
+            assert _share_file(other, "o3").exists()
+    finally:
+        other.server.stop()
+    assert not _share_file(other, "o3").exists()
 
 
 @pytest.mark.parametrize(
