@@ -151,5 +151,5 @@ def test_service_intents_are_refused_in_the_apis_error_format(
     ):
         assert response.status_code == status, response.text
         assert set(response.json()) == {"message", "details"}
-    assert bad.json()["message"].startswith("body.a.listen")
+    assert bad.json()["message"].startswith("body.encrypted-tunnel.a.listen")  # the intent type, then where
     assert unmanaged.json()["message"] == "node 'norte' has no service manager"

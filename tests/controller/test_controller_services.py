@@ -86,7 +86,7 @@ class FakeManagers:
             return 204, None
         process = processes[process_id]
         self._reads[process_id] += 1
-        if process["kind"] == "opot-node" and self._reads[process_id] > self.slow_start.get(node, 0):
+        if self._reads[process_id] > self.slow_start.get(node, 0):
             process["stats"].setdefault("pid", process["pid"])  # it serves: its stats are its own
         return 200, process
 
@@ -184,7 +184,7 @@ def test_a_tunnel_is_an_application_then_the_exit_then_the_entry_connecting_to_t
     assert services.get(record["id"])["state"] == "active"
     assert services.get(record["id"])["reason"] is None
     shown = asyncio.run(services.show(record["id"]))
-    assert shown["endpoints"]["entry"]["stats"] == {"epochs": 1, "key_ids": ["k1"]}
+    assert shown["endpoints"]["entry"]["stats"] == {"epochs": 1, "key_ids": ["k1"], "pid": 101}
     assert shown["endpoints"]["exit"]["pid"] == 100
 
 

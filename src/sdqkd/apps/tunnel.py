@@ -217,6 +217,7 @@ class TunnelStats:
     def as_json(self) -> dict[str, Any]:
         return {
             "role": self.role,
+            "pid": os.getpid(),  # whose stats: a restarted gateway's file is its own once it listens
             "connections": self.connections,
             "open_connections": self.open_connections,
             "bytes_entry_to_exit": self.bytes_entry_to_exit,

@@ -166,7 +166,6 @@ def _tunnel(intent: EncryptedTunnel, sae: Callable[[str], str], host: Callable[[
                 "connect": before["exit"]["listen"],
                 "rekey_s": intent.rekey_s,
             },
-            wait=False,
         ),
     ]
     fields = {

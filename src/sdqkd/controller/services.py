@@ -483,10 +483,9 @@ class Services:
 
 
 def _serving(kind: str, process: Mapping[str, Any]) -> bool:
-    """Whether a running process serves: an OPoT node once it has its first key and its socket (its
-    stats file then names its pid); other kinds once they run."""
-    if kind != "opot-node":
-        return True
+    """Whether a running process serves: once its stats file names its pid (a tunnel gateway writes it
+    once it listens, an OPoT node once it holds its first key and its socket); ``kind`` is for kinds
+    that keep no stats (none yet)."""
     stats = process.get("stats") or {}
     return stats.get("pid") is not None and stats.get("pid") == process.get("pid")
 
