@@ -29,6 +29,7 @@ import httpx
 from sdqkd.errors import ConfigError
 from sdqkd.etsi015 import qkdn_id
 from sdqkd.pki.tls import client_ssl_context
+from sdqkd.server.request_id import carry_request_id
 from sdqkd.server.run import TlsFiles
 
 __all__ = ["Backoff", "CallHome", "CallHomeState", "Registration", "is_transient", "register"]
@@ -256,7 +257,7 @@ class CallHome:
                 return
             assert self._tls is not None
             context = client_ssl_context(self._tls.cert, self._tls.key, self._tls.ca)  # verification on
-            async with httpx.AsyncClient(verify=context, timeout=self._timeout_s) as client:
+            async with carry_request_id(httpx.AsyncClient(verify=context, timeout=self._timeout_s)) as client:
                 await self._register(client, registration)
         except Exception:  # nobody awaits this task until shutdown: say it now
             self.state = "failed"

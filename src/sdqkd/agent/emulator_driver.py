@@ -37,6 +37,7 @@ from sdqkd.errors import DeviceError, NotFound, Unavailable
 from sdqkd.etsi015.names import ModuleRole
 from sdqkd.pki.tls import async_https_client
 from sdqkd.restconf.sse import ServerSentEvent, parse_events
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["EmulatorDriver"]
 
@@ -214,6 +215,8 @@ class EmulatorDriver:
         self._http, self._owns_http = async_https_client(
             "EmulatorDriver", cert, key, ca, timeout_s, http_client
         )
+        if self._owns_http:  # a client of the caller's stays as it was made
+            carry_request_id(self._http)
         self._modules: dict[str, DeviceDescription] = {}
         self._closed = False
 

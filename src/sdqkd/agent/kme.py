@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sdqkd.errors import Unavailable
 from sdqkd.etsi015 import link_qkdl_id, virtual_qkdl_id
 from sdqkd.pki.tls import async_https_client
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["BLOCK_BITS", "KmeCounters", "KmeReader", "KmeUnavailable", "parse_kme_status"]
 
@@ -131,6 +132,8 @@ class KmeReader:
     ) -> None:
         self.url = url.rstrip("/")
         self._http, self._owns_http = async_https_client("KmeReader", cert, key, ca, timeout_s, http_client)
+        if self._owns_http:  # a client of the caller's stays as it was made
+            carry_request_id(self._http)
         self._timeout_s = timeout_s
 
     def __repr__(self) -> str:

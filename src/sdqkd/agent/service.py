@@ -53,6 +53,7 @@ from sdqkd.etsi015 import load_data_model, yang_dir
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.qtls import app_front
 from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
+from sdqkd.server.logs import LogFormat, configure_logging
 from sdqkd.server.run import FrontedBy, serve_role
 
 __all__ = ["AgentApp", "AgentConfig", "load_agent_config", "run_agent"]
@@ -209,17 +210,11 @@ class AgentApp:
                 return
 
 
-def _log_to_stderr() -> None:
-    """The agent process's log: sdqkd's messages from INFO (a registration, a refusal), other
-    libraries' from WARNING (httpx says INFO for every request: the refresh loop's polls), on stderr."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sdqkd").setLevel(logging.INFO)
-
-
-def run_agent(config_path: Path) -> None:
-    """Serve the agent of ``config_path`` until SIGINT/SIGTERM."""
+def run_agent(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Serve the agent of ``config_path`` until SIGINT/SIGTERM, logging ``log_format`` lines on
+    stderr (sdqkd's from INFO: a registration, a refusal)."""
     config = load_agent_config(config_path)
-    _log_to_stderr()
+    configure_logging(log_format, "agent", config.node_id)
     model = load_data_model(yang_dir(config.yang_dir))
     tls = config.tls.files()
     driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sdqkd.cli.output import OutputFormat, console, fmt, print_json
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.server.logs import LogFormat
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -27,6 +28,10 @@ __all__ = [
 
 DEFAULT_RUN_DIR = Path("run")
 RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory (PKI, state, logs).")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option("--log-format", help="The log's lines: text, or json (one JSON object per line)."),
+]
 
 
 def link_state_note(link: dict[str, Any]) -> str:
@@ -84,6 +89,12 @@ def up_command(
             "--controller-node", help="The controller's site with qkd-tls (default: the first node)."
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format", help="The services' log lines: text, or json (one JSON object per line)."
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
     from sdqkd.runtime.launcher import Progress, up
@@ -150,6 +161,7 @@ def up_command(
         yang_dir=yang_dir,
         control_channel=control_channel,
         controller_node=controller_node,
+        log_format=log_format,
     )
 
 
@@ -198,6 +210,7 @@ def emulator_command(
             "before any controller configures it (not over a state file's configuration).",
         ),
     ] = False,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run the emulated optical plant and QKD modules (HTTPS, mutual TLS) until stopped."""
     from sdqkd.errors import ConfigError
@@ -206,46 +219,56 @@ def emulator_command(
     if not time_scale > 0:
         raise ConfigError("--time-scale must be > 0")
     run_emulator(
-        topology, run_dir.resolve(), host=host, port=port, time_scale=time_scale, commissioned=commissioned
+        topology,
+        run_dir.resolve(),
+        host=host,
+        port=port,
+        time_scale=time_scale,
+        commissioned=commissioned,
+        log_format=log_format,
     )
 
 
 def kme_command(
     config: Annotated[Path, typer.Option("--config", help="The KME's configuration file (YAML or JSON).")],
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run a key management entity (ETSI GS QKD 014 for SAEs, KME↔KME sync) until stopped."""
     from sdqkd.runtime.kme_service import run_kme
 
-    run_kme(config)
+    run_kme(config, log_format)
 
 
 def agent_command(
     config: Annotated[Path, typer.Option("--config", help="The agent's configuration file (YAML or JSON).")],
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run an SD-QKD node agent (ETSI GS QKD 015 over RESTCONF) until stopped."""
     from sdqkd.agent.service import run_agent
 
-    run_agent(config)
+    run_agent(config, log_format)
 
 
 def service_manager_command(
     config: Annotated[
         Path, typer.Option("--config", help="The service manager's configuration file (YAML or JSON).")
     ],
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run a node's service manager (tunnel endpoints and other service processes on the
     controller's orders) until stopped; its processes stop with it."""
     from sdqkd.nfv.service import run_service_manager
 
-    run_service_manager(config)
+    run_service_manager(config, log_format)
 
 
 def controller_command(
     config: Annotated[
         Path, typer.Option("--config", help="The controller's configuration file (YAML or JSON).")
     ],
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run the central SDN controller (registry, link provisioning, applications, northbound API)."""
     from sdqkd.controller.service import run_controller
 
-    run_controller(config)
+    run_controller(config, log_format)

@@ -13,6 +13,7 @@ import httpx
 
 from sdqkd.errors import Unavailable
 from sdqkd.pki.tls import client_ssl_context
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["ControllerClient", "ControllerClientError"]
 
@@ -82,7 +83,7 @@ class ControllerClient:
             context = client_ssl_context(cert, key, ca)
         except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
             raise ControllerClientError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
-        self._http = httpx.Client(base_url=self.url, verify=context, timeout=timeout_s)
+        self._http = carry_request_id(httpx.Client(base_url=self.url, verify=context, timeout=timeout_s))
 
     def close(self) -> None:
         if self._own:

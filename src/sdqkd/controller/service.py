@@ -18,6 +18,7 @@ from sdqkd.errors import QtlsError
 from sdqkd.etsi014.client import Etsi014Client
 from sdqkd.qtls import QtlsConnection, open_connection
 from sdqkd.qtls.http import QtlsTransport
+from sdqkd.server.logs import LogFormat, configure_logging
 from sdqkd.server.run import serve_role
 from sdqkd.topology.loader import load_topology
 
@@ -86,10 +87,12 @@ def _address(url: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or 443
 
 
-def run_controller(config_path: Path) -> None:
-    """Serve the controller of ``config_path`` until SIGINT/SIGTERM; once it accepts connections it
-    records ``{"url", "pid"}`` in its ``endpoint_file`` (if configured)."""
+def run_controller(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Serve the controller of ``config_path`` until SIGINT/SIGTERM, logging ``log_format`` lines on
+    stderr; once it accepts connections it records ``{"url", "pid"}`` in its ``endpoint_file`` (if
+    configured)."""
     config = load_controller_config(config_path)
+    configure_logging(log_format, "controller")
     controller, store = build_controller(config)
     try:
         serve_role(

@@ -20,6 +20,7 @@ from sdqkd.errors import AgentUnavailable
 from sdqkd.etsi015 import QKD_NODE
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.restconf.client import RestconfClient
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["Southbound"]
 
@@ -44,15 +45,19 @@ class Southbound:
         timeout_s: float = 5.0,
         agent_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            verify=client_ssl_context(cert, key, ca),
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
+        self._http = carry_request_id(
+            httpx.AsyncClient(
+                verify=client_ssl_context(cert, key, ca),
+                timeout=httpx.Timeout(timeout_s),
+                limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
+            )
         )
         self._agents = (
             self._http
             if agent_transport is None
-            else httpx.AsyncClient(transport=agent_transport, timeout=httpx.Timeout(timeout_s))
+            else carry_request_id(
+                httpx.AsyncClient(transport=agent_transport, timeout=httpx.Timeout(timeout_s))
+            )
         )
         self.restconf = RestconfClient(self._agents, unavailable=AgentUnavailable)
         self._closed = False

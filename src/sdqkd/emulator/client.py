@@ -10,6 +10,7 @@ import httpx
 
 from sdqkd.errors import Unavailable
 from sdqkd.pki.tls import client_ssl_context
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["EmulatorClient", "EmulatorClientError"]
 
@@ -41,7 +42,7 @@ class EmulatorClient:
             context = client_ssl_context(cert, key, ca)
         except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
             raise EmulatorClientError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
-        self._http = httpx.Client(base_url=self.url, verify=context, timeout=timeout_s)
+        self._http = carry_request_id(httpx.Client(base_url=self.url, verify=context, timeout=timeout_s))
 
     def close(self) -> None:
         self._http.close()

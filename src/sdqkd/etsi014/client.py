@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sdqkd.errors import Unavailable
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
 from sdqkd.pki.tls import async_https_client
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["Etsi014Client", "Etsi014ClientError"]
 
@@ -86,6 +87,8 @@ class Etsi014Client:
         self._http, self._owns_http = async_https_client(
             "Etsi014Client", cert, key, ca, timeout_s, http_client
         )
+        if self._owns_http:  # a client of the caller's stays as it was made
+            carry_request_id(self._http)
 
     async def __aenter__(self) -> Etsi014Client:
         return self

@@ -362,7 +362,12 @@ class Kme:
             keys = plaintext.split()
             plaintext.wipe()
             self.store.record_relayed_keys(virtual.id, master, slaves, size_bits, key_ids)
-            log.debug("relayed %d key(s) of %d bits over %s", number, size_bits, virtual.id)
+            # one line per relayed request (not per key), at every KME on the path: with the request
+            # ID (sdqkd.server.request_id) it shows an SAE's enc_keys across the KMEs' logs
+            log.info(
+                "relayed %d key(s) of %d bits over %s", number, size_bits, virtual.id,
+                extra={"virtual_link": virtual.id, "keys": number},
+            )  # fmt: skip
             return keys
         raise KeyServiceUnavailable(f"no path relayed the keys: {failure.message if failure else 'none'}")
 
@@ -427,6 +432,8 @@ class Kme:
             initiator_sae_id=request.initiator_sae_id,
             target_sae_ids=request.target_sae_ids,
         )
+        count = len(plaintext.key_ids)
+        fields = {"virtual_link": virtual.id, "hop_link": link.id, "keys": count}  # for JSON logs
         try:
             if hop.target_kme_id == self.id:
                 if self.config.saes.get(request.initiator_sae_id) != hop.source_kme_id or any(
@@ -436,12 +443,16 @@ class Kme:
                 self.store.store_relayed_keys(
                     virtual.id, request.initiator_sae_id, request.target_sae_ids, hop.size, plaintext.split()
                 )
+                log.info(
+                    "relay hop on %s delivered %d key(s) over %s", link.id, count, virtual.id, extra=fields
+                )
                 return ack
             await self._send_hop(
                 virtual, plaintext, hop.source_kme_id, hop.target_kme_id, request.initiator_sae_id,
                 list(request.target_sae_ids),
             )  # fmt: skip
             self.store.count(virtual.id, "keys_forwarded", len(plaintext.key_ids))
+            log.info("relay hop on %s forwarded %d key(s) over %s", link.id, count, virtual.id, extra=fields)
             return ack
         finally:
             plaintext.wipe()

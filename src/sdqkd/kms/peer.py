@@ -35,6 +35,7 @@ from sdqkd.errors import KeyServiceUnavailable, Unavailable
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import Assignment
 from sdqkd.pki.tls import client_ssl_context
+from sdqkd.server.request_id import carry_request_id
 
 __all__ = [
     "AssignmentsRequest",
@@ -106,8 +107,10 @@ class PeerClient:
 
     def __init__(self, base_url: str, cert: Any, key: Any, ca: Any, timeout_s: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, verify=client_ssl_context(cert, key, ca), timeout=timeout_s
+        self._http = carry_request_id(  # a relay hop is logged under the SAE's request
+            httpx.AsyncClient(
+                base_url=self.base_url, verify=client_ssl_context(cert, key, ca), timeout=timeout_s
+            )
         )
 
     async def aclose(self) -> None:

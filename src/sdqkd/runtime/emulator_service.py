@@ -8,6 +8,7 @@ from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
 from sdqkd.pki.identity import Role
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.server.logs import LogFormat, configure_logging
 from sdqkd.server.run import TlsFiles, serve_role
 from sdqkd.topology.loader import load_topology
 
@@ -23,6 +24,7 @@ def run_emulator(
     tls: TlsFiles | None = None,
     *,
     commissioned: bool = False,
+    log_format: LogFormat = LogFormat.TEXT,
 ) -> None:
     """Serve the emulated world of ``topology_spec`` until SIGINT/SIGTERM.
 
@@ -30,8 +32,10 @@ def run_emulator(
     records its URL and pid in ``RUN/emulator/endpoint.json`` (removed again on exit); its state
     file ``RUN/emulator/state.json`` makes a restart resume the plant and module configuration.
     ``commissioned``: the modules start configured for the topology's QKD links, unless the state
-    file resumes them (:class:`~sdqkd.emulator.engine.Emulator`).
+    file resumes them (:class:`~sdqkd.emulator.engine.Emulator`). It logs ``log_format`` lines on
+    stderr.
     """
+    configure_logging(log_format, "emulator")
     run = RunDir(run_dir)
     if tls is None:
         cert, key = run.require_certificate(Role.EMULATOR, "emulator")

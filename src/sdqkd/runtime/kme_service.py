@@ -8,15 +8,18 @@ from sdqkd.kms.app import create_kme_app
 from sdqkd.kms.config import load_kme_config
 from sdqkd.kms.kme import Kme
 from sdqkd.kms.store import SqliteKeyStore
+from sdqkd.server.logs import LogFormat, configure_logging
 from sdqkd.server.run import serve_role
 
 __all__ = ["run_kme"]
 
 
-def run_kme(config_path: Path) -> None:
-    """Serve the KME described by ``config_path`` until SIGINT/SIGTERM. Once it accepts connections
-    it records ``{"url", "pid", "kme_id"}`` in its ``endpoint_file`` (if configured)."""
+def run_kme(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Serve the KME described by ``config_path`` until SIGINT/SIGTERM, logging ``log_format`` lines
+    on stderr. Once it accepts connections it records ``{"url", "pid", "kme_id"}`` in its
+    ``endpoint_file`` (if configured)."""
     config = load_kme_config(config_path)
+    configure_logging(log_format, "kme", config.kme_id)
     store = SqliteKeyStore(config.storage.path, synchronous=config.storage.synchronous)
     try:
         serve_role(

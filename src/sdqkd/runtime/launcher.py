@@ -43,6 +43,7 @@ from sdqkd.runtime.processes import is_alive, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki
 from sdqkd.runtime.status import network_status, operator_client
 from sdqkd.runtime.supervisor import Supervisor, stop_on_signals
+from sdqkd.server.logs import LogFormat
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology
 
@@ -171,6 +172,7 @@ def up(
     yang_dir: Path | None = None,
     control_channel: str = "mtls",
     controller_node: str | None = None,
+    log_format: LogFormat = LogFormat.TEXT,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -188,6 +190,7 @@ def up(
             and each agent's SAE; the QKD modules then start as commissioned, paired as the
             topology says, since the first keys cannot wait for a controller that needs keys).
         controller_node: the controller's site for ``qkd-tls`` (None: the topology's first node).
+        log_format: how every service writes its log (``RUN/<role>/….log``): text or JSON lines.
 
     Raises:
         ConfigError: a network already runs there, or bad input.
@@ -200,7 +203,7 @@ def up(
     site = _controller_site(topology, control_channel, controller_node)
     run = RunDir(run_dir.resolve())
     with _owning(run):
-        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, site)
+        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, site, log_format)
 
 
 def _controller_site(topology: Topology, control_channel: str, controller_node: str | None) -> str | None:
@@ -229,12 +232,13 @@ def _up(
     wait_key_s: float,
     yang_dir: Path,
     controller_node: str | None,
+    log_format: LogFormat,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology, qkd_tls=controller_node is not None)
     spec = _child_spec(topology_spec)
     with stop_on_signals() as stop:
-        processes = Supervisor(run, progress.say, stop)
+        processes = Supervisor(run, progress.say, stop, log_format)
         try:
             progress.say("starting the emulator")
             arguments = emulator_arguments(

@@ -16,6 +16,7 @@ from sdqkd.etsi015 import link_qkdl_id
 from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.runtime.rundir import RunDir, sae_id
+from sdqkd.server.request_id import carry_request_id
 from sdqkd.topology.loader import load_topology
 
 __all__ = [
@@ -210,7 +211,9 @@ def _kme_pools(run: RunDir, kme_urls: dict[str, str]) -> dict[str, dict[str, dic
 def operator_http(run: RunDir, timeout_s: float = 5.0) -> httpx.Client:
     """An HTTPS client with the operator's certificate (for the KMEs' ``GET /api/v1/kme``)."""
     cert, key = run.require_certificate(Role.OPERATOR, "operator")
-    return httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=timeout_s)
+    return carry_request_id(
+        httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=timeout_s)
+    )
 
 
 def kme_pools(http: httpx.Client, kme_urls: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -24,6 +24,7 @@ from typing import Any
 from sdqkd.errors import SdqkdError
 from sdqkd.runtime.processes import is_alive, spawn_sdqkd, terminate
 from sdqkd.runtime.rundir import RunDir
+from sdqkd.server.logs import LogFormat
 
 __all__ = [
     "KME_RESTARTS",
@@ -77,21 +78,30 @@ class Supervisor:
         run: the run directory (configurations, endpoint records, logs).
         say: reports a restart to the user.
         stop: the flag of :func:`stop_on_signals`: set, every wait ends early.
+        log_format: how every child writes its log (``--log-format``).
     """
 
-    def __init__(self, run: RunDir, say: Callable[[str], None], stop: list[bool]) -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        say: Callable[[str], None],
+        stop: list[bool],
+        log_format: LogFormat = LogFormat.TEXT,
+    ) -> None:
         self.run = run
         self.say = say
         self.stop = stop
+        self.log_format = log_format
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.record: dict[str, Any] | None = None
         self._restarts: dict[str, list[float]] = defaultdict(list)
 
     def spawn(self, name: str, arguments: list[str], log: Path, endpoint: Path) -> None:
-        """Start ``sdqkd ARGUMENTS`` as the child ``name``; a previous process's ``endpoint`` record
-        (a killed one leaves it behind) is removed first, so that :meth:`wait_ready` sees this one's."""
+        """Start ``sdqkd ARGUMENTS --log-format F`` as the child ``name``; a previous process's
+        ``endpoint`` record (a killed one leaves it behind) is removed first, so that
+        :meth:`wait_ready` sees this one's."""
         endpoint.unlink(missing_ok=True)
-        self.children[name] = spawn_sdqkd(arguments, log)
+        self.children[name] = spawn_sdqkd([*arguments, "--log-format", self.log_format.value], log)
 
     def wait_ready(self, name: str, endpoint: Path, log: Path) -> dict[str, Any] | None:
         """The endpoint record of the child ``name`` once it serves; None if told to stop meanwhile.

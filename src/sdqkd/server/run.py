@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from sdqkd.errors import SdqkdError
 from sdqkd.pki.identity import Identity
 from sdqkd.server.identity import with_peer
+from sdqkd.server.request_id import RequestIdMiddleware
 from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
 __all__ = [
@@ -63,6 +64,7 @@ def uvicorn_config(app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int =
         ssl_ca_certs=str(tls.ca),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         log_level="warning",
+        log_config=None,  # uvicorn's records go to the process's own handler (sdqkd.server.logs)
         access_log=False,  # request lines carry key IDs: not logged
         lifespan="on",
         timeout_graceful_shutdown=2,
@@ -97,9 +99,11 @@ class FrontedBy:
 
 class _Serving:
     """One app's uvicorn server on the public socket ``sock``: with mutual TLS, or behind a front
-    (the app on a Unix socket in a directory of its own, mode 0700, removed by :meth:`close`)."""
+    (the app on a Unix socket in a directory of its own, mode 0700, removed by :meth:`close`).
+    Every request runs with its request ID (:class:`~sdqkd.server.request_id.RequestIdMiddleware`)."""
 
     def __init__(self, app: Any, tls: TlsFiles, sock: socket.socket, fronted: FrontedBy | None) -> None:
+        app = RequestIdMiddleware(app)
         self.public, self.fronted = sock, fronted
         host, port = sock.getsockname()[:2]
         self.private: Path | None = None
@@ -184,6 +188,7 @@ def _plain_config(app: Any) -> uvicorn.Config:
         loop="uvloop",
         ws="none",
         log_level="warning",
+        log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,

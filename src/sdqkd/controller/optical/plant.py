@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sdqkd.errors import PlantRefused, PlantUnavailable
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.restconf.sse import EventParser
+from sdqkd.server.request_id import carry_request_id
 from sdqkd.topology.models import ClassicalChannel, Fibre, OpticalSwitch, Topology
 
 __all__ = ["PlantClient", "PlantState"]
@@ -63,8 +64,10 @@ class PlantClient:
 
     def __init__(self, url: str, cert: Path, key: Path, ca: Path, timeout_s: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url, verify=client_ssl_context(cert, key, ca), timeout=httpx.Timeout(timeout_s)
+        self._http = carry_request_id(
+            httpx.AsyncClient(
+                base_url=self.url, verify=client_ssl_context(cert, key, ca), timeout=httpx.Timeout(timeout_s)
+            )
         )
 
     async def aclose(self) -> None:
