@@ -28,6 +28,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore, NodeRecord
 from sdqkd.errors import AgentUnavailable, ConfigError, RestconfError
 from sdqkd.etsi015 import NodeTree, qkdn_id
+from sdqkd.server.request_id import without_request_id
 
 __all__ = ["NodeView", "Registry"]
 
@@ -171,9 +172,11 @@ class Registry:
     def _follow(self, record: NodeRecord) -> None:
         view = NodeView(record)
         self.nodes[record.node_id] = view
+        # started by a registration, they outlive it: their records are not that request's
+        node = record.node_id
         view.tasks = [
-            asyncio.create_task(self._watch(view), name=f"controller-watch-{record.node_id}"),
-            asyncio.create_task(self._listen(view), name=f"controller-listen-{record.node_id}"),
+            asyncio.create_task(work, name=f"controller-{kind}-{node}", context=without_request_id())
+            for kind, work in (("watch", self._watch(view)), ("listen", self._listen(view)))
         ]
 
     # Reading a node ---------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from sdqkd.errors import SdqkdError
 from sdqkd.nfv.kinds import DEFAULT_KINDS, Launch, ProcessKind, ProcessRefused, Site
 from sdqkd.nfv.ports import LISTEN_MEMBER, resolve_listen
+from sdqkd.server.request_id import without_request_id
 
 __all__ = ["PROCESS_ID_PATTERN", "ProcessInfo", "RestartPolicy", "State", "Supervisor", "UnknownProcess"]
 
@@ -263,7 +264,9 @@ class Supervisor:
             child = _Child(
                 process_id, kind, normalised, launch, self.site.log_dir / f"{process_id}.log", ordered
             )
-            child.task = asyncio.create_task(self._supervise(child), name=f"nfv-{process_id}")
+            child.task = asyncio.create_task(  # it outlives the order: its records are not the order's
+                self._supervise(child), name=f"nfv-{process_id}", context=without_request_id()
+            )
             self._children[process_id] = child
             log.info("process %s (%s) ordered on %s", process_id, kind, self.site.node_id)
             return "created" if old is None else "replaced"

@@ -14,6 +14,7 @@ is short and made of ``[A-Za-z0-9._:-]`` (it ends up in log lines; anything else
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import re
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ __all__ = [
     "new_request_id",
     "request_id_scope",
     "well_formed",
+    "without_request_id",
 ]
 
 HEADER = "X-Request-ID"
@@ -75,6 +77,15 @@ def request_id_scope(request_id: str | None = None) -> Iterator[str]:
         yield chosen
     finally:
         REQUEST_ID.reset(token)
+
+
+def without_request_id() -> contextvars.Context:
+    """A copy of the current context outside any request, to start a task in that outlives the request
+    that starts it (a watcher, a supervisor): its later records are no part of that request
+    (``asyncio.create_task(work, context=without_request_id())``)."""
+    context = contextvars.copy_context()
+    context.run(REQUEST_ID.set, None)
+    return context
 
 
 class RequestIdMiddleware:

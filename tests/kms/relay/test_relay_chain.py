@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import json
 import logging
 import uuid
 
@@ -19,6 +21,8 @@ from relay_support import Chain, database_bytes, etsi, rows
 from sdqkd.etsi014 import Etsi014ClientError, KeyContainer
 from sdqkd.kms.relay import blocks_per_hop, new_plaintext, seal_hop
 from sdqkd.pki import client_ssl_context
+from sdqkd.server.logs import JsonFormatter
+from sdqkd.server.request_id import request_id_scope
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +114,31 @@ def test_intermediate_kmes_keep_no_relayed_key(chain: Chain, caplog: pytest.LogC
     forwarded = {v["id"]: v for v in chain.pools("n3")["virtual_links"]}["v-n1-n5"]["keys_forwarded"]
     assert forwarded >= len(made.keys)
     fetch(chain, "n5", made)
+
+
+def test_every_kme_on_the_path_logs_the_relay_under_the_saes_request_id(chain: Chain) -> None:
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)  # formats as each KME's thread emits: its request's ID
+    handler.setFormatter(JsonFormatter("kme"))
+    kme_log = logging.getLogger("sdqkd.kms.kme")
+    kme_log.addHandler(handler)
+    level = kme_log.level
+    kme_log.setLevel(logging.INFO)
+    try:
+        with request_id_scope() as operation:  # the SAE's client sends it with its enc_keys
+            made = relay(chain, "n3", number=2)
+    finally:
+        kme_log.removeHandler(handler)
+        kme_log.setLevel(level)
+
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    ours = {line["event"] for line in lines if line.get("request_id") == operation}
+    assert ours == {
+        "relayed 2 key(s) of 256 bits over v-n1-n3",  # n1
+        "relay hop on n1-n2 forwarded 2 key(s) over v-n1-n3",  # n2
+        "relay hop on n2-n3 delivered 2 key(s) over v-n1-n3",  # n3
+    }
+    fetch(chain, "n3", made)
 
 
 def test_every_hop_consumes_pad_and_mac_blocks_exactly(chain: Chain) -> None:
