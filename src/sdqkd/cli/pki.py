@@ -43,6 +43,7 @@ class IssuableRole(StrEnum):
     CONTROLLER = "controller"
     OPERATOR = "operator"
     EMULATOR = "emulator"
+    WEB = "web"
 
 
 _ROLE_CHOICES = "|".join(IssuableRole)

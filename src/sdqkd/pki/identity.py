@@ -28,6 +28,7 @@ class Role(StrEnum):
     CONTROLLER = "controller"
     EMULATOR = "emulator"
     OPERATOR = "operator"
+    WEB = "web"  # the operator's dashboard (sdqkd web): a server certificate browsers verify
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,12 @@ class TlsFiles:
     ca: Path
 
 
-def uvicorn_config(app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
-    """uvicorn configuration for ``app`` with mutual TLS (client certificates required)."""
+def uvicorn_config(
+    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0, *, client_cert_required: bool = True
+) -> uvicorn.Config:
+    """uvicorn configuration for ``app`` with mutual TLS: client certificates required, or (without
+    ``client_cert_required``) asked for and verified when presented, for an app that also admits
+    callers another way (the dashboard's browsers: a token)."""
     return uvicorn.Config(
         app,
         host=host,
@@ -62,7 +66,7 @@ def uvicorn_config(app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int =
         ssl_certfile=str(tls.cert),
         ssl_keyfile=str(tls.key),
         ssl_ca_certs=str(tls.ca),
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_OPTIONAL,
         log_level="warning",
         log_config=None,  # uvicorn's records go to the process's own handler (sdqkd.server.logs)
         access_log=False,  # request lines carry key IDs: not logged
@@ -102,13 +106,21 @@ class _Serving:
     (the app on a Unix socket in a directory of its own, mode 0700, removed by :meth:`close`).
     Every request runs with its request ID (:class:`~sdqkd.server.request_id.RequestIdMiddleware`)."""
 
-    def __init__(self, app: Any, tls: TlsFiles, sock: socket.socket, fronted: FrontedBy | None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        tls: TlsFiles,
+        sock: socket.socket,
+        fronted: FrontedBy | None,
+        client_cert_required: bool = True,
+    ) -> None:
         app = RequestIdMiddleware(app)
         self.public, self.fronted = sock, fronted
         host, port = sock.getsockname()[:2]
         self.private: Path | None = None
         if fronted is None:
-            self.server = uvicorn.Server(uvicorn_config(app, tls, host, port))
+            config = uvicorn_config(app, tls, host, port, client_cert_required=client_cert_required)
+            self.server = uvicorn.Server(config)
             self.listening = sock
         else:
             self.private = Path(tempfile.mkdtemp(prefix="sdqkd-app-"))
@@ -152,16 +164,18 @@ def serve(
     port: int,
     on_started: Callable[[str], None] | None = None,
     fronted: FrontedBy | None = None,
+    client_cert_required: bool = True,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; ``on_started(url)`` runs once it accepts connections
-    (port 0: a free port, which the URL tells).
+    (port 0: a free port, which the URL tells). Without ``client_cert_required`` a client
+    certificate is verified when presented but not required (see :func:`uvicorn_config`).
 
     With ``fronted``, the public port is the front's: the app itself listens on a Unix socket in a
     directory of its own (mode 0700, removed at the end) where only the front and this user reach it.
     """
     sock = bind_socket(host, port)
     url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{sock.getsockname()[1]}"
-    serving = _Serving(app, tls, sock, fronted)
+    serving = _Serving(app, tls, sock, fronted, client_cert_required)
 
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the handlers it
     # found; with the default ones the process would die there, skipping the caller's clean-up (its
@@ -212,6 +226,7 @@ def serve_role(
     record: Mapping[str, Any] | None = None,
     on_started: Callable[[str], None] | None = None,
     fronted: FrontedBy | None = None,
+    client_cert_required: bool = True,
 ) -> None:
     """Serve ``app`` as a service process (emulator, KME, agent, controller) until SIGINT/SIGTERM;
     with ``fronted``, behind that front (see :func:`serve`).
@@ -230,6 +245,8 @@ def serve_role(
         record: more members of the record (``kme_id``, ``node_id``, ``topology``).
         on_started: called with the URL once the record is written.
         fronted: serve behind this front (QKD-TLS) instead of with mutual TLS.
+        client_cert_required: refuse TLS connections without a client certificate (False: the app
+            admits such callers otherwise, and must check who calls).
     """
 
     def announce(url: str) -> None:
@@ -239,7 +256,15 @@ def serve_role(
             on_started(url)
 
     try:
-        serve(app, tls, host, port, on_started=announce, fronted=fronted)
+        serve(
+            app,
+            tls,
+            host,
+            port,
+            on_started=announce,
+            fronted=fronted,
+            client_cert_required=client_cert_required,
+        )
     finally:
         if endpoint_file is not None:
             endpoint_file.unlink(missing_ok=True)
@@ -284,16 +309,22 @@ class BackgroundServer:
     """``app`` served with mutual TLS (or behind ``fronted``) on a free loopback port in a background
     thread.
 
-    Use as a context manager; :attr:`url` is its base URL.
+    Use as a context manager; :attr:`url` is its base URL. Without ``client_cert_required`` a client
+    certificate is verified when presented but not required.
     """
 
     def __init__(
-        self, app: Any, tls: TlsFiles, host: str = "127.0.0.1", fronted: FrontedBy | None = None
+        self,
+        app: Any,
+        tls: TlsFiles,
+        host: str = "127.0.0.1",
+        fronted: FrontedBy | None = None,
+        client_cert_required: bool = True,
     ) -> None:
         self._sock = bind_socket(host, 0)
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
-        self._serving = _Serving(app, tls, self._sock, fronted)
+        self._serving = _Serving(app, tls, self._sock, fronted, client_cert_required)
         self._server = self._serving.server
         self._thread = threading.Thread(target=self._run, name=f"sdqkd-server-{self.port}", daemon=True)
         self._error: BaseException | None = None
