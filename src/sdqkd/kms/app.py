@@ -143,6 +143,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
                     "id": levels.link_id,
                     "peer_kme_id": kme.links[levels.link_id].peer_kme_id,
                     "ready_blocks": levels.ready_self,
+                    "target_blocks": kme.config.pool_target_blocks,
                     "pending_blocks": levels.pending_self,
                     "blocks_held_for_peer": levels.held_for_peer,
                     "keys_awaiting_slaves": levels.keys_awaiting_slaves,
