@@ -121,6 +121,24 @@ class ControllerClient:
                 f"controller answered {method} {path} with something that is not JSON", response.status_code
             ) from exc
 
+    # Nodes, topology, applications, alarms -------------------------------------------------------------
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/nodes``: the nodes that called home, with their reachability."""
+        return list(self._call("GET", "/api/v1/nodes"))
+
+    def topology(self) -> dict[str, Any]:
+        """``GET /api/v1/topology``: ``{"name", "nodes", "edges"}`` (fibres, QKD and relayed links)."""
+        return dict(self._call("GET", "/api/v1/topology"))
+
+    def apps(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/apps``: the admitted applications with their status."""
+        return list(self._call("GET", "/api/v1/apps"))
+
+    def alarms(self, active_only: bool = False) -> list[dict[str, Any]]:
+        """``GET /api/v1/alarms``: newest first; ``active_only``: those not cleared."""
+        return list(self._call("GET", "/api/v1/alarms", params={"active": "true"} if active_only else None))
+
     # Links -----------------------------------------------------------------------------------------------
 
     def links(self) -> list[dict[str, Any]]:
