@@ -1,5 +1,7 @@
-"""Fixtures for the dashboard's browser tests: the Debian chromium driven by Playwright (no browser
-download), and a stand-in web role serving the page with Madrid-shaped snapshots (dashboard_server).
+"""Fixtures for the dashboard's tests: for the browser tests, the Debian chromium driven by Playwright
+(no browser download) and a stand-in web role serving the page with Madrid-shaped snapshots
+(dashboard_server); for the web role's tests, certificates from the session's CA (the dashboard's
+server certificate, the operator's, and a KME's, which is no operator's).
 
 Without playwright or chromium the browser tests skip here, saying which is missing; in CI
 (``CI=true``) they fail instead, so that a CI run never passes without them.
@@ -9,13 +11,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from browser_support import CHROMIUM_ARGS, DESKTOP, chromium_path
 from dashboard_server import Dashboard, SnapshotFeed, serve_dashboard
 from dashboard_snapshots import madrid_snapshot
+from web_support import WebPki
+
+from sdqkd.pki import CertificateAuthority, Role
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -78,3 +83,19 @@ def open_page(browser: Browser) -> Iterator[Any]:
         context.close()
     assert errors == [], f"the page's scripts threw: {errors}"
     assert foreign == [], f"the page fetched from another origin: {foreign}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pki(ca_issuing_into: Callable[[str], CertificateAuthority]) -> WebPki:
+    ca = ca_issuing_into("web")
+    return WebPki(
+        ca_cert=ca.directory / "ca.crt",
+        web=ca.issue(Role.WEB, "dashboard"),
+        operator=ca.issue(Role.OPERATOR, "operator"),
+        kme=ca.issue(Role.KME, "norte"),
+    )

@@ -1,0 +1,132 @@
+"""The dashboard's web app: the page and its files, the snapshot, and the stream of snapshots.
+
+    GET /               index.html (the views, src/sdqkd/web/static/)
+    GET /static/{file}  app.js, style.css
+    GET /api/snapshot   the snapshot (sdqkd.web.snapshot)
+    GET /api/events     text/event-stream: ``event: snapshot`` at once, then every ``interval_s``;
+                        ``: keep-alive`` after 15 s without one
+
+Every path is behind :class:`~sdqkd.web.auth.Gate` (401 without the operator's credential). Errors
+are ``{"message", "details"}``, as the controller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp
+
+from sdqkd import __version__
+from sdqkd.errors import UnknownResource
+from sdqkd.restconf.sse import event_stream_response, format_event
+from sdqkd.server.errors import HTTPError, install_error_handlers
+from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.web.auth import Gate, Sessions
+from sdqkd.web.feed import SnapshotFeed
+
+__all__ = ["KEEP_ALIVE_S", "STATIC_DIR", "create_web_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+"""The dashboard's page and files (package data: they ship in the wheel)."""
+
+KEEP_ALIVE_S = 15.0
+"""Seconds without a snapshot before the event stream sends a keep-alive comment."""
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message, "details": []}, status_code=status)
+
+
+def _framework(request: Request, exc: HTTPError) -> Response:
+    return _error(exc.status_code, str(exc.detail))
+
+
+def _unknown(request: Request, exc: UnknownResource) -> Response:
+    return _error(404, str(exc))
+
+
+def _snapshot_event(snapshot: dict[str, Any]) -> str:
+    return format_event(json.dumps(snapshot, separators=(",", ":")), event="snapshot")
+
+
+def create_web_app(
+    feed: SnapshotFeed,
+    token: str,
+    sessions: Sessions,
+    static_dir: Path = STATIC_DIR,
+    keep_alive_s: float = KEEP_ALIVE_S,
+) -> ASGIApp:
+    """The dashboard's ASGI app; its lifespan runs ``feed``.
+
+    Args:
+        feed: where the snapshots come from.
+        token: the token that lets a browser in (``/?token=…``, ``Authorization: Bearer …``).
+        sessions: the browsers' sessions.
+        static_dir: the page and its files.
+        keep_alive_s: seconds of silence before the event stream's keep-alive comment.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(feed.run(), name="sdqkd-web-feed")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="sdqkd dashboard",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app, {HTTPError: _framework, UnknownResource: _unknown})
+    if static_dir.is_dir():  # without its files the dashboard still serves the API (the page: 404)
+        app.mount("/static", StaticFiles(directory=static_dir), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        page = static_dir / "index.html"
+        if not page.is_file():
+            raise UnknownResource(f"the dashboard's page is missing ({page})")
+        return FileResponse(page, media_type="text/html; charset=utf-8")
+
+    @app.get("/api/snapshot")
+    async def snapshot() -> dict[str, Any]:
+        return await feed.current()
+
+    @app.get("/api/events")
+    async def events(request: Request) -> StreamingResponse:
+        first = await feed.current()
+        return event_stream_response(
+            feed.broker,
+            _snapshot_event,
+            is_disconnected=request.is_disconnected,
+            opening=_snapshot_event(first),
+            heartbeat_s=keep_alive_s,
+            headers={"X-Accel-Buffering": "no"},
+        )
+
+    def internal_error() -> ASGIApp:
+        return _error(500, "internal error")
+
+    # the gate inside: its refusals are not cached either, and nothing reaches a route without it
+    gated = Gate(app, token, sessions)
+    return NoStoreAndContain(gated, error_response=internal_error, logger=log, label="dashboard")
