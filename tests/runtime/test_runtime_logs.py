@@ -14,6 +14,7 @@ import pytest
 from runtime_support import Launch, relayed, stop_process, wait_until_serving
 
 from sdqkd.etsi014 import Etsi014Client, KeyContainer
+from sdqkd.runtime.rundir import RunDir
 from sdqkd.server.request_id import request_id_scope
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,6 +26,7 @@ ROLE_LOGS = {
     **{Path(f"agent/{node}.log"): ("agent", node) for node in NODES},
     **{Path(f"kme/{node}.log"): ("kme", node) for node in NODES},
     **{Path(f"nfv/{node}.log"): ("service-manager", node) for node in NODES},
+    Path("web/web.log"): ("web", None),
 }
 """Each role's log in the run directory, with the role and node its lines name."""
 
@@ -72,6 +74,7 @@ def test_a_json_run_logs_one_object_per_line_one_request_id_per_relay_and_no_key
 ) -> None:
     up = launch(run_dir, tmp_path / "up.out", extra=["--log-format", "json"])
     status = wait_until_serving(run_dir, up, tmp_path / "up.out", ready=relayed)
+    dashboard_token = RunDir(run_dir).web_token.read_bytes().strip()  # removed when up stops
 
     async def exchange() -> tuple[str, list[KeyContainer]]:
         async with _sae(status, "n1") as n1, _sae(status, "n2") as n2, _sae(status, "n3") as n3:
@@ -100,6 +103,7 @@ def test_a_json_run_logs_one_object_per_line_one_request_id_per_relay_and_no_key
             assert (entry["role"], entry.get("node")) == (role, node), (path, entry)
 
     for path, content in logs.items():
+        assert dashboard_token not in content, f"{path} holds the dashboard's token"
         for key in delivered:
             for encoded in _encodings(key.material(), key.key):
                 assert encoded not in content, f"{path} holds a delivered key"

@@ -248,9 +248,9 @@ def test_of_two_ups_started_together_on_one_run_directory_one_refuses_at_once(
     assert lines[0].startswith("sdqkd: error: a network already runs in")
     wait_until_serving(run_dir, ups[winner], outputs[winner])
     emulator_pid = int(json.loads(RunDir(run_dir).network.read_text())["processes"]["emulator"])
-    # one up, one emulator, the controller, and per node of chain:3 one KME, one agent and one service
-    # manager; their command lines name their configuration files in the run dir
-    assert len(processes_mentioning(str(run_dir))) == 2 + 1 + 3 + 3 + 3
+    # one up, one emulator, the controller, the dashboard, and per node of chain:3 one KME, one agent
+    # and one service manager; their command lines name their configuration files in the run dir
+    assert len(processes_mentioning(str(run_dir))) == 2 + 1 + 1 + 3 + 3 + 3
 
     assert sdqkd("down", "--run-dir", run_dir).returncode == 0
     assert_stopped(run_dir, ups[winner], emulator_pid)

@@ -20,6 +20,7 @@ from sdqkd.cli.network import (
     service_manager_command,
     status_command,
     up_command,
+    web_command,
 )
 from sdqkd.cli.opot import opot_app
 from sdqkd.cli.optical import optical_app
@@ -52,6 +53,7 @@ app.command("kme")(kme_command)
 app.command("agent")(agent_command)
 app.command("controller")(controller_command)
 app.command("service-manager")(service_manager_command)
+app.command("web")(web_command)
 app.command("deploy")(deploy_command)
 app.add_typer(plant_app, name="plant")
 app.add_typer(optical_app, name="optical")

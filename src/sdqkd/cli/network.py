@@ -1,4 +1,5 @@
-"""``sdqkd up``, ``down``, ``status`` and ``emulator``: running a network."""
+"""``sdqkd up``, ``down``, ``status``, and the roles ``up`` starts (``emulator``, ``kme``, ``agent``,
+``controller``, ``service-manager``, ``web``): running a network."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ __all__ = [
     "service_manager_command",
     "status_command",
     "up_command",
+    "web_command",
 ]
 
 DEFAULT_RUN_DIR = Path("run")
@@ -149,6 +151,11 @@ def up_command(
                 soft_wrap=True,
                 highlight=False,
             )
+        if status["dashboard"]["url"]:
+            token = RunDir(Path(status["run_dir"])).web_token.read_text(encoding="ascii").strip()
+            console.print(
+                f"\nDashboard: {status['dashboard']['url']}?token={token}", soft_wrap=True, highlight=False
+            )
         console.print(f"\n`sdqkd status --run-dir {status['run_dir']}` shows the network; Ctrl-C or "
                       f"`sdqkd down --run-dir {status['run_dir']}` stops it.")  # fmt: skip
 
@@ -191,6 +198,8 @@ def status_command(
     )
     if status["controller"]["url"]:
         console.print(f"SDN controller {status['controller']['url']}")
+    if status["dashboard"]["url"]:
+        console.print(f"dashboard {status['dashboard']['url']} (its token: `sdqkd up`'s output)")
     console.print(links_table(status["links"]))
 
 
@@ -272,3 +281,15 @@ def controller_command(
     from sdqkd.controller.service import run_controller
 
     run_controller(config, log_format)
+
+
+def web_command(
+    config: Annotated[
+        Path, typer.Option("--config", help="The dashboard's configuration file (YAML or JSON).")
+    ],
+    log_format: LogFormatOption = LogFormat.TEXT,
+) -> None:
+    """Run the operator's dashboard (HTTPS; the operator's certificate or the token) until stopped."""
+    from sdqkd.web.service import run_web
+
+    run_web(config, log_format)

@@ -3,9 +3,9 @@
 folder per host, fixed addresses, paths relative to the configuration files).
 
 A :class:`Placement` says where the services are reached and where a host keeps its certificates;
-:func:`kme_config`, :func:`agent_config`, :func:`controller_config` and
-:func:`service_manager_config` give the documents ``sdqkd kme|agent|controller|service-manager
---config FILE`` read, and :func:`emulator_arguments` the command line of
+:func:`kme_config`, :func:`agent_config`, :func:`controller_config`, :func:`service_manager_config`
+and :func:`web_config` give the documents ``sdqkd kme|agent|controller|service-manager|web --config
+FILE`` read, and :func:`emulator_arguments` the command line of
 ``sdqkd emulator`` (it has no configuration file).
 """
 
@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdqkd.errors import ConfigError
 from sdqkd.pki.identity import Role
-from sdqkd.runtime.rundir import AGENT_SAE_TEMPLATE, APP_SAE_TEMPLATE, CONTROLLER_SAE_ID, agent_sae_id, sae_id
+from sdqkd.runtime.rundir import (
+    AGENT_SAE_TEMPLATE,
+    APP_SAE_TEMPLATE,
+    CONTROLLER_SAE_ID,
+    WEB_NAME,
+    agent_sae_id,
+    sae_id,
+)
 from sdqkd.server.config import TlsConfig
 from sdqkd.topology.models import Topology
 
@@ -30,6 +38,7 @@ __all__ = [
     "kme_config",
     "pair_configuration",
     "service_manager_config",
+    "web_config",
 ]
 
 
@@ -300,4 +309,45 @@ def controller_config(
             "sae": at.sae(CONTROLLER_SAE_ID),
             "agent_sae_id": AGENT_SAE_TEMPLATE,
         }
+    return config
+
+
+def web_config(
+    at: Placement,
+    *,
+    host: str,
+    port: int,
+    token_file: Path,
+    endpoint_file: Path,
+    network: str | None = None,
+) -> dict[str, Any]:
+    """The configuration of the dashboard (``sdqkd web``): it serves with its own certificate
+    (``web:dashboard``) and reads the controller and the emulator with the operator's.
+
+    Args:
+        at: where the services are (the controller's URL must be known).
+        host: the address it listens on.
+        port: its port (0: a free one).
+        token_file: the browsers' token (the dashboard creates it, owner-only, when missing).
+        endpoint_file: where it records its URL and pid once it serves.
+        network: the network's name shown (None: the controller's).
+
+    Raises:
+        ConfigError: ``at`` does not know the controller's URL.
+    """
+    if at.controller_url is None:
+        raise ConfigError("the dashboard needs the controller's URL")
+    operator = at.tls(Role.OPERATOR, "operator")
+    config: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "tls": at.tls(Role.WEB, WEB_NAME).to_json(),
+        "client": {"cert": str(operator.cert), "key": str(operator.key)},
+        "controller_url": at.controller_url,
+        "emulator_url": at.emulator_url,
+        "token_file": str(token_file),
+        "endpoint_file": str(endpoint_file),
+    }
+    if network is not None:
+        config["network"] = network
     return config

@@ -1,7 +1,8 @@
 """``sdqkd up`` / ``down``: a whole network on one host, in one command.
 
 ``up`` provisions the run's PKI and starts, each as its own process on loopback: the emulator, the
-SDN controller, one node agent and one KME per node. The agents call home to the controller, which
+SDN controller, one node agent, one service manager and one KME per node, and the operator's dashboard
+(``sdqkd web``, its token new for each run). The agents call home to the controller, which
 provisions the topology's QKD links through them (ETSI GS QKD 015, validated against the model
 shipped with sdqkd unless ``--yang-dir`` or ``$SDQKD_YANG_DIR`` names another); ``up`` waits until
 every link makes key, prints the network, and stays until Ctrl-C, SIGTERM or ``sdqkd down``; then it
@@ -38,6 +39,7 @@ from sdqkd.runtime.configs import (
     emulator_arguments,
     kme_config,
     service_manager_config,
+    web_config,
 )
 from sdqkd.runtime.processes import is_alive, terminate
 from sdqkd.runtime.rundir import RunDir, provision_pki
@@ -46,6 +48,7 @@ from sdqkd.runtime.supervisor import Supervisor, stop_on_signals
 from sdqkd.server.logs import LogFormat
 from sdqkd.topology.loader import load_topology
 from sdqkd.topology.models import Topology
+from sdqkd.web.auth import new_token
 
 __all__ = ["Progress", "down", "free_port", "free_ports", "kme_configs", "up"]
 
@@ -310,6 +313,7 @@ def _up(
                 run.write_json(run.nfv_config(node.id), config)
                 arguments = ["service-manager", "--config", str(run.nfv_config(node.id))]
                 processes.spawn(f"nfv-{node.id}", arguments, run.nfv_log(node.id), run.nfv_endpoint(node.id))
+            _spawn_dashboard(processes, run, at, topology.name)
             agent_urls = _urls_when_ready(processes, topology, "agent", run.agent_endpoint, run.agent_log)
             if agent_urls is None:
                 return
@@ -326,6 +330,9 @@ def _up(
             kme_urls = _urls_when_ready(processes, topology, "kme", run.kme_endpoint, run.kme_log)
             if kme_urls is None:
                 return
+            dashboard = processes.wait_ready("web", run.web_endpoint, run.web_log)
+            if dashboard is None:
+                return
 
             processes.publish(
                 {
@@ -338,6 +345,7 @@ def _up(
                     "kmes": kme_urls,
                     "agents": agent_urls,
                     "service_managers": service_managers,
+                    "dashboard": {"url": f"{dashboard['url']}/"},
                     "control_channel": {
                         "kind": "mtls" if controller_node is None else "qkd-tls",
                         "controller_node": controller_node,
@@ -355,6 +363,22 @@ def _up(
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
             run.controller_endpoint.unlink(missing_ok=True)
+            run.web_token.unlink(missing_ok=True)  # it let browsers into this run's dashboard only
+
+
+def _spawn_dashboard(processes: Supervisor, run: RunDir, at: Placement, network: str) -> None:
+    """Start the dashboard (``sdqkd web``) with a new token, owner-only in ``RUN/web/token``."""
+    new_token(run.web_token)
+    config = web_config(
+        at,
+        host="127.0.0.1",
+        port=0,
+        token_file=run.web_token,
+        endpoint_file=run.web_endpoint,
+        network=network,
+    )
+    run.write_json(run.web_config, config)
+    processes.spawn("web", ["web", "--config", str(run.web_config)], run.web_log, run.web_endpoint)
 
 
 def _urls_when_ready(

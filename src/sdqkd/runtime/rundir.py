@@ -6,6 +6,7 @@ processes and endpoints (``network.json``), so that other commands (``status``, 
     RUN/emulator/       the emulator's state file, endpoint record and log
     RUN/controller/     the SDN controller's configuration, database, endpoint record and log
     RUN/agent/, RUN/kme/  per node: configuration, endpoint record and log (KMEs: their key store)
+    RUN/web/            the dashboard's configuration, endpoint record, log and token (owner-only)
     RUN/network.json    what ``sdqkd up`` started: topology, processes, URLs, certificates
     RUN/up.lock         locked by the ``sdqkd up`` that owns the run, for as long as it runs
 """
@@ -27,6 +28,7 @@ __all__ = [
     "AGENT_SAE_TEMPLATE",
     "APP_SAE_TEMPLATE",
     "CONTROLLER_SAE_ID",
+    "WEB_NAME",
     "RunDir",
     "agent_sae_id",
     "provision_pki",
@@ -42,6 +44,9 @@ def sae_id(node_id: str) -> str:
     """The SAE ID ``sdqkd up`` gives the default application at a node."""
     return APP_SAE_TEMPLATE.format(node=node_id)
 
+
+WEB_NAME = "dashboard"
+"""The dashboard's certificate name (``web:dashboard``)."""
 
 CONTROLLER_SAE_ID = "controller"
 """The controller's SAE (at its site's KME) when its channel to the agents is QKD-TLS."""
@@ -150,6 +155,27 @@ class RunDir:
         return self.controller_dir / "state.db"
 
     @property
+    def web_dir(self) -> Path:
+        return self.root / "web"
+
+    @property
+    def web_config(self) -> Path:
+        return self.web_dir / "web.json"
+
+    @property
+    def web_endpoint(self) -> Path:
+        return self.web_dir / "endpoint.json"
+
+    @property
+    def web_log(self) -> Path:
+        return self.web_dir / "web.log"
+
+    @property
+    def web_token(self) -> Path:
+        """The token that lets a browser into the dashboard (readable by the run's owner only)."""
+        return self.web_dir / "token"
+
+    @property
     def network(self) -> Path:
         return self.root / "network.json"
 
@@ -188,12 +214,12 @@ class RunDir:
 
 def provision_pki(run: RunDir, topology: Topology, qkd_tls: bool = False) -> dict[str, IssuedCertificate]:
     """Create the run's CA (if missing) and the certificates a network of ``topology`` needs: the
-    emulator, the operator, and per node its KME, agent and one SAE; with ``qkd_tls`` (the control
-    channel) also the SAEs of the controller and of each agent. Existing certificates are kept.
-    Returns them by ``ROLE:NAME``."""
+    emulator, the operator, the controller, the dashboard (``web:dashboard``), and per node its KME,
+    agent and one SAE; with ``qkd_tls`` (the control channel) also the SAEs of the controller and of
+    each agent. Existing certificates are kept. Returns them by ``ROLE:NAME``."""
     ca = CertificateAuthority.load(run.pki) if run.ca_cert.exists() else CertificateAuthority.create(run.pki)
     wanted: list[tuple[Role, str]] = [(Role.EMULATOR, "emulator"), (Role.OPERATOR, "operator")]
-    wanted += [(Role.CONTROLLER, "controller")]
+    wanted += [(Role.CONTROLLER, "controller"), (Role.WEB, WEB_NAME)]
     for node in topology.nodes:
         wanted += [(Role.KME, node.id), (Role.AGENT, node.id), (Role.SAE, sae_id(node.id))]
         if qkd_tls:

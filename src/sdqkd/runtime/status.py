@@ -1,7 +1,7 @@
 """``sdqkd status``: the running network as its processes report it — each QKD link's state at the
 emulator, the KMEs' pool levels, the controller's relayed (virtual) links and the time share of each
-switched link — with the URLs and certificates to reach every service; and the operator's clients of
-the run's emulator and controller."""
+switched link — with the URLs and certificates to reach every service (the dashboard's URL without
+its token); and the operator's clients of the run's emulator and controller."""
 
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ def network_status(
         "operator": {"cert": str(operator_cert), "key": str(operator_key)},
         "emulator": {"url": record["emulator"]["url"]},
         "controller": {"url": controller_url},
+        "dashboard": {"url": record.get("dashboard", {}).get("url")},
         "nodes": nodes,
         "links": links,
     }
