@@ -143,8 +143,10 @@ class Gate:
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # nothing else is served (no WebSocket): nothing gets past
             return
 
         async def send_with_headers(message: Message) -> None:
