@@ -34,9 +34,11 @@ def _browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One chromium for the session's browser tests."""
+    """One chromium for a module's browser tests. Not the session's: Playwright's sync API keeps an
+    event loop running in the main thread while it is open, and the web role's async tests (anyio)
+    after it could not run theirs."""
     missing = _browser_missing()
     if missing is not None:
         if os.environ.get("CI") == "true":

@@ -174,3 +174,18 @@ async def test_a_missing_page_is_a_404_not_a_failure(pki: WebPki, tmp_path: Path
         assert (await client.get("/")).status_code == 404
         assert (await client.get("/static/app.js")).status_code == 404
         assert (await client.get("/api/snapshot")).status_code == 200
+
+
+async def test_the_packaged_page_and_its_modules_are_served(pki: WebPki) -> None:
+    feed = SnapshotFeed(lambda: upstream("madrid_up"))
+    async with clients_presenting(create_web_app(feed, TOKEN, Sessions(60.0)), BASE) as make:
+        client = make(pki.operator)
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        for view in ("topology", "links", "spectra", "switches", "services", "timeline"):
+            assert f'id="view-{view}"' in page.text
+        script = await client.get("/static/app.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        assert (await client.get("/static/style.css")).headers["content-type"].startswith("text/css")

@@ -11,7 +11,7 @@ import pytest
 from web_support import documents, upstream
 
 from sdqkd.controller.client import ControllerClient
-from sdqkd.web import SnapshotFeed, UpstreamReader
+from sdqkd.web import SnapshotFeed, Upstream, UpstreamReader
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +59,7 @@ async def test_the_feed_reads_again_only_once_its_snapshot_is_older_than_its_int
     now = [100.0]
     reads: list[float] = []
 
-    def read():
+    def read() -> Upstream:
         reads.append(now[0])
         return upstream("madrid_up")
 
