@@ -98,7 +98,9 @@ def create_app(feed: SnapshotFeed) -> Starlette:
         denial = refused(request)
         if denial is not None:
             return denial
-        return StreamingResponse(_stream(feed), media_type="text/event-stream")
+        # where the stream starts is taken now, before the response's headers tell the page it is live:
+        # what the test publishes once the page shows "live" is never skipped
+        return StreamingResponse(_stream(feed, *feed.latest()), media_type="text/event-stream")
 
     return Starlette(
         routes=[
@@ -110,9 +112,8 @@ def create_app(feed: SnapshotFeed) -> Starlette:
     )
 
 
-async def _stream(feed: SnapshotFeed) -> AsyncIterator[str]:
-    """The latest snapshot at once, then every one published after it, as ``snapshot`` events."""
-    seen, latest = feed.latest()
+async def _stream(feed: SnapshotFeed, seen: int, latest: dict[str, Any] | None) -> AsyncIterator[str]:
+    """``latest`` (number ``seen``) at once, then every one published after it, as ``snapshot`` events."""
     if latest is not None:
         yield _event(latest)
     while feed.signed_in and not feed.closed:

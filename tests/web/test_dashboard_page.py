@@ -83,6 +83,7 @@ def test_the_link_charts_keep_the_last_five_minutes_of_snapshots(dashboard: Dash
     expect = _expect()
     skr = page.locator('[data-chart-link="norte-quintin"] polyline[data-series="SKR"]')
     expect(skr).to_have_count(1)
+    expect(page.locator("#connection")).to_have_attribute("data-connection", "live")  # the stream is open
     dashboard.feed.publish(*(madrid_snapshot(10.0 * step) for step in range(1, 30)))  # 0 s … 290 s
     expect(skr).to_have_attribute("points", re.compile(r"^(\S+ ){29}\S+$"))  # 30 points
 
