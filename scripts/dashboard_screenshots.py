@@ -2,8 +2,11 @@
 stand-in web role (tests/web) with five minutes of Madrid-shaped snapshots, photographed by the Debian
 chromium through Playwright (no browser download).
 
-    python scripts/dashboard_screenshots.py                  # docs/images/dashboard-topology.png
+    python scripts/dashboard_screenshots.py                  # /tmp/sdqkd-dashboard/dashboard-topology.png
     python scripts/dashboard_screenshots.py --all --out /tmp/shots   # every view, desktop and phone
+
+(The pictures in docs/images/madrid-*.png are of a real Madrid network instead, taken by
+tests/runtime/test_runtime_dashboard_browser.py.)
 
 Needs the dev extra (playwright) and ``apt-get install chromium``.
 """
@@ -30,7 +33,9 @@ HISTORY_END = "13:05:00"  # the last one's time as the page shows it (in UTC, th
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNG files")
+    parser.add_argument(
+        "--out", type=Path, default=Path("/tmp/sdqkd-dashboard"), help="folder for the PNG files"
+    )
     parser.add_argument("--all", action="store_true", help="every view at desktop and phone size")
     args = parser.parse_args()
     chromium = chromium_path()
