@@ -1,18 +1,22 @@
 """One QKD-TLS connection (sdqkd.qtls.session) on loopback: the handshake runs a key exchange with the
 PSK (X25519MLKEM768 by default), data cross byte-exact both ways, a key the server cannot get, a
-wrong key, a client without a PSK and a changed record all end the connection."""
+wrong key, a client without a PSK and a changed record all end the connection; a close or an end met
+in one thread never hands another thread's record undecrypted to the application, nor sends it in the
+clear."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from polling import wait_for
 from sdqkd.errors import QtlsError
 from sdqkd.qtls import PskKey, QtlsConnection, accept, connect
 
@@ -234,3 +238,168 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
             sink.sendall(data)
     except OSError:
         pass
+
+
+# One thread reads while another writes or closes, as ``sdqkd qtls connect`` and the relay do. A close
+# (or a failure) in one thread must never leave the other with a record it cannot process as it
+# should: no ciphertext handed to the application as data, no plaintext record on the wire. The
+# races are made deterministic with a socket that stops the reading thread right after it has read a
+# whole record, before the record is decrypted, and runs the other thread's step there.
+
+
+class PausingSocket:
+    """A socket that, once :attr:`armed`, runs ``then()`` (once) right after a read completes a
+    whole TLS record (tlslite-ng reads 4 kB at a time: perhaps more records with it): the record is
+    read and not yet decrypted. ``after_send()`` runs (once) after
+    the first send (one record) and ``on_close()`` (once) before the socket closes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.armed = False
+        self.then: Callable[[], None] = lambda: None
+        self.after_send: Callable[[], None] = lambda: None
+        self.on_close: Callable[[], None] = lambda: None
+        self._pending = bytearray()  # bytes of the record being read
+
+    def send(self, data: bytes) -> int:
+        sent = self._sock.send(data)
+        self.after_send, after_send = (lambda: None), self.after_send
+        after_send()
+        return sent
+
+    def close(self) -> None:
+        self.on_close, on_close = (lambda: None), self.on_close
+        on_close()
+        self._sock.close()
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(size)
+        if self.armed:
+            self._pending += data
+            header_read = len(self._pending) >= 5
+            if header_read and len(self._pending) >= 5 + int.from_bytes(self._pending[3:5], "big"):
+                self.armed = False
+                self.then()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def in_another_thread(step: Callable[[], None]) -> None:
+    thread = threading.Thread(target=step)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the other thread's step did not return"
+
+
+def test_a_close_from_another_thread_while_a_record_is_read_never_returns_its_ciphertext() -> None:
+    # The server says goodbye (close_notify) as soon as the handshake is done; the client's reader has
+    # that record in hand when the client's other thread closes: the reader must see the end of the
+    # connection, not the record's bytes (sdqkd qtls connect wrote them to stdout).
+    served = Served(key_of(KEY), QtlsConnection.close)
+    sock = PausingSocket(dial(served.port))
+    client = connect(cast(socket.socket, sock), KEY)
+    served.join()
+    sock.then = lambda: in_another_thread(client.close)
+    sock.armed = True
+
+    assert client.recv() == b""
+
+
+def answer_and_close(connection: QtlsConnection) -> None:
+    connection.sendall(b"the last answer")
+    connection.close()
+
+
+def test_data_read_while_another_thread_closes_arrives_as_sent_then_the_end() -> None:
+    # the record read when the other thread closes is application data: it is decrypted as it should
+    served = Served(key_of(KEY), answer_and_close)
+    sock = PausingSocket(dial(served.port))
+    client = connect(cast(socket.socket, sock), KEY)
+    sock.then = lambda: in_another_thread(client.close)
+    sock.armed = True
+
+    assert client.recv() == b"the last answer"
+    assert client.recv() == b""
+    served.join()
+
+
+def test_a_write_under_way_when_the_reading_thread_meets_the_end_stays_encrypted() -> None:
+    # The server's side ends (TCP, without a close_notify: the reader has nothing to answer) while
+    # the client is in the middle of a write of several records; the client's reading thread meets
+    # the end then. The rest of the write must not go out in the clear (tlslite-ng's shutdown, in
+    # the reading thread, left the writer without its cipher).
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = bytearray()
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with raw:
+            accept(raw, key_of(KEY))
+            raw.shutdown(socket.SHUT_WR)
+            while data := raw.recv(1 << 16):
+                received.extend(data)
+
+    server = threading.Thread(target=serve)
+    server.start()
+    sock = PausingSocket(dial(listener.getsockname()[1]))
+    client = connect(cast(socket.socket, sock), KEY)
+    reader = threading.Thread(target=client.recv)  # meets the end of the server's side
+    closing, written = threading.Event(), threading.Event()
+
+    def reader_closes_the_socket() -> None:  # tlslite-ng's shutdown, with its cipher gone: hold it
+        closing.set()
+        written.wait(timeout=30)
+
+    def reader_meets_the_end() -> None:  # the writer has sent one record of its four
+        reader.start()
+        wait_for(lambda: closing.is_set() or not reader.is_alive(), bool, 30, "the reader at the end")
+
+    sock.on_close = reader_closes_the_socket
+    sock.after_send = reader_meets_the_end
+    secret = b"the plaintext of a long write " * 2000  # 60 kB: four records
+    with contextlib.suppress(QtlsError):
+        client.sendall(secret)
+    written.set()
+    reader.join(timeout=30)
+    client.close()
+    server.join(timeout=30)
+    listener.close()
+
+    assert b"the plaintext of a long write" not in received
+
+
+def test_a_close_cuts_short_a_write_stuck_on_a_peer_that_does_not_read() -> None:
+    # the close must not wait for the write to finish: it never would while the peer does not read
+    peer_reads = threading.Event()
+    served = Served(key_of(KEY), lambda connection: (peer_reads.wait(timeout=120), connection.close()))
+    sock = PausingSocket(dial(served.port))
+    client = connect(cast(socket.socket, sock), KEY)
+    client.settimeout(None)  # as open_connection leaves it: a stuck write stays stuck
+    writing = threading.Event()
+    sock.after_send = writing.set
+    failed: list[BaseException] = []
+
+    def write_forever() -> None:  # far more than the socket buffers hold: it blocks
+        try:
+            client.sendall(bytes(64 << 20))
+        except QtlsError as exc:
+            failed.append(exc)
+
+    writer = threading.Thread(target=write_forever)
+    writer.start()
+    writing.wait(timeout=30)
+    closer = threading.Thread(target=client.close)
+    closer.start()
+    closer.join(timeout=30)
+    writer.join(timeout=30)
+    closed, write_ended = not closer.is_alive(), not writer.is_alive()
+    peer_reads.set()
+    served.join()
+    closer.join(timeout=30)
+    writer.join(timeout=30)
+
+    assert closed
+    assert write_ended
+    assert len(failed) == 1

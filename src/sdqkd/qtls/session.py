@@ -18,8 +18,9 @@ binder's length and accepts either.
 The TLS stack is tlslite-ng: Python 3.11's ``ssl`` has no PSK callbacks, and tlslite-ng does TLS 1.3
 external PSKs with X25519MLKEM768 (ML-KEM from kyber-py). Its records are sealed here with AES-GCM
 from ``cryptography`` (OpenSSL) instead of its pure-Python AES (about 0.2 MB/s). Sockets are
-blocking; a connection may be read in one thread while another writes to it. tlslite-ng has no
-half-close: a close_notify, either way, ends both directions.
+blocking; a connection may be read in one thread while another writes to it or closes it (see
+:class:`_TlsConnection` for what that takes). tlslite-ng has no half-close: a close_notify, either
+way, ends both directions.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,7 +79,7 @@ class QtlsConnection:
         cipher: the record cipher (``aes256gcm`` or ``aes128gcm``).
     """
 
-    def __init__(self, tls: TLSConnection, sock: socket.socket, key_id: str) -> None:
+    def __init__(self, tls: _TlsConnection, sock: socket.socket, key_id: str) -> None:
         self._tls, self._sock = tls, sock
         self.key_id = key_id
         self.group = _negotiated_group(tls)
@@ -104,13 +106,59 @@ class QtlsConnection:
         self._sock.settimeout(timeout_s)
 
     def close(self) -> None:
-        """Send close_notify (if it still can) and close the socket; unblocks a reader in another
-        thread."""
+        """Send close_notify (if it still can) and close the socket; a reader blocked in another
+        thread returns ``b""``. A write in progress in another thread (perhaps blocked on a peer that
+        does not read) is cut short instead, and no close_notify goes after its partial record."""
+        sending = self._tls.sending
+        if not sending.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)  # the writer fails now and lets go
+            sending.acquire()
+        try:
+            with contextlib.suppress(TLSError, OSError):
+                self._tls.close()  # close_notify; the connection is marked closed (_TlsConnection)
+        finally:
+            sending.release()
         with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RD)  # a reader blocked in another thread returns now
-        with contextlib.suppress(TLSError, OSError):
-            self._tls.close()
+            self._sock.shutdown(socket.SHUT_RDWR)  # a reader blocked in another thread returns now
         self._sock.close()
+
+
+class _TlsConnection(TLSConnection):  # type: ignore[misc]  # tlslite-ng has no type hints
+    """tlslite-ng's connection, fit for one thread reading while another writes or closes it.
+
+    tlslite-ng ends a connection (``_shutdown``: on close, on a close_notify or an alert received, on
+    any error, in whichever thread meets it) by resetting the record layer of both directions to "no
+    cipher" and closing the socket. A thread busy with the other direction then goes on without its
+    cipher: a reader that has just read a record "decrypts" it into its ciphertext, which reaches the
+    application as data (``sdqkd qtls connect`` wrote a close_notify's 19 encrypted bytes to stdout
+    when its own close raced the server's); a writer sends the rest of its records in the clear.
+
+    Here ending a connection only marks it closed (tlslite-ng refuses reads and writes after that);
+    the record layer of each direction stays with the thread using it, and the socket is
+    :class:`QtlsConnection`'s to close. Messages are sent one at a time under :attr:`sending`: a
+    close_notify, an alert or the answer to a KeyUpdate (sent by the reading thread) never falls
+    between the records of a write, whose sequence numbers, and so AES-GCM nonces, they share.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__(sock)
+        self.sending = threading.RLock()
+
+    def _sendMsg(self, *args: Any, **kwargs: Any) -> Iterator[Any]:  # noqa: N802 (tlslite-ng's name)
+        with self.sending:
+            yield from super()._sendMsg(*args, **kwargs)
+
+    def send_keyupdate_request(self, message_type: int) -> Iterator[Any]:
+        # RFC 8446 §4.6.3: a KeyUpdate is the last record under the old sending key; no record of a
+        # write may come between it and the switch to the new one
+        with self.sending:
+            yield from super().send_keyupdate_request(message_type)
+
+    def _shutdown(self, resumable: bool) -> None:
+        self.closed = True
+        if not resumable and self.session is not None:
+            self.session.resumable = False
 
 
 def connect(
@@ -131,12 +179,15 @@ def connect(
     """
     settings = _settings(key, psk_hash, groups)
     settings.keyShares = [groups[0]]
-    tls = TLSConnection(sock)
+    tls = _TlsConnection(sock)
     try:
         tls.handshakeClientCert(settings=settings)
     except (TLSError, OSError) as exc:
         sock.close()
         raise QtlsError(f"QKD-TLS handshake with key {key.key_id} failed: {_why(exc)}") from exc
+    except BaseException:  # the socket is ours to close (tlslite-ng's shutdown leaves it: _TlsConnection)
+        sock.close()
+        raise
     return _opened(tls, sock, key.key_id)
 
 
@@ -163,7 +214,7 @@ def accept(
         except QtlsError:
             _send_alert(sock, _ALERT_UNKNOWN_PSK_IDENTITY)
             raise
-        tls = TLSConnection(_Replayed(sock, raw))
+        tls = _TlsConnection(_Replayed(sock, raw))
         tls.handshakeServer(settings=_settings(PskKey(key_id, material), hash_name, groups))
     except _Refused as refused:
         _send_alert(sock, refused.alert)
@@ -269,7 +320,7 @@ def _settings(key: PskKey, hash_name: HashName, groups: tuple[str, ...]) -> Hand
     return settings
 
 
-def _opened(tls: TLSConnection, sock: socket.socket, key_id: str) -> QtlsConnection:
+def _opened(tls: _TlsConnection, sock: socket.socket, key_id: str) -> QtlsConnection:
     connection = QtlsConnection(tls, sock, key_id)
     if connection.group not in GROUPS:  # psk_dhe_ke was required: a PSK-only handshake is a bug
         connection.close()
@@ -277,7 +328,7 @@ def _opened(tls: TLSConnection, sock: socket.socket, key_id: str) -> QtlsConnect
     return connection
 
 
-def _negotiated_group(tls: TLSConnection) -> str:
+def _negotiated_group(tls: _TlsConnection) -> str:
     """The key exchange group of a finished handshake (tlslite-ng's name; "" for none)."""
     group = getattr(tls, "ecdhCurve", None)
     return str(GroupName.toStr(group)) if group is not None else ""
