@@ -253,7 +253,16 @@ class AgentUnavailable(Unavailable, ControlPlaneError):
 
 
 class AdmissionRefused(ControlPlaneError):
-    """An application the QKD links cannot carry now (no link, link down, not enough key rate)."""
+    """An application the QKD links cannot carry now (no link, link down, not enough key rate).
+
+    Attributes:
+        no_path_now: the refusal is that no link or relay path joins the two nodes at this moment (a
+            link down, a switch re-synchronising), not a lack of key rate: it may pass a moment later.
+    """
+
+    def __init__(self, message: str, *, no_path_now: bool = False) -> None:
+        super().__init__(message)
+        self.no_path_now = no_path_now
 
 
 class ChannelRefused(AdmissionRefused):

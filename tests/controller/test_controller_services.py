@@ -121,11 +121,16 @@ class FakeApps:
         self.apps: dict[UUID, AppRecord] = {}
         self.requests: list[AppRequest] = []
         self.refusal: str | None = None
+        self.no_path_for = 0
+        """So many tries are refused for want of a path now (a switch re-synchronising) first."""
         self.problem: str | None = None
 
     async def create(self, request: AppRequest) -> AppRecord:
         if self.refusal is not None:
             raise AdmissionRefused(self.refusal)
+        if self.no_path_for > 0:
+            self.no_path_for -= 1
+            raise AdmissionRefused("no QKD link or relay path joins n1 and n3 now", no_path_now=True)
         self.requests.append(request)
         app = AppRecord(
             uuid4(), request.server_sae_id, request.server_node, request.client_sae_id,
@@ -246,6 +251,24 @@ def test_delete_removes_both_processes_and_the_application(store: ControllerStor
     asyncio.run(services.delete(service_id))  # nothing left to do
     with pytest.raises(UnknownResource):
         asyncio.run(services.delete(str(uuid4())))
+
+
+def test_an_application_refused_for_want_of_a_path_now_is_tried_again_within_the_wait(
+    store: ControllerStore,
+) -> None:
+    managers, apps = FakeManagers(), FakeApps()
+    apps.no_path_for = 2  # two tries, half a second apart, within the wait
+    services = Services(store, apps, managers, managers.urls, poll_interval_s=60, admit_wait_s=5)
+    record = asyncio.run(services.create(INTENT))
+    assert apps.no_path_for == 0
+    assert len(record["apps"]) == 1
+    assert record["state"] == "instantiating"
+
+    apps.no_path_for = 100  # never within a wait of 0 s: refused after one try
+    waitless = Services(store, apps, managers, managers.urls, poll_interval_s=60, admit_wait_s=0)
+    with pytest.raises(AdmissionRefused, match="no QKD link or relay path"):
+        asyncio.run(waitless.create(INTENT))
+    assert apps.no_path_for == 99
 
 
 def test_a_refused_application_orders_nothing_and_a_failed_order_undoes_everything(

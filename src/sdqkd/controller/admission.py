@@ -228,7 +228,8 @@ class Admission:
             f"QKD link {link.id} is {self.network.state(link.id) or LinkState.UNKNOWN}" for link in direct
         )
         raise AdmissionRefused(
-            f"{states + ' and ' if states else ''}no QKD link or relay path joins {a} and {b} now"
+            f"{states + ' and ' if states else ''}no QKD link or relay path joins {a} and {b} now",
+            no_path_now=True,
         )
 
     async def delete(self, app_id: UUID) -> None:

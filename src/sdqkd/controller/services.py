@@ -51,7 +51,7 @@ from sdqkd.controller.service_intents import (
     plan,
 )
 from sdqkd.controller.store import AppRecord, ControllerStore
-from sdqkd.errors import AgentUnavailable, ConfigError, UnknownResource
+from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, UnknownResource
 from sdqkd.etsi015 import AppStatus
 
 __all__ = ["EncryptedTunnel", "ManagerCalls", "OpotChain", "ServiceApps", "ServiceIntent", "Services"]
@@ -118,7 +118,8 @@ class Services:
         managers: each node's service manager URL.
         sae_template: the SAE of a node's service processes (``{node}-app``).
         poll_interval_s: how often the processes are read.
-        ready_timeout_s: how long the exit may take to run before the creation is given up.
+        ready_timeout_s: how long a process may take to serve before the creation is given up.
+        admit_wait_s: how long an application refused for want of any path now is tried again.
     """
 
     def __init__(
@@ -130,11 +131,13 @@ class Services:
         sae_template: str = "{node}-app",
         poll_interval_s: float = 1.0,
         ready_timeout_s: float = 30.0,
+        admit_wait_s: float = 10.0,
     ) -> None:
         self.store, self.apps, self.calls = store, apps, calls
         self.managers = {node: url.rstrip("/") for node, url in managers.items()}
         self.sae_template = sae_template
         self.poll_interval_s, self.ready_timeout_s = poll_interval_s, ready_timeout_s
+        self.admit_wait_s = admit_wait_s
         self.records: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # creation, deletion and the round do not interleave
@@ -236,7 +239,7 @@ class Services:
         }
         try:
             for request in service.apps:
-                record["apps"].append(str((await self.apps.create(request)).app_id))
+                record["apps"].append(str((await self._admit(request)).app_id))
             ordered: dict[str, dict[str, Any]] = {}
             for step in service.steps:
                 process_id = f"svc-{service_id}-{step.name}"
@@ -265,6 +268,22 @@ class Services:
             self.store.put_service(service_id, record)
         log.info("services: %s %s over %s ordered", service_id, intent.type, " → ".join(nodes))
         return public(record)
+
+    async def _admit(self, request: AppRequest) -> AppRecord:
+        """Admit one application; a refusal for want of any path *now* (a switched link re-synchronising
+        after a move, when its relay path is not up yet either) is tried again for ``admit_wait_s``.
+
+        Raises:
+            AdmissionRefused: refused (at once for want of key rate), or no path within the wait.
+        """
+        deadline = time.monotonic() + self.admit_wait_s
+        while True:
+            try:
+                return await self.apps.create(request)
+            except AdmissionRefused as exc:
+                if not exc.no_path_now or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def delete(self, service_id: str) -> None:
         """Stop every process of the service, remove its applications: it is ``terminated``.
