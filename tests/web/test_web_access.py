@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from web_support import TOKEN, WebPki, upstream
 
 from asgi_support import CallAs, clients_presenting
@@ -19,7 +20,7 @@ from sdqkd.web import SESSION_COOKIE, Sessions, SnapshotFeed, create_web_app
 pytestmark = pytest.mark.anyio
 
 BASE = "https://localhost"
-PATHS = ["/", "/static/app.js", "/static/style.css", "/api/snapshot", "/api/events", "/nowhere"]
+PATHS = ["/", "/static/app.js", "/static/style.css", "/api/snapshot", "/api/events", "/metrics", "/nowhere"]
 SESSION_TTL_S = 600.0
 
 
@@ -145,6 +146,19 @@ async def test_the_operators_certificate_lets_a_caller_in(call_as: CallAs, pki: 
     client = call_as(pki.operator)
     assert (await client.get("/api/snapshot")).status_code == 200
     assert (await client.get("/")).status_code == 200
+
+
+async def test_the_metrics_answer_the_operator_in_prometheus_text(call_as: CallAs, pki: WebPki) -> None:
+    client = call_as(pki.operator)
+    assert (await client.get("/api/snapshot")).status_code == 200  # one snapshot built
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    assert {"sdqkd_web_snapshots", "sdqkd_web_event_streams", "sdqkd_web_sessions"} <= set(families)
+    assert families["sdqkd_web_snapshots"].samples[0].value >= 1
+    assert families["sdqkd_web_snapshot_problems"].samples[0].value == 0
+    assert TOKEN not in response.text
 
 
 async def test_another_roles_certificate_is_refused(call_as: CallAs, pki: WebPki) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp
 
@@ -60,6 +63,32 @@ def _unknown(request: Request, exc: UnknownResource) -> Response:
 
 def _snapshot_event(snapshot: dict[str, Any]) -> str:
     return format_event(json.dumps(snapshot, separators=(",", ":")), event="snapshot")
+
+
+class _WebMetrics(Collector):
+    """The dashboard's own figures, read at each scrape (Prometheus text format at ``/metrics``)."""
+
+    def __init__(self, feed: SnapshotFeed, sessions: Sessions) -> None:
+        self.feed, self.sessions = feed, sessions
+
+    def collect(self) -> Iterator[Metric]:
+        latest = self.feed.latest or {}
+        yield CounterMetricFamily(
+            "sdqkd_web_snapshots", "Snapshots built from the controller's and the plant's documents.",
+            value=self.feed.built,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "sdqkd_web_event_streams", "Browsers following the event stream now.",
+            value=self.feed.broker.subscriber_count,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "sdqkd_web_sessions", "Browser sessions open (signed in with the token, not expired).",
+            value=self.sessions.open_count(),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "sdqkd_web_snapshot_problems", "Upstream parts the latest snapshot lacks (its problems).",
+            value=len(latest.get("problems", [])),
+        )  # fmt: skip
 
 
 def create_web_app(
@@ -107,6 +136,13 @@ def create_web_app(
         if not page.is_file():
             raise UnknownResource(f"the dashboard's page is missing ({page})")
         return FileResponse(page, media_type="text/html; charset=utf-8")
+
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(_WebMetrics(feed, sessions))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:  # behind the gate, as every path: the operator's credential
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/snapshot")
     async def snapshot() -> dict[str, Any]:

@@ -117,6 +117,11 @@ class Sessions:
         self._expiry[_digest(session_id)] = now + self.ttl_s
         return session_id
 
+    def open_count(self) -> int:
+        """How many sessions have not expired."""
+        now = self._clock()
+        return sum(1 for at in self._expiry.values() if at > now)
+
     def valid(self, session_id: str) -> bool:
         """Whether ``session_id`` names a session that has not expired."""
         # looked up by its digest: the dictionary's timing tells nothing about a session ID

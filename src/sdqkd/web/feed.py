@@ -100,6 +100,13 @@ class SnapshotFeed:
         self.broker: Broker[Snapshot] = Broker(queue_size=4)  # a browser that lags sees the newest
         self._latest: tuple[float, Snapshot] | None = None
         self._lock = asyncio.Lock()
+        self.built = 0
+        """Snapshots built so far (for the metrics)."""
+
+    @property
+    def latest(self) -> Snapshot | None:
+        """The last snapshot built, however old (None: none yet)."""
+        return None if self._latest is None else self._latest[1]
 
     async def current(self) -> Snapshot:
         """The latest snapshot, read anew if it is older than ``interval_s``."""
@@ -119,6 +126,7 @@ class SnapshotFeed:
             upstream = await asyncio.to_thread(self.read)
             snapshot = build_snapshot(upstream, dt.datetime.now(dt.UTC), self.network)
             self._latest = (taken, snapshot)
+            self.built += 1
         self.broker.publish(snapshot)
         return snapshot
 
