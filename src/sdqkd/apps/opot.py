@@ -1,52 +1,7 @@
 """Ordered Proof of Transit for applications: the names of :mod:`sdqkd.opot` (the scheme's mathematics,
 which the controller shares to generate profiles), where applications and their users look for them."""
 
-from sdqkd.opot.scheme import (
-    DEFAULT_PRIME,
-    MIN_KEY_BYTES,
-    MIN_PRIME_BITS,
-    Mask,
-    NodeProfile,
-    NodeShare,
-    PathProfile,
-    PotField,
-    RandomSource,
-    VerifierProfile,
-    check_prime,
-    cml_update,
-    derive_mask,
-    generate_profiles,
-    is_prime,
-    lpc,
-    new_rnd,
-    node_update,
-    opot_ingress,
-    opot_transit,
-    opot_verify,
-    verify_cml,
-)
+from sdqkd import opot as _opot
+from sdqkd.opot import *  # noqa: F403 - the same names as sdqkd.opot
 
-__all__ = [
-    "DEFAULT_PRIME",
-    "MIN_KEY_BYTES",
-    "MIN_PRIME_BITS",
-    "Mask",
-    "NodeProfile",
-    "NodeShare",
-    "PathProfile",
-    "PotField",
-    "RandomSource",
-    "VerifierProfile",
-    "check_prime",
-    "cml_update",
-    "derive_mask",
-    "generate_profiles",
-    "is_prime",
-    "lpc",
-    "new_rnd",
-    "node_update",
-    "opot_ingress",
-    "opot_transit",
-    "opot_verify",
-    "verify_cml",
-]
+__all__ = list(_opot.__all__)

@@ -5,52 +5,7 @@ A contract of two planes (DESIGN §1): the controller generates a path's profile
 them. Pure: no I/O. :mod:`sdqkd.apps.opot` offers the same names to applications.
 """
 
-from sdqkd.opot.scheme import (
-    DEFAULT_PRIME,
-    MIN_KEY_BYTES,
-    MIN_PRIME_BITS,
-    Mask,
-    NodeProfile,
-    NodeShare,
-    PathProfile,
-    PotField,
-    RandomSource,
-    VerifierProfile,
-    check_prime,
-    cml_update,
-    derive_mask,
-    generate_profiles,
-    is_prime,
-    lpc,
-    new_rnd,
-    node_update,
-    opot_ingress,
-    opot_transit,
-    opot_verify,
-    verify_cml,
-)
+from sdqkd.opot import scheme as _scheme
+from sdqkd.opot.scheme import *  # noqa: F403 - the package's names are the scheme's
 
-__all__ = [
-    "DEFAULT_PRIME",
-    "MIN_KEY_BYTES",
-    "MIN_PRIME_BITS",
-    "Mask",
-    "NodeProfile",
-    "NodeShare",
-    "PathProfile",
-    "PotField",
-    "RandomSource",
-    "VerifierProfile",
-    "check_prime",
-    "cml_update",
-    "derive_mask",
-    "generate_profiles",
-    "is_prime",
-    "lpc",
-    "new_rnd",
-    "node_update",
-    "opot_ingress",
-    "opot_transit",
-    "opot_verify",
-    "verify_cml",
-]
+__all__ = list(_scheme.__all__)
