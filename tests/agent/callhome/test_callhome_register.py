@@ -142,7 +142,9 @@ async def test_the_call_home_keeps_calling_while_the_controller_is_down_and_regi
         await call_home.stop()
 
     assert (call_home.state, call_home.status_code) == ("registered", 201)
-    assert call_home.attempts in {down_attempts + 1, down_attempts + 2}  # one or two more, not a flood
+    # at most two more, not a flood: none when the attempt counted already was still connecting as the
+    # controller came up (an attempt is counted when it starts), and then got through
+    assert down_attempts <= call_home.attempts <= down_attempts + 2
     assert fake.calls == [Call("norte", "agent:norte", BODY, 201)]
     warnings = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
     assert len(warnings) == 1  # the controller being down is said once, not at every attempt
