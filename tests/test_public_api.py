@@ -52,6 +52,9 @@ PUBLIC_API = {
         "secret_fraction",
         "simulate_quadratures",
         "split_for_estimation",
+        "MAX_BITS",
+        "pa_output_length",
+        "toeplitz_hash",
     },
     "sdqkd.topology": {
         "BUILTIN_NAMES",
