@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sdqkd.errors import ConfigError
 from sdqkd.postproc import pa_output_length, toeplitz_hash
+from sdqkd.postproc.privacy import _fft_plan
 
 
 def _direct(bits: np.ndarray, seed: np.ndarray, m: int) -> np.ndarray:
@@ -40,6 +41,16 @@ def test_equals_direct_product_small(n: int, ratio: float, seed: int) -> None:
 )
 def test_equals_direct_product_up_to_2_14(n: int, m: int) -> None:
     bits, toeplitz = _random(np.random.default_rng(n + m), n, m)
+    assert np.array_equal(toeplitz_hash(bits, toeplitz, m), _direct(bits, toeplitz, m))
+
+
+def test_several_chunks_with_a_short_last_one() -> None:
+    # m = 700 of n = 2^13 hashes in chunks of 325 columns: 26 chunks, the last one padded.
+    n, m = 2**13, 700
+    chunk, _ = _fft_plan(n, m)
+    assert n % chunk != 0
+    assert n // chunk > 2
+    bits, toeplitz = _random(np.random.default_rng(11), n, m)
     assert np.array_equal(toeplitz_hash(bits, toeplitz, m), _direct(bits, toeplitz, m))
 
 
@@ -118,3 +129,14 @@ def test_pa_output_length_leftover_hash_lemma() -> None:
 def test_pa_output_length_bad_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         pa_output_length(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [1, 3, 100, 1000, 2**14, 2**20 + 5, 2**24, 2**26])
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
+def test_fft_plans_keep_the_exactness_bound(n: int, fraction: float) -> None:
+    # The module's error bound needs L ≥ c_len + m − 1, L ≤ 2^28, and L ≤ 4·c_len unless one chunk.
+    m = max(1, round(n * fraction))
+    chunk, size = _fft_plan(n, m)
+    assert 1 <= chunk <= n
+    assert chunk + m - 1 <= size <= 2**28
+    assert size <= 4 * chunk or chunk == n
