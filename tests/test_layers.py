@@ -18,10 +18,11 @@ LAYERS: dict[str, int] = {
     "units": 0,
     # pure models and the data every plane shares
     "physics": 10,
-    "postproc": 10,
     "opot": 10,  # OPoT mathematics and profiles: the controller makes them, the data path uses them
     "topology": 10,
     "pki": 10,
+    # CV-QKD post-processing: its secret fraction uses the physics' GG02 formulas
+    "postproc": 12,
     "planning": 15,
     # shared services and protocol contracts
     "server": 20,

@@ -15,14 +15,13 @@ from sdqkd.postproc import (
     ChannelEstimate,
     Detection,
     DetectorModel,
-    KeyFormulas,
     LinkParameters,
-    confidence_factor,
     estimate_channel,
     secret_fraction,
     simulate_quadratures,
     split_for_estimation,
 )
+from sdqkd.postproc.estimation import _confidence_factor
 
 LINK = LinkParameters(
     modulation_variance_snu=4.0,
@@ -31,7 +30,6 @@ LINK = LinkParameters(
     efficiency=0.6,
     electronic_noise_snu=0.05,
 )
-FORMULAS = KeyFormulas(physics.mutual_information, physics.holevo_bound)
 DETECTIONS: tuple[Detection, ...] = ("homodyne", "heterodyne")
 
 
@@ -137,7 +135,7 @@ def test_an_untrusted_detector_is_credited_to_eve() -> None:
 
 @pytest.mark.parametrize("epsilon", [1e-10, 1e-3, 0.05])
 def test_the_confidence_factor_is_the_physics_one(epsilon: float) -> None:
-    assert confidence_factor(epsilon) == pytest.approx(
+    assert _confidence_factor(epsilon) == pytest.approx(
         physics.FiniteSizeSecurity(block_size=1e6, epsilon_pe=epsilon).z, rel=1e-15
     )
 
@@ -159,7 +157,6 @@ def test_the_secret_fraction_is_the_physics_finite_size_key_at_the_estimate(dete
 
     fraction = secret_fraction(
         estimate,
-        FORMULAS,
         reconciliation_efficiency=0.95,
         key_fraction=len(kept) / block,
         penalty_bits=penalty,
@@ -187,11 +184,11 @@ def test_no_key_aborts_to_zero() -> None:
     tiny_estimate = _estimate(tiny, 20, "homodyne", 1, 1e-10)
 
     assert noisy_estimate.proven
-    assert secret_fraction(noisy_estimate, FORMULAS, reconciliation_efficiency=0.95, key_fraction=0.5) == 0.0
+    assert secret_fraction(noisy_estimate, reconciliation_efficiency=0.95, key_fraction=0.5) == 0.0
     assert not tiny_estimate.proven
     assert tiny_estimate.transmittance_min == 0.0
     assert math.isinf(tiny_estimate.excess_noise_max_snu)
-    assert secret_fraction(tiny_estimate, FORMULAS, reconciliation_efficiency=0.95, key_fraction=0.5) == 0.0
+    assert secret_fraction(tiny_estimate, reconciliation_efficiency=0.95, key_fraction=0.5) == 0.0
 
 
 def test_the_split_is_a_random_partition_fixed_by_its_seed() -> None:
@@ -262,4 +259,4 @@ def test_bad_secret_fraction_arguments_raise_config_error(changes: dict[str, Any
     arguments: dict[str, Any] = {"reconciliation_efficiency": 0.95, "key_fraction": 0.5} | changes
 
     with pytest.raises(ConfigError):
-        secret_fraction(estimate, FORMULAS, **arguments)
+        secret_fraction(estimate, **arguments)

@@ -1,8 +1,7 @@
 """CV-QKD post-processing (DESIGN §1/§2): simulated GG02 quadratures, parameter estimation and privacy
-amplification by exact Toeplitz hashing (reconciliation joins them later, issue 15). numpy only, no I/O.
+amplification by exact Toeplitz hashing. numpy only, no I/O.
 
-It sits at the same layer as :mod:`sdqkd.physics` and does not import it: where a step needs the
-key-rate formulas (the secret fraction), the caller passes them in (:class:`KeyFormulas`).
+It sits just above :mod:`sdqkd.physics`, whose GG02 formulas give the secret fraction.
 """
 
 from __future__ import annotations
@@ -10,10 +9,6 @@ from __future__ import annotations
 from sdqkd.postproc.estimation import (
     ChannelEstimate,
     DetectorModel,
-    HolevoBound,
-    KeyFormulas,
-    MutualInformation,
-    confidence_factor,
     estimate_channel,
     secret_fraction,
     split_for_estimation,
@@ -33,13 +28,9 @@ __all__ = [
     "ChannelEstimate",
     "Detection",
     "DetectorModel",
-    "HolevoBound",
-    "KeyFormulas",
     "LinkParameters",
-    "MutualInformation",
     "Quadratures",
     "Seed",
-    "confidence_factor",
     "estimate_channel",
     "pa_output_length",
     "rng_from_seed",

@@ -23,86 +23,35 @@ values. The worst case for the key is ``T_min`` from ``t_min`` and ``ξ_max`` fr
 
 The secret fraction is Leverrier 2010, eq. 8: ``(n/N)·[β·I_AB − χ_BE(T_min, ξ_max) − Δ(n)]``,
 with I_AB from the estimated channel. The formulas for I_AB and χ_BE are the project's physics
-(:func:`sdqkd.physics.mutual_information`, :func:`sdqkd.physics.holevo_bound`); this package sits
-at the same layer as :mod:`sdqkd.physics` (DESIGN §1) and may not import it, so the caller passes
-those two functions in (see :class:`KeyFormulas`).
+(:func:`sdqkd.physics.mutual_information`, :func:`sdqkd.physics.holevo_bound`), which this package sits on
+(DESIGN §1).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
 
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy.special import erfinv
 
 from sdqkd.errors import ConfigError
+from sdqkd.physics import DetectorModel, FiniteSizeSecurity, holevo_bound, mutual_information
 from sdqkd.postproc.quadratures import Detection, Quadratures, Seed, rng_from_seed
 
 __all__ = [
     "ChannelEstimate",
     "DetectorModel",
-    "HolevoBound",
-    "KeyFormulas",
-    "MutualInformation",
-    "confidence_factor",
     "estimate_channel",
     "secret_fraction",
     "split_for_estimation",
 ]
 
-DetectorModel = Literal["trusted", "untrusted"]
-"""``"trusted"``: Bob's η and v_el are calibrated and not Eve's; ``"untrusted"``: Eve is credited
-with them (the estimated channel then ends at an ideal detector)."""
 
-
-class MutualInformation(Protocol):
-    """The signature of :func:`sdqkd.physics.mutual_information`."""
-
-    def __call__(
-        self,
-        modulation_variance_snu: ArrayLike,
-        transmittance: ArrayLike,
-        excess_noise_snu: ArrayLike,
-        efficiency: ArrayLike,
-        electronic_noise_snu: ArrayLike,
-        detection: Detection,
-    ) -> ArrayLike: ...
-
-
-class HolevoBound(Protocol):
-    """The signature of :func:`sdqkd.physics.holevo_bound`."""
-
-    def __call__(
-        self,
-        modulation_variance_snu: ArrayLike,
-        transmittance: ArrayLike,
-        excess_noise_snu: ArrayLike,
-        efficiency: ArrayLike,
-        electronic_noise_snu: ArrayLike,
-        detection: Detection,
-        detector: DetectorModel = "trusted",
-    ) -> ArrayLike: ...
-
-
-@dataclass(frozen=True)
-class KeyFormulas:
-    """The asymptotic GG02 formulas the secret fraction is built from.
-
-    Pass ``KeyFormulas(sdqkd.physics.mutual_information, sdqkd.physics.holevo_bound)``.
-    """
-
-    mutual_information: MutualInformation
-    holevo_bound: HolevoBound
-
-
-def confidence_factor(epsilon_pe: float) -> float:
-    """``z = √2·erfinv(1 − ε_PE)``, as :attr:`sdqkd.physics.FiniteSizeSecurity.z` (≈ 6.5 for 1e-10)."""
+def _confidence_factor(epsilon_pe: float) -> float:
+    """``z = √2·erfinv(1 − ε_PE)``: :attr:`sdqkd.physics.FiniteSizeSecurity.z` (≈ 6.5 for 1e-10)."""
     if not (isinstance(epsilon_pe, int | float) and 0 < epsilon_pe < 1):
         raise ConfigError(f"epsilon_pe must be in (0, 1), not {epsilon_pe!r}")
-    return float(math.sqrt(2.0) * erfinv(1.0 - epsilon_pe))
+    return FiniteSizeSecurity(block_size=2.0, epsilon_pe=float(epsilon_pe)).z
 
 
 @dataclass(frozen=True)
@@ -199,7 +148,7 @@ def estimate_channel(
         number = isinstance(value, int | float) and math.isfinite(value)
         if not (number and (value > low if low_open else value >= low) and value <= high):
             raise ConfigError(f"{name} out of range: {value!r}")
-    z = confidence_factor(epsilon_pe)
+    z = _confidence_factor(epsilon_pe)
     x, y = disclosed.correlated()
     m = int(x.size)
     if m < 2:
@@ -249,7 +198,6 @@ def estimate_channel(
 
 def secret_fraction(
     estimate: ChannelEstimate,
-    formulas: KeyFormulas,
     *,
     reconciliation_efficiency: float,
     key_fraction: float,
@@ -263,7 +211,6 @@ def secret_fraction(
 
     Args:
         estimate: the channel estimate of the block.
-        formulas: the GG02 formulas (:class:`KeyFormulas` from :mod:`sdqkd.physics`).
         reconciliation_efficiency: β in (0, 1].
         key_fraction: n/N, the share of the block's symbols that make the key, in (0, 1].
         penalty_bits: Δ(n), bits per key symbol (:func:`sdqkd.physics.privacy_amplification_penalty`).
@@ -286,10 +233,9 @@ def secret_fraction(
     xi_hat = max(estimate.excess_noise_snu, 0.0)
     t_min = min(estimate.transmittance_min, 1.0)
     xi_max = max(estimate.excess_noise_max_snu, 0.0)
-    i_ab = float(np.asarray(formulas.mutual_information(v_a, t_hat, xi_hat, eta, v_el, estimate.detection)))
+    i_ab = float(mutual_information(v_a, t_hat, xi_hat, eta, v_el, estimate.detection))
     # As in sdqkd.physics.evaluate_key_rate: with an untrusted detector the estimate is already the
     # equivalent channel ending at an ideal detector, which the "trusted" formula then evaluates.
-    worst = formulas.holevo_bound(v_a, t_min, xi_max, eta, v_el, estimate.detection, "trusted")
-    chi_be = float(np.asarray(worst))
+    chi_be = float(holevo_bound(v_a, t_min, xi_max, eta, v_el, estimate.detection, "trusted"))
     bits = key_fraction * (beta * i_ab - chi_be - penalty_bits)
     return bits if bits > 0 else 0.0
