@@ -27,6 +27,7 @@ from sdqkd.cli.optical import optical_app
 from sdqkd.cli.pki import pki_app
 from sdqkd.cli.plan import plan
 from sdqkd.cli.plant import plant_app
+from sdqkd.cli.postproc import postproc_app
 from sdqkd.cli.qtls import qtls_app
 from sdqkd.cli.scenario import scenario_app
 from sdqkd.cli.services import service_app
@@ -64,6 +65,7 @@ app.add_typer(hybrid_app, name="hybrid")
 app.add_typer(tunnel_app, name="tunnel")
 app.add_typer(qtls_app, name="qtls")
 app.add_typer(opot_app, name="opot")
+app.add_typer(postproc_app, name="postproc")
 
 
 def _print_version(value: bool) -> None:

@@ -41,6 +41,7 @@ from sdqkd.postproc.quadratures import Detection, Quadratures, Seed, rng_from_se
 __all__ = [
     "ChannelEstimate",
     "DetectorModel",
+    "Moments",
     "estimate_channel",
     "secret_fraction",
     "split_for_estimation",
@@ -115,8 +116,47 @@ def split_for_estimation(
     return quadratures.subset(chosen), quadratures.subset(~chosen)
 
 
+@dataclass(frozen=True)
+class Moments:
+    """The sums parameter estimation needs, so that a block can be estimated chunk by chunk.
+
+    Attributes:
+        detection: how Bob measured; samples: m, the (x, y) pairs summed;
+        sum_xx, sum_xy, sum_yy: Σx², Σxy and Σy² over them.
+    """
+
+    detection: Detection
+    samples: int
+    sum_xx: float
+    sum_xy: float
+    sum_yy: float
+
+    @classmethod
+    def of(cls, disclosed: Quadratures) -> Moments:
+        """The moments of ``disclosed``'s pairs (:meth:`Quadratures.correlated`)."""
+        x, y = disclosed.correlated()
+        return cls(
+            detection=disclosed.detection,
+            samples=int(x.size),
+            sum_xx=float(np.dot(x, x)),
+            sum_xy=float(np.dot(x, y)),
+            sum_yy=float(np.dot(y, y)),
+        )
+
+    def __add__(self, other: Moments) -> Moments:
+        if other.detection != self.detection:
+            raise ConfigError("moments of homodyne and heterodyne data do not add up")
+        return Moments(
+            detection=self.detection,
+            samples=self.samples + other.samples,
+            sum_xx=self.sum_xx + other.sum_xx,
+            sum_xy=self.sum_xy + other.sum_xy,
+            sum_yy=self.sum_yy + other.sum_yy,
+        )
+
+
 def estimate_channel(
-    disclosed: Quadratures,
+    disclosed: Quadratures | Moments,
     *,
     modulation_variance_snu: float,
     efficiency: float,
@@ -127,7 +167,8 @@ def estimate_channel(
     """Estimate T, ξ and the SNR from ``disclosed`` and bound them at confidence ε_PE.
 
     Args:
-        disclosed: the disclosed symbols (Alice's and Bob's values).
+        disclosed: the disclosed symbols (Alice's and Bob's values), or their summed
+            :class:`Moments`.
         modulation_variance_snu: V_A, which Alice knows (it sizes the interval on t, eq. 12).
         efficiency, electronic_noise_snu: Bob's calibrated η and v_el.
         epsilon_pe: failure probability of the bounds, in (0, 1).
@@ -149,21 +190,21 @@ def estimate_channel(
         if not (number and (value > low if low_open else value >= low) and value <= high):
             raise ConfigError(f"{name} out of range: {value!r}")
     z = _confidence_factor(epsilon_pe)
-    x, y = disclosed.correlated()
-    m = int(x.size)
+    moments = disclosed if isinstance(disclosed, Moments) else Moments.of(disclosed)
+    m = moments.samples
     if m < 2:
         raise ConfigError("parameter estimation needs at least 2 disclosed samples")
 
-    xx = float(np.dot(x, x)) / m
-    xy = float(np.dot(x, y)) / m
-    yy = float(np.dot(y, y)) / m
+    xx = moments.sum_xx / m
+    xy = moments.sum_xy / m
+    yy = moments.sum_yy / m
     if xx <= 0:
         raise ConfigError("the disclosed symbols carry no modulation (⟨x²⟩ = 0)")
     t_hat = xy / xx
     sigma2 = max(yy - t_hat * xy, 0.0)  # ⟨y²⟩ − t̂²⟨x²⟩, never negative from rounding
 
     eta, v_el = (1.0, 0.0) if detector == "untrusted" else (float(efficiency), float(electronic_noise_snu))
-    share = 1.0 if disclosed.detection == "homodyne" else 0.5
+    share = 1.0 if moments.detection == "homodyne" else 0.5
     dt = z * math.sqrt(sigma2 / (m * modulation_variance_snu))
     dsigma2 = z * sigma2 * math.sqrt(2.0) / math.sqrt(m)
     t_min, t_max = t_hat - dt, t_hat + dt
@@ -176,7 +217,7 @@ def estimate_channel(
         return (s2 - 1.0 - v_el) / (t * t) if t > 0 else math.inf
 
     return ChannelEstimate(
-        detection=disclosed.detection,
+        detection=moments.detection,
         detector=detector,
         samples=m,
         modulation_variance_snu=float(modulation_variance_snu),
