@@ -38,11 +38,13 @@ PUBLIC_API = {
     },
     "sdqkd.postproc": {
         "ChannelEstimate",
+        "DecodeResult",
         "Detection",
         "DetectorModel",
         "LinkParameters",
         "Quadratures",
         "Seed",
+        "SyndromeDecoder",
         "estimate_channel",
         "rng_from_seed",
         "secret_fraction",

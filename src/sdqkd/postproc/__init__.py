@@ -1,11 +1,12 @@
-"""CV-QKD post-processing (DESIGN §1/§2): simulated GG02 quadratures, parameter estimation and privacy
-amplification by exact Toeplitz hashing. numpy only, no I/O.
+"""CV-QKD post-processing (DESIGN §1/§2): simulated GG02 quadratures, parameter estimation, LDPC syndrome
+decoding for reconciliation (numba) and privacy amplification by exact Toeplitz hashing. No I/O.
 
 It sits just above :mod:`sdqkd.physics`, whose GG02 formulas give the secret fraction.
 """
 
 from __future__ import annotations
 
+from sdqkd.postproc.decoder import DecodeResult, SyndromeDecoder
 from sdqkd.postproc.estimation import (
     ChannelEstimate,
     DetectorModel,
@@ -26,11 +27,13 @@ from sdqkd.postproc.quadratures import (
 __all__ = [
     "MAX_BITS",
     "ChannelEstimate",
+    "DecodeResult",
     "Detection",
     "DetectorModel",
     "LinkParameters",
     "Quadratures",
     "Seed",
+    "SyndromeDecoder",
     "estimate_channel",
     "pa_output_length",
     "rng_from_seed",
