@@ -30,7 +30,8 @@ Two check-node rules ``CN``:
 * ``"min-sum"`` — normalised: ``R = α · Π sign(T_u) · min |T_u|`` (Chen, Fossorier, "Near optimum
   universal belief propagation based decoding of LDPC codes", IEEE Trans. Commun. 50 (2002) 406). Much
   cheaper per edge, about 0.3–0.5 dB worse near threshold; ``α`` = :data:`DEFAULT_SCALING` was tuned on
-  a (3,6)-regular code on the BIAWGN channel (the value with the lowest frame error rate there).
+  a (3,6)-regular n = 2^14 code on the BIAWGN channel: over α ∈ {0.65, …, 0.9} at SNR 1.4 dB (40 frames)
+  0.75–0.85 decode every frame and 0.8 needs the fewest iterations (13.8; 0.7: 2 failures, 0.9: 3).
 
 Decoding stops as soon as the hard decisions ``b_i = [Q_i < 0]`` satisfy ``H·b = s``: that test runs
 after every iteration and stops at the first unsatisfied check, so it costs little until the frame is
