@@ -37,6 +37,7 @@ from sdqkd.physics import (
     mutual_information,
     privacy_amplification_penalty,
 )
+from sdqkd.postproc.decoder import DecodeMethod
 from sdqkd.postproc.estimation import (
     ChannelEstimate,
     Moments,
@@ -70,6 +71,8 @@ class ProtocolSettings:
         frame_bits: LDPC code length (values per frame, a multiple of 8).
         target_efficiency: β the code rate is chosen for, ``R = β·I_AB(SNR̂)`` per value.
         max_iterations: belief-propagation iterations before a frame is dropped.
+        decoder: ``"sum-product"`` (exact BP) or ``"min-sum"`` (faster, a little less efficient).
+        workers: threads decoding frames in parallel.
         chunk_symbols: symbols simulated at a time (memory, not results).
     """
 
@@ -83,6 +86,8 @@ class ProtocolSettings:
     frame_bits: int = 1 << 16
     target_efficiency: float = 0.95
     max_iterations: int = 100
+    decoder: DecodeMethod = "sum-product"
+    workers: int = 1
     chunk_symbols: int = 1 << 20
 
     def __post_init__(self) -> None:
@@ -273,7 +278,9 @@ def run_block(
         return aborted("parameter estimation proves no channel (T_min ≤ 0): no key from this block")
     rate = _code_rate(i_ab / values, settings.target_efficiency)
     code = (code_for or _default_code)(settings.frame_bits, rate)
-    reconciler = Reconciler(code, max_iterations=settings.max_iterations)
+    reconciler = Reconciler(
+        code, max_iterations=settings.max_iterations, method=settings.decoder, workers=settings.workers
+    )
     rng = np.random.default_rng(reconcile_root)
 
     reconciled: Reconciled | None = None

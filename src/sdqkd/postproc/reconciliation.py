@@ -6,10 +6,8 @@ Per frame of ``n`` Gaussian values (n a multiple of 8, n the code length):
 1. Bob draws n uniform key bits ``b``, discloses the rotations α of :func:`sdqkd.postproc.multidim.
    bob_rotations` and the syndrome ``s = H·b`` (``n − k`` bits: the code's information leak).
 2. Alice turns her values into log-likelihood ratios of ``b`` (:func:`~sdqkd.postproc.multidim.
-   alice_llrs`), takes hard decisions ``h`` and decodes the difference ``e = b ⊕ h`` from its syndrome
-   ``s ⊕ H·h`` by belief propagation, with per-bit flip probabilities ``1/(1 + e^{|L|})``. The decoder
-   is the `ldpc` library's (Roffe et al., MIT licence: sum-product in C++), which takes a syndrome
-   and soft priors as they are.
+   alice_llrs`) and decodes ``b`` from the syndrome ``s`` and her LLRs by layered belief
+   propagation (:class:`sdqkd.postproc.decoder.SyndromeDecoder`), frames in parallel on threads.
 3. Verification: both ends hash their frame with a fresh public Toeplitz seed to 64 bits (a
    universal₂ family: a wrong frame passes with probability 2⁻⁶⁴) and keep the frame only when the
    tags agree; a frame whose decoder did not converge is dropped at once. The tags are disclosed, so
@@ -26,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from ldpc import BpDecoder  # type: ignore[attr-defined]
 from numpy.typing import NDArray
 
 from sdqkd.errors import ConfigError
+from sdqkd.postproc.decoder import DecodeMethod, SyndromeDecoder
 from sdqkd.postproc.multidim import DIMENSION, alice_llrs, bob_rotations
 from sdqkd.postproc.privacy import toeplitz_hash
 
@@ -39,7 +37,6 @@ TAG_BITS = 64
 """Bits of the verification hash per frame."""
 
 _MAX_ITERATIONS = 100
-_MAX_LLR = 40.0  # |L| beyond this is certainty; keeps 1/(1 + e^|L|) representable
 
 Bits = NDArray[np.uint8]
 
@@ -104,11 +101,6 @@ class Reconciled:
         return self.code_rate / mutual_information_per_value
 
 
-def _parity(matrix: sp.csr_matrix, bits: Bits) -> Bits:
-    syndrome: Bits = (np.asarray(matrix @ bits.astype(np.int32)) & 1).astype(np.uint8)
-    return syndrome
-
-
 class Reconciler:
     """Reconciles frames with one code (the decoder is built once).
 
@@ -120,21 +112,25 @@ class Reconciler:
         ConfigError: a code whose length is not a multiple of 8, or with no checks or no key bits.
     """
 
-    def __init__(self, code: sp.csr_matrix, *, max_iterations: int = _MAX_ITERATIONS) -> None:
+    def __init__(
+        self,
+        code: sp.csr_matrix,
+        *,
+        max_iterations: int = _MAX_ITERATIONS,
+        method: DecodeMethod = "sum-product",
+        workers: int = 1,
+    ) -> None:
         checks, n = code.shape
         if n % DIMENSION or not 0 < checks < n:
             raise ConfigError(
                 f"the code must have n a multiple of {DIMENSION} and 0 < n − k < n, not {code.shape}"
             )
-        self.code = sp.csr_matrix(code, dtype=np.uint8)
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, not {workers}")
         self.frame_bits = int(n)
-        self._decoder = BpDecoder(
-            self.code,
-            error_rate=0.1,
-            max_iter=max_iterations,
-            bp_method="product_sum",
-            input_vector_type="syndrome",
-        )
+        self.syndrome_bits = int(checks)
+        self.workers = workers
+        self._decoder = SyndromeDecoder(code, max_iterations=max_iterations, method=method)
 
     def run(
         self,
@@ -160,42 +156,42 @@ class Reconciler:
         x, y = np.asarray(alice, dtype=np.float64), np.asarray(bob, dtype=np.float64)
         if x.shape != y.shape or x.ndim != 1:
             raise ConfigError("alice and bob must be flat arrays of the same length")
-        n, code, decoder = self.frame_bits, self.code, self._decoder
+        n, decoder = self.frame_bits, self._decoder
+        frames = x.size // n
+        if frames == 0:
+            return Reconciled(_joined([]), _joined([]), 0, 0, n, self.syndrome_bits, 0)
+        used = frames * n
+        # Bob: his bits, the rotations he discloses, the syndromes he sends.
+        bits = rng.integers(0, 2, used, dtype=np.uint8)
+        rotations = bob_rotations(y[:used], bits)
+        frame_bits = bits.reshape(frames, n)
+        syndromes = np.stack([decoder.syndrome(frame) for frame in frame_bits])
+        # Alice: her LLRs, decoded frame by frame.
+        llrs = alice_llrs(x[:used], rotations, gain, noise_variance).reshape(frames, n)
+        results = decoder.decode_many(llrs, syndromes, workers=self.workers)
         bob_frames: list[Bits] = []
         alice_frames: list[Bits] = []
-        failed = iterations = 0
-        frames = x.size // n
-        for index in range(frames):
-            part = slice(index * n, (index + 1) * n)
-            bits = rng.integers(0, 2, n, dtype=np.uint8)
-            rotations = bob_rotations(y[part], bits)
-            syndrome = _parity(code, bits)
-
-            llrs = np.clip(alice_llrs(x[part], rotations, gain, noise_variance), -_MAX_LLR, _MAX_LLR)
-            hard = (llrs < 0).astype(np.uint8)
-            decoder.update_channel_probs(1.0 / (1.0 + np.exp(np.abs(llrs))))
-            difference = np.asarray(decoder.decode(syndrome ^ _parity(code, hard)), dtype=np.uint8)
-            iterations += int(decoder.iter)
-            if not decoder.converge:
+        failed = 0
+        for bob_frame, result in zip(frame_bits, results, strict=True):
+            if not result.converged:
                 failed += 1
                 continue
-            decoded = hard ^ difference
             seed = rng.integers(0, 2, n + TAG_BITS - 1, dtype=np.uint8)
             if not np.array_equal(
-                toeplitz_hash(decoded, seed, TAG_BITS), toeplitz_hash(bits, seed, TAG_BITS)
+                toeplitz_hash(result.bits, seed, TAG_BITS), toeplitz_hash(bob_frame, seed, TAG_BITS)
             ):
                 failed += 1
                 continue
-            bob_frames.append(bits)
-            alice_frames.append(decoded)
+            bob_frames.append(bob_frame)
+            alice_frames.append(result.bits)
         return Reconciled(
             bob_key=_joined(bob_frames),
             alice_key=_joined(alice_frames),
             frames=frames,
             failed=failed,
             frame_bits=n,
-            syndrome_bits=code.shape[0],
-            iterations=iterations,
+            syndrome_bits=self.syndrome_bits,
+            iterations=sum(result.iterations for result in results),
         )
 
 
