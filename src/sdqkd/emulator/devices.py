@@ -9,7 +9,7 @@ key managers of this link.
 from __future__ import annotations
 
 from sdqkd.emulator.engine import Emulator
-from sdqkd.emulator.keys import PairKeys
+from sdqkd.emulator.keys import SharedKeys
 from sdqkd.emulator.world import PairState
 from sdqkd.errors import KeyRequestInvalid, KeyServiceUnavailable, Unauthorized
 from sdqkd.etsi014.models import Key, KeyContainer, KeyIds, KeyRequest, Status, encode_key
@@ -31,7 +31,7 @@ class ModuleKeyService:
             return
         raise Unauthorized("this device serves only the KME of its node")
 
-    def _pair(self, peer_sae_id: str) -> tuple[PairState, PairKeys]:
+    def _pair(self, peer_sae_id: str) -> tuple[PairState, SharedKeys]:
         found = self.emulator.pair_for(self.module_id, peer_sae_id)
         if found is None:
             raise KeyRequestInvalid(f"this device has no QKD link to SAE {peer_sae_id!r}")
