@@ -179,6 +179,7 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
             "key_size_bits": size,
             "keys_waiting": keys.waiting(module_id) if keys else 0,
             "keys_delivered": keys.delivered_keys if keys else 0,
+            **_protocol_json(emulator, pair),
         }
 
     # Modules -----------------------------------------------------------------------------------------
@@ -359,7 +360,18 @@ def _pair_json(emulator: Emulator, pair: PairState) -> dict[str, Any]:
         "reason": pair.reason,
         "skr_bps": pair.rate_bps,
         "keys_available": keys.stored_keys(emulator.limits.key_size_bits) if keys else 0,
+        **_protocol_json(emulator, pair),
     }
+
+
+def _protocol_json(emulator: Emulator, pair: PairState | None) -> dict[str, Any]:
+    """``{"protocol": figures}`` of a pair with the ``protocol`` engine (what its blocks measured:
+    :class:`~sdqkd.emulator.protocol.ProtocolFigures`), ``{}`` with the ``rate`` engine."""
+    if emulator.protocol is None:
+        return {}
+    if pair is None:
+        return {"protocol": None}
+    return {"protocol": emulator.protocol.figures_of(pair.key).as_json(emulator.time_scale)}
 
 
 def _sse(event: Event) -> str:

@@ -6,6 +6,11 @@ changes; the clock loop adds ``rate × Δt × time_scale`` secret bits to every 
 state file (when given) so a restarted emulator resumes where it stopped. A *commissioned*
 emulator's modules start configured for the topology's QKD links (when no state file resumes them).
 
+With ``engine="protocol"`` the clock loop makes no key from rates: a
+:class:`~sdqkd.emulator.protocol.ProtocolEngine` runs the post-processing pipeline for each active
+pair and its blocks' keys fill the pair's :class:`~sdqkd.emulator.block_keys.BlockKeys`; the clock
+loop tells it which pairs are active at every tick.
+
 Dead times of the devices are *holds* on a pair that the world would otherwise call active: after
 either module's quantum channel changes from one channel to another, the pair re-locks for its
 profile's ``relock_time_s``; after a switch moves so that the pair is connected through it, it
@@ -29,8 +34,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from sdqkd.emulator.block_keys import BlockKeys
 from sdqkd.emulator.events import EventBroker
-from sdqkd.emulator.keys import PairKeys
+from sdqkd.emulator.keys import PairKeys, SharedKeys
+from sdqkd.emulator.protocol import DEFAULT_BLOCK_SYMBOLS, BlockRunner, EngineKind, ProtocolEngine
 from sdqkd.emulator.world import PairState, World
 from sdqkd.errors import ConfigError, DeviceError
 from sdqkd.topology.models import Topology
@@ -94,6 +101,10 @@ class Emulator:
             (:meth:`~sdqkd.emulator.world.World.commission`), so key flows before any controller
             configures them. Only a fresh start is commissioned: a state file that exists wins,
             as a restarted device keeps the configuration it was last given.
+        engine: ``rate`` (key at the physics' rate) or ``protocol`` (key from the post-processing
+            pipeline, :mod:`sdqkd.emulator.protocol`).
+        protocol_block_symbols: symbols per block of the ``protocol`` engine.
+        protocol_runner: runs one block of the ``protocol`` engine (default: the pipeline).
     """
 
     def __init__(
@@ -103,15 +114,21 @@ class Emulator:
         state_file: Path | None = None,
         *,
         commissioned: bool = False,
+        engine: EngineKind = "rate",
+        protocol_block_symbols: int = DEFAULT_BLOCK_SYMBOLS,
+        protocol_runner: BlockRunner | None = None,
     ) -> None:
         if not time_scale > 0:
             raise ValueError("time_scale must be > 0")
+        if engine not in ("rate", "protocol"):
+            raise ConfigError(f"engine must be rate or protocol, not {engine!r}")
         self.world = World(topology)
         self.time_scale = time_scale
         self.state_file = state_file
         self.events = EventBroker()
         self.limits = KeyLimits()
-        self.keys: dict[tuple[str, str], PairKeys] = {}
+        self.engine: EngineKind = engine
+        self.keys: dict[tuple[str, str], SharedKeys] = {}
         self._pairs: dict[tuple[str, str], PairState] = {}
         self._seen_version = -1
         self._now_s = 0.0  # the emulator's clock: real seconds advanced so far
@@ -134,6 +151,11 @@ class Emulator:
         # the state they started in (none).
         self._channels = {m: c.dwdm_channel for m, c in self.world.configs.items()}
         self._ports = {s.id: s.connected_port for s in self.world.topology.switches}
+        self.protocol = (
+            ProtocolEngine(self, protocol_block_symbols, runner=protocol_runner)
+            if engine == "protocol"
+            else None
+        )
         self.refresh()
 
     # The world changes through here ----------------------------------------------------------------
@@ -161,7 +183,8 @@ class Emulator:
         for key, pair in pairs.items():
             if key not in self.keys:
                 capacity = self.limits.buffer_keys * self.limits.key_size_bits
-                self.keys[key] = PairKeys(key, capacity_bits=capacity)
+                store = BlockKeys if self.protocol is not None else PairKeys
+                self.keys[key] = store(key, capacity_bits=capacity)
             event = _transition(self._pairs.get(key), pair)
             if event is not None:
                 self.events.publish(event, self._pair_data(pair), pair.key)
@@ -243,7 +266,12 @@ class Emulator:
         self.refresh()
         return list(self._pairs.values())
 
-    def pair_for(self, module_id: str, peer_node: str) -> tuple[PairState, PairKeys] | None:
+    def pair_now(self, key: tuple[str, str]) -> PairState | None:
+        """The pair of ``(transmitter, receiver)`` now, if configured."""
+        self.refresh()
+        return self._pairs.get(key)
+
+    def pair_for(self, module_id: str, peer_node: str) -> tuple[PairState, SharedKeys] | None:
         """The pair joining ``module_id`` to a module at ``peer_node`` (the active one first)."""
         self.refresh()
         candidates = []
@@ -288,8 +316,9 @@ class Emulator:
             step_end_s = min(end_s, min((h.until_s for h in self._holds.values()), default=math.inf))
             step_s = step_end_s - self._now_s
             for key, pair in self._pairs.items():
-                if pair.active:
-                    self.keys[key].accumulate(pair.rate_bps * step_s * self.time_scale)
+                keys = self.keys[key]
+                if pair.active and isinstance(keys, PairKeys):  # protocol: key comes from blocks
+                    keys.accumulate(pair.rate_bps * step_s * self.time_scale)
             self._now_s = step_end_s
             if step_end_s >= end_s:
                 break
@@ -305,6 +334,8 @@ class Emulator:
             now = time.monotonic()
             self.advance(now - last)
             last = now
+            if self.protocol is not None:
+                self.protocol.sync()
 
     def start(self) -> None:
         """Start the clock loop on the running event loop."""
@@ -312,8 +343,11 @@ class Emulator:
             self._task = asyncio.get_running_loop().create_task(self.run(), name="sdqkd-emulator-clock")
 
     async def stop(self) -> None:
+        """Stop the clock loop and, with the ``protocol`` engine, every pair's blocks."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.protocol is not None:
+            await self.protocol.stop()

@@ -12,6 +12,20 @@
     sdqkd_switch_port_connected{switch,port}                          1 for the port the common port is on
     sdqkd_emulator_time_scale                                         world seconds per real second
 
+With the ``protocol`` engine, per pair, what its post-processing blocks measured
+(:class:`~sdqkd.emulator.protocol.ProtocolFigures`):
+
+    sdqkd_link_protocol_efficiency{link,transmitter,receiver,fibre}   β of the last reconciled block
+    sdqkd_link_protocol_mean_efficiency{...}                          mean β over the blocks
+    sdqkd_link_protocol_frame_error_rate{...}                         FER of the last reconciled block
+    sdqkd_link_protocol_mean_frame_error_rate{...}                    frames dropped / frames, all blocks
+    sdqkd_link_protocol_blocks{...}, ..._aborted_blocks{...}          blocks run, and those without key
+    sdqkd_link_protocol_key_bits{...}                                 final key bits the blocks made
+    sdqkd_link_protocol_key_rate_bits_per_second{...}                 key bits per world second achieved
+    sdqkd_link_protocol_block_symbols{...}                            symbols per block
+    sdqkd_link_protocol_realtime_fraction{...}                        link time / compute time of the
+                                                                      last block, at most 1
+
 Pairs are the transmitter-receiver pairs whose configurations name each other (the emulator's
 ``/api/v1/links``); ``link`` is the topology's QKD link of that pair, or ``TX~RX`` for a pair the
 topology does not list. The noise and loss gauges are absent for a pair that cannot be evaluated (no
@@ -33,6 +47,18 @@ __all__ = ["EmulatorCollector"]
 
 _PAIR_LABELS = ["link", "transmitter", "receiver", "fibre"]
 _STATES: tuple[ModuleState, ...] = get_args(ModuleState)
+_PROTOCOL_GAUGES = [  # (figure, metric name, help)
+    ("efficiency", "efficiency", "reconciliation efficiency beta measured by the last reconciled block"),
+    ("mean_efficiency", "mean_efficiency", "mean reconciliation efficiency beta over the pair's blocks"),
+    ("frame_error_rate", "frame_error_rate", "LDPC frame error rate of the last reconciled block"),
+    ("mean_frame_error_rate", "mean_frame_error_rate", "frames dropped over frames attempted, all blocks"),
+    ("blocks", "blocks", "post-processing blocks the pair ran to the end"),
+    ("aborted", "aborted_blocks", "blocks that made no key"),
+    ("key_bits", "key_bits", "final key bits the pair's blocks made"),
+    ("key_rate_world_bps", "key_rate_bits_per_second", "key bits per world second the blocks achieved"),
+    ("block_symbols", "block_symbols", "symbols per post-processing block"),
+    ("realtime_fraction", "realtime_fraction", "link time over compute time of the last block, at most 1"),
+]
 
 
 class EmulatorCollector(Collector):
@@ -86,6 +112,23 @@ class EmulatorCollector(Collector):
             available.add_metric(labels, float(keys.stored_keys(size_bits)) if keys else 0.0)
             delivered.add_metric(labels, float(keys.delivered_keys) if keys else 0.0)
         yield from (skr, active, noise, raman, loss, available, delivered)
+        if emulator.protocol is not None:
+            yield from self._protocol()
+
+    def _protocol(self) -> Iterator[Metric]:
+        emulator = self.emulator
+        assert emulator.protocol is not None
+        gauges = {
+            name: GaugeMetricFamily(f"sdqkd_link_protocol_{metric}", documentation, labels=_PAIR_LABELS)
+            for name, metric, documentation in _PROTOCOL_GAUGES
+        }
+        for pair in emulator.pairs():
+            labels = [self._link_of(pair), pair.transmitter, pair.receiver, pair.fibre]
+            figures = emulator.protocol.figures_of(pair.key).as_json(emulator.time_scale)
+            for name, gauge in gauges.items():
+                if figures[name] is not None:
+                    gauge.add_metric(labels, float(figures[name]))
+        yield from gauges.values()
 
     def _plant(self) -> Iterator[Metric]:
         emulator, world = self.emulator, self.emulator.world
