@@ -84,6 +84,13 @@ def test_the_controller_and_the_emulator_of_one_host_listen_on_loopback_by_defau
     assert emulator_arguments("chain:3", tmp_path, 50.0, commissioned=True)[-3:] == [
         "--time-scale", "50", "--commissioned",
     ]  # fmt: skip
+    assert (
+        emulator_arguments("chain:3", tmp_path, 50.0, engine="protocol", protocol_block_symbols=4096)[-5:]
+        == ["--time-scale", "50", "--engine", "protocol", "--protocol-block-symbols", "4096"][-5:]
+    )
+    assert (
+        emulator_arguments("chain:3", tmp_path, 50.0, engine="rate", protocol_block_symbols=4096)[-1] == "50"
+    )
 
 
 def test_a_qkd_tls_control_channel_gives_the_controller_and_each_agent_an_sae_at_their_kmes(

@@ -134,3 +134,49 @@ def test_a_switched_link_that_is_down_says_why_rather_than_its_share() -> None:
     down = {"status": "down", "reason": "fibre cut", "time_share": 0.3}
 
     assert link_state_note(down) == " (fibre cut)"
+
+
+_FIGURES = {
+    "block_symbols": 1 << 20,
+    "blocks": 7,
+    "aborted": 1,
+    "efficiency": 0.951,
+    "mean_efficiency": 0.948,
+    "frame_error_rate": 0.125,
+    "mean_frame_error_rate": 0.1,
+    "key_rate_world_bps": 9100.0,
+}
+
+
+class ProtocolEmulator(Emulator):
+    """An emulator of the protocol engine: its pairs carry what their blocks measured."""
+
+    def links(self) -> list[dict[str, Any]]:
+        return [{**pair, "protocol": _FIGURES} for pair in _PAIRS]
+
+
+def test_status_carries_the_protocol_figures_and_the_table_shows_beta_and_fer(run: RunDir) -> None:
+    status = network_status(run, ProtocolEmulator(), Controller(_SWITCHES))
+    console = Console(width=250, record=True)
+
+    console.print(links_table(status["links"]))
+
+    assert _links(status)["norte-quintin"]["protocol"] == _FIGURES
+    text = console.export_text()
+    assert "β" in text
+    assert "FER" in text
+    row = next(line for line in text.splitlines() if "norte-quintin" in line)
+    cells = [cell.strip() for cell in row.split("│")]
+    assert "0.948 (0.951)" in cells
+    assert "0.100 (0.125)" in cells
+    assert "7 (1)" in cells
+
+
+def test_with_the_rate_engine_the_table_has_no_protocol_columns(run: RunDir) -> None:
+    status = network_status(run, Emulator(), Controller(_SWITCHES))
+    console = Console(width=250, record=True)
+
+    console.print(links_table(status["links"]))
+
+    assert all("protocol" not in link for link in status["links"])
+    assert "FER" not in console.export_text()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from sdqkd.cli.output import OutputFormat, console, fmt, print_json
 from sdqkd.runtime.rundir import RunDir
 from sdqkd.server.logs import LogFormat
+
+if TYPE_CHECKING:  # the engine itself (numpy, scipy, numba) is imported only by the commands that run it
+    from sdqkd.emulator.protocol import EngineKind
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -30,10 +33,38 @@ __all__ = [
 
 DEFAULT_RUN_DIR = Path("run")
 RunDirOption = Annotated[Path, typer.Option("--run-dir", help="The run directory (PKI, state, logs).")]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="How the emulated modules make key: rate (at the physics' key rate) or protocol (each "
+        "pair runs the CV-QKD post-processing pipeline on simulated quadratures; docs/emulator.md).",
+    ),
+]
+BlockSymbolsOption = Annotated[
+    int,
+    typer.Option(
+        "--protocol-block-symbols",
+        min=1,
+        help="Symbols per post-processing block of the protocol engine (default 2^20).",
+    ),
+]
+DEFAULT_BLOCK_SYMBOLS = 1 << 20  # sdqkd.emulator.protocol.DEFAULT_BLOCK_SYMBOLS
 LogFormatOption = Annotated[
     LogFormat,
     typer.Option("--log-format", help="The log's lines: text, or json (one JSON object per line)."),
 ]
+
+
+def _engine(name: str) -> EngineKind:
+    """``--engine``: rate or protocol."""
+    from sdqkd.errors import ConfigError
+
+    if name == "rate":
+        return "rate"
+    if name == "protocol":
+        return "protocol"
+    raise ConfigError(f"--engine {name!r}: rate or protocol")
 
 
 def link_state_note(link: dict[str, Any]) -> str:
@@ -45,13 +76,21 @@ def link_state_note(link: dict[str, Any]) -> str:
 
 
 def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
+    """The links as ``sdqkd status`` shows them; with the emulator's ``protocol`` engine also what the
+    post-processing blocks measured: β and FER (mean over the blocks; the last block's in brackets)
+    and the key rate the blocks achieved."""
+    protocol = any(link.get("protocol") for link in links)
+    headers = ["link", "type", "nodes", "over", "status", "SKR kbit/s", "keys (256 bit)"]
+    if protocol:
+        headers += ["β", "FER", "blocks (no key)", "protocol kbit/s"]
+    numeric = {"SKR kbit/s", "keys (256 bit)", "β", "FER", "blocks (no key)", "protocol kbit/s"}
     table = Table(title=title)
-    for header in ("link", "type", "nodes", "over", "status", "SKR kbit/s", "keys (256 bit)"):
-        table.add_column(header, justify="right" if header in ("SKR kbit/s", "keys (256 bit)") else "left")
+    for header in headers:
+        table.add_column(header, justify="right" if header in numeric else "left")
     for link in links:
         style = {"up": "green", "standby": "yellow"}.get(link["status"], "red")
         virtual = link.get("type") == "VIRT"
-        table.add_row(
+        row = [
             link["id"],
             link.get("type", "PHYS"),
             " → ".join(link["path"] if virtual else link["nodes"]),
@@ -59,8 +98,29 @@ def links_table(links: list[dict[str, Any]], title: str = "QKD links") -> Table:
             f"[{style}]{link['status']}[/]{link_state_note(link)}",
             fmt(link["skr_bps"] / 1e3, ".1f"),
             "" if virtual else f"{link['keys_available']:,}",
-        )
+        ]
+        if protocol:
+            row += _protocol_cells(link.get("protocol"))
+        table.add_row(*row)
     return table
+
+
+def _protocol_cells(figures: dict[str, Any] | None) -> list[str]:
+    """β, FER, blocks and achieved rate of a link of the protocol engine ("" where not measured)."""
+    if not figures:
+        return ["", "", "", ""]
+
+    def mean_and_last(mean: float | None, last: float | None, spec: str) -> str:
+        if mean is None:
+            return "–"
+        return f"{mean:{spec}} ({last:{spec}})" if last is not None else f"{mean:{spec}}"
+
+    return [
+        mean_and_last(figures["mean_efficiency"], figures["efficiency"], ".3f"),
+        mean_and_last(figures["mean_frame_error_rate"], figures["frame_error_rate"], ".3f"),
+        f"{figures['blocks']} ({figures['aborted']})",
+        fmt(figures["key_rate_world_bps"] / 1e3, ".2f"),
+    ]
 
 
 def up_command(
@@ -97,6 +157,8 @@ def up_command(
             "--log-format", help="The services' log lines: text, or json (one JSON object per line)."
         ),
     ] = LogFormat.TEXT,
+    engine: EngineOption = "rate",
+    protocol_block_symbols: BlockSymbolsOption = DEFAULT_BLOCK_SYMBOLS,
 ) -> None:
     """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
     from sdqkd.runtime.launcher import Progress, up
@@ -169,6 +231,10 @@ def up_command(
         control_channel=control_channel,
         controller_node=controller_node,
         log_format=log_format,
+        engine=_engine(engine),
+        protocol_block_symbols=None
+        if protocol_block_symbols == DEFAULT_BLOCK_SYMBOLS
+        else protocol_block_symbols,
     )
 
 
@@ -220,6 +286,8 @@ def emulator_command(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.TEXT,
+    engine: EngineOption = "rate",
+    protocol_block_symbols: BlockSymbolsOption = DEFAULT_BLOCK_SYMBOLS,
 ) -> None:
     """Run the emulated optical plant and QKD modules (HTTPS, mutual TLS) until stopped."""
     from sdqkd.errors import ConfigError
@@ -235,6 +303,8 @@ def emulator_command(
         time_scale=time_scale,
         commissioned=commissioned,
         log_format=log_format,
+        engine=_engine(engine),
+        protocol_block_symbols=protocol_block_symbols,
     )
 
 

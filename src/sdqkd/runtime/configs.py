@@ -99,10 +99,14 @@ def emulator_arguments(
     port: int | None = None,
     *,
     commissioned: bool = False,
+    engine: str = "rate",
+    protocol_block_symbols: int | None = None,
 ) -> list[str]:
     """The arguments of ``sdqkd emulator`` (after ``sdqkd``) serving ``topology_spec`` from ``run_dir``
     (its state, certificate and endpoint record); without ``host``/``port`` its defaults (loopback, a
-    free port); ``commissioned``: its modules start paired for the topology's links (``--commissioned``)."""
+    free port); ``commissioned``: its modules start paired for the topology's links (``--commissioned``);
+    ``engine``/``protocol_block_symbols``: ``--engine`` and ``--protocol-block-symbols`` (only for
+    the ``protocol`` engine)."""
     arguments = ["emulator", "--topology", topology_spec, "--run-dir", str(run_dir)]
     if host is not None:
         arguments += ["--host", host]
@@ -111,6 +115,10 @@ def emulator_arguments(
     # a whole number without its ".0" (what a user types); any other exactly, as repr() writes it
     scale = str(int(time_scale)) if float(time_scale).is_integer() else repr(float(time_scale))
     arguments += ["--time-scale", scale]
+    if engine != "rate":
+        arguments += ["--engine", engine]
+        if protocol_block_symbols is not None:
+            arguments += ["--protocol-block-symbols", str(protocol_block_symbols)]
     return [*arguments, "--commissioned"] if commissioned else arguments
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sdqkd.emulator.app import create_emulator_app
 from sdqkd.emulator.engine import Emulator
+from sdqkd.emulator.protocol import DEFAULT_BLOCK_SYMBOLS, EngineKind
 from sdqkd.pki.identity import Role
 from sdqkd.runtime.rundir import RunDir
 from sdqkd.server.logs import LogFormat, configure_logging
@@ -25,6 +26,8 @@ def run_emulator(
     *,
     commissioned: bool = False,
     log_format: LogFormat = LogFormat.TEXT,
+    engine: EngineKind = "rate",
+    protocol_block_symbols: int = DEFAULT_BLOCK_SYMBOLS,
 ) -> None:
     """Serve the emulated world of ``topology_spec`` until SIGINT/SIGTERM.
 
@@ -32,8 +35,9 @@ def run_emulator(
     records its URL and pid in ``RUN/emulator/endpoint.json`` (removed again on exit); its state
     file ``RUN/emulator/state.json`` makes a restart resume the plant and module configuration.
     ``commissioned``: the modules start configured for the topology's QKD links, unless the state
-    file resumes them (:class:`~sdqkd.emulator.engine.Emulator`). It logs ``log_format`` lines on
-    stderr.
+    file resumes them (:class:`~sdqkd.emulator.engine.Emulator`). ``engine``: how the modules make
+    key (``protocol``: blocks of ``protocol_block_symbols`` through the post-processing pipeline,
+    :mod:`sdqkd.emulator.protocol`). It logs ``log_format`` lines on stderr.
     """
     configure_logging(log_format, "emulator")
     run = RunDir(run_dir)
@@ -43,7 +47,12 @@ def run_emulator(
     topology = load_topology(topology_spec)
     run.emulator_dir.mkdir(parents=True, exist_ok=True)
     emulator = Emulator(
-        topology, time_scale=time_scale, state_file=run.emulator_state, commissioned=commissioned
+        topology,
+        time_scale=time_scale,
+        state_file=run.emulator_state,
+        commissioned=commissioned,
+        engine=engine,
+        protocol_block_symbols=protocol_block_symbols,
     )
     record = {"topology": topology.name}
     serve_role(create_emulator_app(emulator), tls, host, port, run.emulator_endpoint, record)

@@ -176,6 +176,8 @@ def up(
     control_channel: str = "mtls",
     controller_node: str | None = None,
     log_format: LogFormat = LogFormat.TEXT,
+    engine: str = "rate",
+    protocol_block_symbols: int | None = None,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -194,6 +196,8 @@ def up(
             topology says, since the first keys cannot wait for a controller that needs keys).
         controller_node: the controller's site for ``qkd-tls`` (None: the topology's first node).
         log_format: how every service writes its log (``RUN/<role>/….log``): text or JSON lines.
+        engine: how the emulator's modules make key, ``rate`` or ``protocol`` (its ``--engine``).
+        protocol_block_symbols: symbols per block of the ``protocol`` engine (None: its default).
 
     Raises:
         ConfigError: a network already runs there, or bad input.
@@ -206,7 +210,20 @@ def up(
     site = _controller_site(topology, control_channel, controller_node)
     run = RunDir(run_dir.resolve())
     with _owning(run):
-        _up(topology_spec, topology, run, time_scale, progress, ready, wait_key_s, model, site, log_format)
+        _up(
+            topology_spec,
+            topology,
+            run,
+            time_scale,
+            progress,
+            ready,
+            wait_key_s,
+            model,
+            site,
+            log_format,
+            engine=engine,
+            protocol_block_symbols=protocol_block_symbols,
+        )
 
 
 def _controller_site(topology: Topology, control_channel: str, controller_node: str | None) -> str | None:
@@ -236,6 +253,9 @@ def _up(
     yang_dir: Path,
     controller_node: str | None,
     log_format: LogFormat,
+    *,
+    engine: str,
+    protocol_block_symbols: int | None,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology, qkd_tls=controller_node is not None)
@@ -245,7 +265,12 @@ def _up(
         try:
             progress.say("starting the emulator")
             arguments = emulator_arguments(
-                spec, run.root, time_scale, commissioned=controller_node is not None
+                spec,
+                run.root,
+                time_scale,
+                commissioned=controller_node is not None,
+                engine=engine,
+                protocol_block_symbols=protocol_block_symbols,
             )
             processes.spawn("emulator", arguments, run.emulator_log, run.emulator_endpoint)
             found = processes.wait_ready("emulator", run.emulator_endpoint, run.emulator_log)
@@ -340,6 +365,7 @@ def _up(
                     "topology": topology_spec,
                     "topology_name": topology.name,
                     "time_scale": time_scale,
+                    "engine": engine,
                     "emulator": {"url": emulator_url},
                     "controller": {"url": controller_url},
                     "kmes": kme_urls,

@@ -65,7 +65,9 @@ def network_status(
 ) -> dict[str, Any]:
     """The running network as ``sdqkd status --format json`` shows it.
 
-    A switched link carries ``time_share`` (0..1); the others do not. ``client`` and ``controller``
+    A switched link carries ``time_share`` (0..1); the others do not. With the emulator's
+    ``protocol`` engine a link carries ``protocol``: β, FER and the other figures its blocks measured
+    (the emulator's ``/api/v1/links``; docs/emulator.md). ``client`` and ``controller``
     replace the operator's own clients of the emulator and the controller (closed by their owner).
     """
     record = run.read_json(run.network)
@@ -115,6 +117,8 @@ def network_status(
         )
         if link.id in shares:
             links[-1]["time_share"] = shares[link.id]
+        if pair and pair.get("protocol"):  # the emulator's protocol engine: what its blocks measured
+            links[-1]["protocol"] = pair["protocol"]
     nodes = []
     for node in topology.nodes:
         cert, key = run.certificate(Role.SAE, sae_id(node.id))
