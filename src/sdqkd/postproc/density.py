@@ -46,6 +46,7 @@ from scipy.special import logsumexp
 from sdqkd.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_VARIABLE_DEGREE",
     "MAX_DESIGN_RATE",
     "MIN_DESIGN_RATE",
     "DegreeDistribution",
@@ -252,9 +253,9 @@ def _fixed_point_free(dist: DegreeDistribution, sigmas: FloatArray) -> npt.NDArr
     return result
 
 
-def _evolve(dist: DegreeDistribution, sigma: float, iterations: int) -> float:
+def _evolve(dist: DegreeDistribution, sigma: float, iterations: int, stop: float = 1000.0) -> float:
     """The check-to-variable mean ``r`` after ``iterations`` rounds of the GA recursion, literally
-    (stopping once r ≥ 1000): the reference the fixed-point test :func:`_fixed_point_free` is held to."""
+    (stopping once r ≥ ``stop``): the reference the fixed-point test :func:`_fixed_point_free` is held to."""
     dv = np.asarray(dist.variable_degrees, dtype=np.float64)
     log_lam = np.log(np.asarray(dist.variable_fractions, dtype=np.float64))
     dc = np.asarray(dist.check_degrees, dtype=np.float64)
@@ -262,7 +263,7 @@ def _evolve(dist: DegreeDistribution, sigma: float, iterations: int) -> float:
     m0, r = np.array([2.0 / sigma**2]), np.zeros(1)
     for _ in range(iterations):
         r = _check_mean(_variable_neg_log_s(m0, r, dv, log_lam), dc, rho)
-        if r[0] >= 1000.0:
+        if r[0] >= stop:
             break
     return float(r[0])
 
