@@ -3,8 +3,8 @@ propagation, against the GA threshold and the BIAWGN Shannon limit.
 
 For each rate and block length n, a code from :func:`sdqkd.postproc.parity_check_matrix` decodes random
 frames the way reverse reconciliation does (syndrome of random bits u, BPSK(u) + noise of std σ at the
-receiver, ``ldpc.BpDecoder`` product-sum on the syndrome of e = u ⊕ hard(y)), on a grid of σ going
-down from the GA threshold σ*. Prints one line per point:
+receiver, ``ldpc.BpDecoder`` product-sum on the syndrome of e = u ⊕ hard(y)), on a grid of SNR going
+down from ``--start-db`` above the GA threshold until the FER passes 0.5. Prints one line per point:
 
     rate  n  sigma  snr_db  fer  frames  decode_ms (mean per frame)
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=100)
     parser.add_argument("--target", type=float, default=0.1)
     parser.add_argument("--step-db", type=float, default=0.05, help="SNR step of the σ grid")
-    parser.add_argument("--start-db", type=float, default=0.2, help="first point: SNR above the GA threshold")
+    parser.add_argument("--start-db", type=float, default=0.3, help="first point: SNR above the GA threshold")
     args = parser.parse_args()
     rng = np.random.default_rng(15)
     summary = []
@@ -100,9 +100,10 @@ def main() -> None:
                 line = f"{rate}  {n}  {sigma:.4f}  {snr_db:.3f}  {fer:.3f}  {frames}  {seconds * 1e3:.1f}"
                 print(line, flush=True)
                 points.append((sigma, fer))
-                if fer <= args.target / 4 or len(points) >= 30:
+                if fer >= 0.5 or len(points) >= 30:
                     break
-                snr_db += args.step_db
+                snr_db -= args.step_db
+            points.sort(reverse=True)
             summary.append((rate, n, _crossing(points, args.target), dist.sigma_threshold))
     print(f"rate  n  sigma_fer{args.target}  snr_db  ga_sigma  ga_snr_db  limit_sigma  limit_snr_db  gap_db")
     for rate, n, sigma_fer, sigma_ga in summary:
