@@ -53,6 +53,12 @@ PUBLIC_API = {
         "MAX_BITS",
         "pa_output_length",
         "toeplitz_hash",
+        "DegreeDistribution",
+        "biawgn_capacity",
+        "design_distribution",
+        "node_degree_counts",
+        "parity_check_matrix",
+        "threshold_sigma",
     },
     "sdqkd.topology": {
         "BUILTIN_NAMES",

@@ -189,7 +189,7 @@ def _chunk(
 
 
 def _default_code(frame_bits: int, rate: float) -> sp.csr_matrix:
-    from sdqkd.postproc.codes import parity_check_matrix  # type: ignore[import-not-found]  # lands with the codes
+    from sdqkd.postproc.codes import parity_check_matrix
 
     return parity_check_matrix(frame_bits, rate, seed=0)
 
