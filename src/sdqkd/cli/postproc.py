@@ -132,8 +132,9 @@ def simulate(
     ] = None,
     frame_bits: Annotated[int, typer.Option("--frame-bits", min=64, help="LDPC frame length.")] = 1 << 16,
     target_efficiency: Annotated[
-        float, typer.Option("--target-efficiency", help="β the code rate is chosen for.")
-    ] = 0.95,
+        float | None,
+        typer.Option("--target-efficiency", help="β the code rate is chosen for (default: the profile's β)."),
+    ] = None,
     max_iterations: Annotated[int, typer.Option("--max-iterations", min=1, help="BP iterations.")] = 100,
     detection: Annotated[
         Literal["homodyne", "heterodyne"] | None, typer.Option("--detection", help="Override the profile's.")
@@ -145,11 +146,9 @@ def simulate(
     links = _links(topology, link_ids or [], length_km, profile_id)
     results = []
     for index, link in enumerate(links):
-        overrides: dict[str, Any] = {
-            "frame_bits": frame_bits,
-            "target_efficiency": target_efficiency,
-            "max_iterations": max_iterations,
-        }
+        overrides: dict[str, Any] = {"frame_bits": frame_bits, "max_iterations": max_iterations}
+        if target_efficiency is not None:
+            overrides["target_efficiency"] = target_efficiency
         if block_size is not None:
             overrides["block_symbols"] = round(block_size)
         if detection is not None:

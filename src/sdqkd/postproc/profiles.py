@@ -27,8 +27,9 @@ def link_parameters(profile: DeviceProfile, transmittance: float, excess_noise_s
 
 
 def protocol_settings(profile: DeviceProfile, **overrides: Any) -> ProtocolSettings:
-    """The profile's detection, detector, block size and security parameters; ``overrides`` replace
-    any :class:`ProtocolSettings` field (``block_symbols`` defaults to the profile's block size)."""
+    """The profile's detection, detector, block size and security parameters, and its reconciliation
+    efficiency as the β the code rate is chosen for; ``overrides`` replace any
+    :class:`ProtocolSettings` field (``block_symbols`` defaults to the profile's block size)."""
     base = ProtocolSettings(
         detection=profile.detection,
         detector=profile.detector,
@@ -36,6 +37,7 @@ def protocol_settings(profile: DeviceProfile, **overrides: Any) -> ProtocolSetti
         epsilon_pe=profile.epsilon_pe,
         epsilon_smooth=profile.epsilon_smooth,
         epsilon_pa=profile.epsilon_pa,
+        target_efficiency=profile.reconciliation_efficiency,
     )
     if profile.block_size is not None and "block_symbols" not in overrides:
         overrides["block_symbols"] = round(profile.block_size)
