@@ -1,4 +1,5 @@
-"""Toeplitz privacy amplification: bit for bit against a direct mod-2 matrix product, and exact at 2^24."""
+"""Toeplitz privacy amplification: bit for bit against a direct mod-2 matrix product, an integer
+(Kronecker) product, integer dot products at 2^24, and the GPU path against the CPU path."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from sdqkd.errors import ConfigError
 from sdqkd.postproc import pa_output_length, toeplitz_hash
-from sdqkd.postproc.privacy import _fft_plan
+from sdqkd.postproc.privacy import _fft_plan, _transform, gpu_available
 
 
 def _direct(bits: np.ndarray, seed: np.ndarray, m: int) -> np.ndarray:
@@ -21,6 +22,37 @@ def _direct(bits: np.ndarray, seed: np.ndarray, m: int) -> np.ndarray:
     matrix = seed[rows].astype(np.uint8)
     # uint8 products summed in int64 so no wrap-around, then reduced mod 2.
     return (matrix.astype(np.int64) @ bits.astype(np.int64) % 2).astype(np.uint8)
+
+
+def _kronecker(bits: np.ndarray, seed: np.ndarray, m: int) -> np.ndarray:
+    """T·bits mod 2 by one exact integer product (Kronecker substitution, Python ints, no FFT).
+
+    bits and seed become the integers Σ b_j·2^{s·j}; with 2^s > n no slot overflows, so slot k of
+    their product holds the convolution value c[k] and its lowest bit the parity of c[k].
+    """
+    n = bits.size
+    slot = n.bit_length() + 1
+
+    def as_integer(vector: np.ndarray) -> int:
+        spread = np.zeros(vector.size * slot, np.uint8)
+        spread[::slot] = vector
+        return int.from_bytes(np.packbits(spread, bitorder="little").tobytes(), "little")
+
+    product = as_integer(bits) * as_integer(seed)
+    width = (product.bit_length() + 7) // 8
+    product_bits = np.unpackbits(
+        np.frombuffer(product.to_bytes(width, "little"), np.uint8), bitorder="little"
+    )
+    return product_bits[slot * (np.arange(m) + n - 1)]
+
+
+def _row_parities(bits: np.ndarray, seed: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of T·bits mod 2 by pure-integer dot products: row i of T is seed[i + n − 1], …, seed[i]."""
+    n = bits.size
+    reversed_bits = bits[::-1].astype(np.int64)
+    return np.array(
+        [int(np.dot(seed[i : i + n].astype(np.int64), reversed_bits)) & 1 for i in rows], np.uint8
+    )
 
 
 def _random(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,13 +77,34 @@ def test_equals_direct_product_up_to_2_14(n: int, m: int) -> None:
 
 
 def test_several_chunks_with_a_short_last_one() -> None:
-    # m = 700 of n = 2^13 hashes in chunks of 325 columns: 26 chunks, the last one padded.
-    n, m = 2**13, 700
+    # m = 300 of n = 2^13 hashes in chunks of 1645 columns (FFTs of 1944 points): 5 chunks, the last padded.
+    n, m = 2**13, 300
     chunk, _ = _fft_plan(n, m)
     assert n % chunk != 0
     assert n // chunk > 2
     bits, toeplitz = _random(np.random.default_rng(11), n, m)
     assert np.array_equal(toeplitz_hash(bits, toeplitz, m), _direct(bits, toeplitz, m))
+
+
+@pytest.mark.parametrize(("n", "m"), [(70_000, 35_000), (100_003, 50_001), (2**17 + 5, 2**15)])
+def test_four_step_transform_equals_an_integer_product(n: int, m: int) -> None:
+    # FFTs of 2^16 points and more run as four-step (rows × columns) transforms.
+    assert _transform(_fft_plan(n, m)[1]).rows > 1
+    bits, toeplitz = _random(np.random.default_rng(n), n, m)
+    assert np.array_equal(toeplitz_hash(bits, toeplitz, m), _kronecker(bits, toeplitz, m))
+
+
+def test_four_step_transform_with_several_chunks() -> None:
+    n, m = 2**20, 30_000  # chunks of 174 801 columns, FFTs of 204 800 = 128 × 1600 points
+    chunk, size = _fft_plan(n, m)
+    assert n // chunk > 2
+    assert n % chunk != 0
+    assert _transform(size).rows > 1
+    rng = np.random.default_rng(31)
+    bits, toeplitz = _random(rng, n, m)
+    out = toeplitz_hash(bits, toeplitz, m)
+    rows = np.concatenate([np.arange(40), rng.integers(0, m, 40), np.arange(m - 40, m)])
+    assert np.array_equal(out[rows], _row_parities(bits, toeplitz, rows))
 
 
 def test_all_ones_is_the_worst_case_magnitude() -> None:
@@ -76,12 +129,8 @@ def test_exact_at_2_24_against_integer_dot_products() -> None:
     bits, seed = _random(rng, n, m)
     out = toeplitz_hash(bits, seed, m)
     assert out.shape == (m,)
-    # Row i of T is seed[i + n − 1], seed[i + n − 2], …, seed[i]: a reversed seed slice (no dense matrix).
     rows = np.concatenate([np.arange(64), rng.integers(0, m, 64), np.arange(m - 64, m)])
-    reversed_bits = bits[::-1].astype(np.int64)
-    for i in rows:
-        expected = int(np.dot(seed[i : i + n].astype(np.int64), reversed_bits)) & 1
-        assert out[i] == expected, f"row {i}"
+    assert np.array_equal(out[rows], _row_parities(bits, seed, rows))
     # Balanced output: a systematic error (all zeros, a shifted window) would not be.
     assert abs(int(out.sum()) - m / 2) < 6 * math.sqrt(m)
 
@@ -102,6 +151,43 @@ def test_exact_at_2_24_against_integer_dot_products() -> None:
 def test_bad_arguments_raise_config_error(bits: np.ndarray, seed: np.ndarray, m: object) -> None:
     with pytest.raises(ConfigError):
         toeplitz_hash(bits, seed, m)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("options", [{"workers": 0}, {"workers": 1.5}, {"backend": "tpu"}])
+def test_bad_options_raise_config_error(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        toeplitz_hash(np.ones(8, np.uint8), np.ones(11, np.uint8), 4, **options)  # type: ignore[arg-type]
+
+
+def test_cpu_backend_and_threads_give_the_same_bits(rng: np.random.Generator) -> None:
+    n, m = 2**18 + 7, 2**16
+    bits, toeplitz = _random(rng, n, m)
+    single = toeplitz_hash(bits, toeplitz, m, backend="cpu")
+    assert np.array_equal(toeplitz_hash(bits, toeplitz, m, backend="cpu", workers=2), single)
+    assert np.array_equal(toeplitz_hash(bits, toeplitz, m, backend="cpu", workers=-1), single)
+    rows = np.concatenate([np.arange(20), rng.integers(0, m, 20), np.arange(m - 20, m)])
+    assert np.array_equal(single[rows], _row_parities(bits, toeplitz, rows))
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present: backend='gpu' is allowed here")
+def test_gpu_backend_without_a_gpu_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="CuPy"):
+        toeplitz_hash(np.ones(8, np.uint8), np.ones(11, np.uint8), 4, backend="gpu")
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (600, 250), (2**14 + 1, 2**13), (2**20, 2**19), (2**22, 2**19)])
+def test_gpu_backend_equals_cpu_backend_bit_for_bit(n: int, m: int) -> None:
+    pytest.importorskip("cupy")
+    if not gpu_available():
+        pytest.skip("CuPy imports but sees no CUDA device")
+    bits, toeplitz = _random(np.random.default_rng(n + 3 * m), n, m)
+    on_gpu = toeplitz_hash(bits, toeplitz, m, backend="gpu")
+    assert on_gpu.dtype == np.uint8
+    assert np.array_equal(on_gpu, toeplitz_hash(bits, toeplitz, m, backend="cpu"))
+    assert np.array_equal(
+        toeplitz_hash(np.ones(n, np.uint8), np.ones(n + m - 1, np.uint8), m, backend="gpu"),
+        np.full(m, n % 2, np.uint8),
+    )
 
 
 def test_zero_output_length() -> None:
@@ -134,9 +220,20 @@ def test_pa_output_length_bad_arguments(kwargs: dict[str, float]) -> None:
 @pytest.mark.parametrize("n", [1, 3, 100, 1000, 2**14, 2**20 + 5, 2**24, 2**26])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
 def test_fft_plans_keep_the_exactness_bound(n: int, fraction: float) -> None:
-    # The module's error bound needs L ≥ c_len + m − 1, L ≤ 2^28, and L ≤ 4·c_len unless one chunk.
+    # The module's error bound needs L ≥ c_len + m − 1, L ≤ 2^28, and L ≤ 4·c_len unless one chunk;
+    # the four-step layout needs L = rows × columns with a power-of-two number of rows.
     m = max(1, round(n * fraction))
     chunk, size = _fft_plan(n, m)
     assert 1 <= chunk <= n
     assert chunk + m - 1 <= size <= 2**28
     assert size <= 4 * chunk or chunk == n
+    transform = _transform(size)
+    assert transform.rows * transform.cols == size
+    assert transform.rows & (transform.rows - 1) == 0
+    assert transform.cols % transform.block == 0
+
+
+def test_fft_lengths_are_short() -> None:
+    # 2^a·3^b·5^c lengths: one chunk of 2^24 bits with m = n/2 needs 3·2^23 points, not 2^25.
+    n = 2**24
+    assert _fft_plan(n, n // 2) == (n, 3 * 2**23)
