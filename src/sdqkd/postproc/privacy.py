@@ -264,27 +264,29 @@ def _hash_cpu(key: BitArray, seed: BitArray, m: int, workers: int | None) -> Bit
     chunk, size = _fft_plan(n, m)
     transform = _transform(size)
     spectrum: ComplexArray | None = None
+    # One signal buffer for every chunk's bits and seed slice, written in full each time: arrays of
+    # this size are fresh pages from the kernel, whose zeroing is a large part of the time at 2^26.
+    signal = np.empty(size, np.float64)
     for start in range(0, n, chunk):
         # Columns start … start + chunk − 1 of T are the Toeplitz matrix of the seed slice from
         # n − start − chunk, of chunk + m − 1 entries. The last chunk runs past column n − 1: its
         # missing bits are zeros (so the seed entries they meet, zero-filled below index 0, count
         # for nothing) and every chunk's outputs sit at the same offset, chunk − 1.
+        count = min(chunk, n - start)
+        signal[:count] = key[start : start + count]
+        signal[count:] = 0.0
+        product = transform.forward(signal, workers)
         seed_start = n - start - chunk
-        part = np.zeros(size, np.float64)
-        part[: min(chunk, n - start)] = key[start : start + chunk]
-        seed_part = np.zeros(size, np.float64)
-        if seed_start >= 0:
-            seed_part[: chunk + m - 1] = seed[seed_start : seed_start + chunk + m - 1]
-        else:
-            seed_part[-seed_start : chunk + m - 1] = seed[: seed_start + chunk + m - 1]
-        product = transform.forward(part, workers)
-        del part
-        product *= transform.forward(seed_part, workers)
-        del seed_part
+        below = max(0, -seed_start)
+        signal[:below] = 0.0
+        signal[below : chunk + m - 1] = seed[seed_start + below : seed_start + chunk + m - 1]
+        signal[chunk + m - 1 :] = 0.0
+        product *= transform.forward(signal, workers)
         if spectrum is None:
             spectrum = product
         else:
             spectrum += product
+    del signal
     assert spectrum is not None
     return _parity_cpu(transform.inverse(spectrum, workers)[chunk - 1 : chunk - 1 + m])
 
