@@ -56,7 +56,8 @@ n = 2^24, with pure-integer dot products of seed rows; and the GPU path bit for 
 
 Backends: ``"cpu"`` (scipy.fft, ``workers`` threads, one by default); ``"gpu"`` (CuPy's cuFFT in
 float64, one chunk; CuPy is optional, imported only when asked for or auto-detected); ``"auto"``
-takes the GPU when CuPy imports and sees a CUDA device (checked once per process), else the CPU.
+takes the GPU when CuPy imports and sees a CUDA device (checked once per process) and the block has
+at least 2^18 bits (below that the transfers and launches cost more than the FFTs), else the CPU.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ Backend = Literal["auto", "cpu", "gpu"]
 _MIN_FFT_LENGTH = 1 << 10
 _FOUR_STEP_LENGTH = 1 << 16  # from here on the four-step layout beats one long transform
 _TWIDDLE_BLOCK_BYTES = 1 << 20  # the twiddles of one block of rows stay in cache while applied
+_GPU_MIN_BITS = 1 << 18  # "auto" keeps smaller blocks on the CPU: the transfers would cost more
 _ROUNDING_TOLERANCE = 0.25
 _ROUNDING_SHIFT = 1.5 * 2.0**52  # x + this is round(x) + this, exactly, for |x| < 2^51 (the ulp there is 1)
 _LOW_BYTE = 0 if sys.byteorder == "little" else 7  # the byte of a float64 holding its last mantissa bit
@@ -342,8 +344,9 @@ def toeplitz_hash(
     ``bits``: n entries 0/1 (1 ≤ n ≤ 2^26); ``seed``: n + m − 1 entries 0/1; ``0 ≤ m ≤ n``. Exact (see
     the module docstring), the same bits on every backend. ``workers``: threads for scipy.fft on the
     CPU (None: scipy's default, one; −1: all cores); ``backend``: ``"cpu"``, ``"gpu"`` (CuPy and a
-    CUDA device) or ``"auto"`` (the GPU when there is one). Raises :class:`~sdqkd.errors.ConfigError`
-    for arguments outside that, and for ``backend="gpu"`` without a usable GPU.
+    CUDA device) or ``"auto"`` (the GPU when there is one, for n ≥ 2^18). Raises
+    :class:`~sdqkd.errors.ConfigError` for arguments outside that, and for ``backend="gpu"`` without a
+    usable GPU.
     """
     if isinstance(m, bool) or not isinstance(m, int | np.integer):
         raise ConfigError(f"m must be an integer, not {type(m).__name__}")
@@ -363,7 +366,7 @@ def toeplitz_hash(
         raise ConfigError("backend='gpu' needs CuPy (import cupy) and a CUDA device; neither was found")
     if m == 0:
         return np.zeros(0, dtype=np.uint8)
-    if backend == "gpu" or (backend == "auto" and gpu_available()):
+    if backend == "gpu" or (backend == "auto" and n >= _GPU_MIN_BITS and gpu_available()):
         return _hash_gpu(key, toeplitz_seed, m)
     return _hash_cpu(key, toeplitz_seed, m, workers)
 
