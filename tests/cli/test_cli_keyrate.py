@@ -88,7 +88,7 @@ def test_keyrate_matches_the_closed_form_of_sdqkd_physics(sdqkd: Sdqkd) -> None:
     assert data["chi_be"] == pytest.approx(chi_be, rel=1e-9)
     assert data["key_bits_per_symbol"] == pytest.approx(key, rel=1e-9)
     assert data["plob_bits_per_use"] == pytest.approx(float(plob_bound(t)), rel=1e-12)
-    assert data["secret_key_rate_bps"] == pytest.approx(key * 1e6, rel=1e-9)  # default 1 MBd, FER 0
+    assert data["secret_key_rate_bps"] == pytest.approx(key * 2e6, rel=1e-9)  # default 2 MBd, FER 0
 
 
 def test_keyrate_matches_the_lodewyck_formulas_written_out(sdqkd: Sdqkd) -> None:
@@ -144,16 +144,16 @@ def test_unproven_finite_size_key_is_reported_as_null_with_a_zero_rate(sdqkd: Sd
 
 @pytest.mark.parametrize("detector", ["untrusted", "trusted"])
 def test_heterodyne_detection_works_with_either_detector_model(sdqkd: Sdqkd, detector: str) -> None:
-    # madrid-2018 defaults (V_A 4, ξ 0.01, η 0.6, β 0.95, FER 0.1, 1 MBd) with a noiseless detector
+    # madrid-2018 defaults (V_A 4, ξ 0.01, η 0.6, β 0.84, FER 0.06, 2 MBd) with a noiseless detector
     data = _keyrate_json(
         sdqkd, "--length-km", "5", "--vel", "0", "--detection", "heterodyne", "--detector", detector
     )
-    key = float(key_bits_per_symbol(4.0, 10**-0.1, 0.01, 0.6, 0.0, 0.95, "heterodyne", detector))
+    key = float(key_bits_per_symbol(4.0, 10**-0.1, 0.01, 0.6, 0.0, 0.84, "heterodyne", detector))
     assert data["parameters"]["detection"] == "heterodyne"
     assert data["parameters"]["detector"] == detector
     assert data["key_bits_per_symbol"] == pytest.approx(key, rel=1e-9)
     assert data["key_bits_per_symbol"] > 0
-    assert data["secret_key_rate_bps"] == pytest.approx(0.9e6 * key, rel=1e-9)
+    assert data["secret_key_rate_bps"] == pytest.approx(0.94 * 2e6 * key, rel=1e-9)
 
 
 def test_untrusted_detector_gives_less_key_than_a_trusted_one(sdqkd: Sdqkd) -> None:
@@ -173,8 +173,9 @@ def test_keyrate_defaults_to_the_madrid_2018_profile(sdqkd: Sdqkd) -> None:
     parameters = _keyrate_json(sdqkd, "--length-km", "10")["parameters"]
     assert parameters["modulation_variance_snu"] == 4.0
     assert parameters["efficiency"] == 0.6
-    assert parameters["reconciliation_efficiency"] == 0.95
-    assert parameters["symbol_rate_bd"] == 1e6
+    assert parameters["reconciliation_efficiency"] == 0.84  # measured (issue 15)
+    assert parameters["frame_error_rate"] == 0.06
+    assert parameters["symbol_rate_bd"] == 2e6
 
 
 def test_keyrate_table_names_the_secret_key_rate(sdqkd: Sdqkd) -> None:

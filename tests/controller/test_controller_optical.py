@@ -167,13 +167,16 @@ def test_a_louder_fibre_is_brought_back_to_target_with_no_channel_below_its_floo
     undo_from = len(actions(operator))
     for number in NEXT_TO_QUANTUM:
         plant.remove_channel(FIBRE, f"near-{number}")
-    seen = wait_for(
+    # Raised in steps: wait for a state with c100g-36 well up and every quantum channel at target.
+    wait_for(
         lambda: fibre(operator),
-        lambda seen: channels(seen)["c100g-36"]["actual_power_dbm"] > lowered_to + 1.0,
+        lambda seen: (
+            channels(seen)["c100g-36"]["actual_power_dbm"] > lowered_to + 1.0
+            and all(q["at_target"] for q in seen["quantum_channels"])
+        ),
         SETTLE_S,
-        "c100g-36 raised again",
+        "c100g-36 raised again, every link at target",
     )
-    assert all(q["at_target"] for q in seen["quantum_channels"])
     assert any(
         a["kind"] == "raise_power" and a["target"] == "c100g-36" for a in actions(operator)[undo_from:]
     )
@@ -194,16 +197,16 @@ def test_a_louder_fibre_is_brought_back_to_target_with_no_channel_below_its_floo
 def test_a_channel_far_from_the_quantum_channel_is_accepted_as_asked_and_can_be_removed(
     operator: Any, plant: EmulatorClient
 ) -> None:
-    response = operator.post(f"/api/v1/optical/fibres/{FIBRE}/channels", json=ten_gig("far-14", 14, 0.0))
+    response = operator.post(f"/api/v1/optical/fibres/{FIBRE}/channels", json=ten_gig("far-14", 14, -6.0))
     assert response.status_code == 201, response.text
     answer = response.json()
     assert answer["decision"] == "accepted"
     assert answer["channel"]["dwdm_channel"] == 14
-    assert answer["channel"]["launch_power_dbm"] == 0.0
+    assert answer["channel"]["launch_power_dbm"] == -6.0
     assert {p["link"] for p in answer["predictions"]} == {FIBRE}
     assert all(p["predicted_skr_bps"] >= p["target_bps"] for p in answer["predictions"])
     at_plant = {c["id"]: c for f in plant.fibres() if f["id"] == FIBRE for c in f["channels"]}
-    assert at_plant["far-14"]["launch_power_dbm"] == 0.0
+    assert at_plant["far-14"]["launch_power_dbm"] == -6.0
     assert operator.delete(f"/api/v1/optical/fibres/{FIBRE}/channels/far-14").status_code == 204
     assert "far-14" not in {c["id"] for f in plant.fibres() if f["id"] == FIBRE for c in f["channels"]}
     assert operator.delete(f"/api/v1/optical/fibres/{FIBRE}/channels/far-14").status_code == 404

@@ -214,7 +214,7 @@ def test_the_figures_reach_performance_links_and_metrics(quiet_madrid: Topology)
     figures = _pair_json(emulator, pair)["protocol"]  # what /api/v1/links and performance carry
 
     assert figures["block_symbols"] == BLOCK_SYMBOLS
-    assert figures["block_link_s"] == pytest.approx(BLOCK_SYMBOLS / 1e6)
+    assert figures["block_link_s"] == pytest.approx(BLOCK_SYMBOLS / 2e6)  # madrid-2018: 2 MBd
     assert figures["key_bits"] > 0
     assert figures["key_rate_real_bps"] > 0
     assert figures["key_rate_world_bps"] == figures["key_rate_real_bps"]
@@ -244,8 +244,8 @@ def test_an_unknown_engine_or_a_block_too_small_is_refused(madrid: Topology) -> 
         Emulator(madrid, engine="protocol", protocol_block_symbols=10)
 
 
-def test_the_default_block_is_a_million_symbols(madrid: Topology) -> None:
+def test_the_default_block_is_2_to_the_23_symbols(madrid: Topology) -> None:
     engine = Emulator(madrid, engine="protocol").protocol
 
     assert isinstance(engine, ProtocolEngine)
-    assert engine.block_symbols == 1 << 20
+    assert engine.block_symbols == 1 << 23

@@ -137,7 +137,7 @@ def test_a_switched_link_that_is_down_says_why_rather_than_its_share() -> None:
 
 
 _FIGURES = {
-    "block_symbols": 1 << 20,
+    "block_symbols": 1 << 23,
     "blocks": 7,
     "aborted": 1,
     "efficiency": 0.951,

@@ -21,7 +21,7 @@ from sdqkd.topology import (
 )
 from sdqkd.topology.builtin import builtin_topology_dict
 
-_KINDS = {"published", "derived", "assumption", "placeholder"}
+_KINDS = {"published", "derived", "measured", "assumption", "placeholder"}
 
 
 def _is_numeric(annotation: Any) -> bool:

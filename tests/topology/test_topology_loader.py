@@ -92,11 +92,11 @@ device_profiles:
 
 def test_a_file_defining_a_builtin_profile_id_uses_its_own_and_changes_no_builtin(tmp_path: Path) -> None:
     builtin = load_topology("madrid").profile("madrid-2018")
-    own = {**builtin.model_dump(mode="json", exclude={"provenance"}), "symbol_rate_bd": 2.0e6}
+    own = {**builtin.model_dump(mode="json", exclude={"provenance"}), "symbol_rate_bd": 3.0e6}
     text = MINIMAL + yaml.safe_dump({"device_profiles": [own]})
     topology = load_topology(_write(tmp_path, text))
-    assert [p.symbol_rate_bd for p in topology.device_profiles] == [2.0e6]
-    assert load_topology("madrid").profile("madrid-2018").symbol_rate_bd == builtin.symbol_rate_bd == 1.0e6
+    assert [p.symbol_rate_bd for p in topology.device_profiles] == [3.0e6]
+    assert load_topology("madrid").profile("madrid-2018").symbol_rate_bd == builtin.symbol_rate_bd == 2.0e6
     assert load_topology(_write(tmp_path, MINIMAL, "plain.yaml")).profile("madrid-2018") == builtin
 
 

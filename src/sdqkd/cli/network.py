@@ -46,10 +46,10 @@ BlockSymbolsOption = Annotated[
     typer.Option(
         "--protocol-block-symbols",
         min=1,
-        help="Symbols per post-processing block of the protocol engine (default 2^20).",
+        help="Symbols per post-processing block of the protocol engine (default 2^23).",
     ),
 ]
-DEFAULT_BLOCK_SYMBOLS = 1 << 20  # sdqkd.emulator.protocol.DEFAULT_BLOCK_SYMBOLS
+DEFAULT_BLOCK_SYMBOLS = 1 << 23  # sdqkd.emulator.protocol.DEFAULT_BLOCK_SYMBOLS
 LogFormatOption = Annotated[
     LogFormat,
     typer.Option("--log-format", help="The log's lines: text, or json (one JSON object per line)."),

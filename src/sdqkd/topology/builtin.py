@@ -1,7 +1,7 @@
 """Built-in topologies and device profiles.
 
 - ``madrid``: the Madrid Quantum Network of 2018–2019 (``data/madrid.yaml``; every number carries
-  its provenance: published, derived, assumption or placeholder).
+  its provenance: published, derived, measured, assumption or placeholder).
 - ``chain:N``: N nodes in a line, a QKD link on each span.
 - ``grid:RxC``: R×C nodes, a QKD link on each horizontal and vertical span.
 

@@ -49,12 +49,13 @@ class Provenance(_Model):
 
     Attributes:
         kind: ``published`` (taken from a source), ``derived`` (computed from published numbers),
-            ``assumption`` (a modelling choice with a reason) or ``placeholder`` (a stand-in until
-            a real figure is known).
+            ``measured`` (measured by sdqkd itself; the source gives the command), ``assumption`` (a
+            modelling choice with a reason) or ``placeholder`` (a stand-in until a real figure is
+            known).
         source: the paper, standard or reasoning behind it.
     """
 
-    kind: Literal["published", "derived", "assumption", "placeholder"]
+    kind: Literal["published", "derived", "measured", "assumption", "placeholder"]
     source: str = Field(min_length=1)
 
 

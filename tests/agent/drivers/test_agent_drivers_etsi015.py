@@ -183,7 +183,7 @@ def test_an_interface_entry_carries_the_modules_description(madrid: Topology) ->
         "qkdi_capabilities": {
             "role_support": "etsi-qkd-node-types:TRANSMITTER",
             "wavelength_range": "12-61",
-            "max_absorption": "12.000",
+            "max_absorption": "8.000",
         },
         "qkdi_status": "etsi-qkd-node-types:FAILED",
     }
