@@ -48,9 +48,10 @@ def wait_until_serving(
     up: subprocess.Popen[bytes],
     output: Path,
     ready: Callable[[dict[str, Any]], bool] | None = None,
+    timeout_s: float = START_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Wait until ``up`` serves a network in ``run_dir`` whose status ``ready`` accepts (default:
-    every link up and holding key); its status."""
+    every link up and holding key) within ``timeout_s``; its status."""
 
     def probe() -> dict[str, Any] | None:
         if up.poll() is not None:
@@ -65,7 +66,7 @@ def wait_until_serving(
         physical = [link for link in status["links"] if link["type"] == "PHYS"]
         return all(link["status"] == "up" and link["keys_available"] > 0 for link in physical)
 
-    status = wait_for(probe, accept, START_TIMEOUT_S, "serving")
+    status = wait_for(probe, accept, timeout_s, "serving")
     assert status is not None
     return status
 
