@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from sdqkd.errors import ConfigError
-from sdqkd.physics import FiniteSizeSecurity, holevo_bound, mutual_information, privacy_amplification_penalty
+from sdqkd.physics import (
+    FiniteSizeSecurity,
+    holevo_bound,
+    mutual_information,
+    privacy_amplification_penalty,
+    worst_case_channel,
+)
 from sdqkd.postproc.pipeline import ProtocolSettings, predicted_key_bits_per_symbol, run_block
 from sdqkd.postproc.quadratures import LinkParameters
 from sdqkd.postproc.reconciliation import TAG_BITS
@@ -95,12 +101,18 @@ def test_heterodyne_blocks_reconcile_both_quadratures() -> None:
     assert result.estimate.snr == pytest.approx(LINK.snr("heterodyne"), rel=0.03)
 
 
-def test_the_formula_prediction_is_the_physics_finite_size_rate() -> None:
+def test_the_formula_prediction_is_eq_8_for_the_link_and_the_settings() -> None:
+    # (1 − FER)·(n/N)·[β·I_AB − χ_BE(T_min, ξ_max) − Δ(n)], written out from the physics' parts.
     predicted = predicted_key_bits_per_symbol(LINK, SETTINGS, efficiency=0.95, frame_error_rate=0.1)
     security = FiniteSizeSecurity(block_size=SETTINGS.block_symbols)
+    t_min, xi_max = worst_case_channel(2.0, 0.9, 0.01, 0.6, 0.05, "homodyne", "trusted", security)
+    i_ab = float(mutual_information(2.0, 0.9, 0.01, 0.6, 0.05, "homodyne"))
+    chi = float(holevo_bound(2.0, float(t_min), float(xi_max), 0.6, 0.05, "homodyne"))
+    delta = float(privacy_amplification_penalty(security.key_symbols, security))
+    assert predicted == pytest.approx(0.9 * 0.5 * (0.95 * i_ab - chi - delta), rel=1e-9)
     assert predicted > 0
-    assert predicted < 0.9 * 0.5 * (0.95 * float(mutual_information(2.0, 0.9, 0.01, 0.6, 0.05, "homodyne")))
-    assert security.key_symbols == SETTINGS.block_symbols / 2
+    lower = predicted_key_bits_per_symbol(LINK, SETTINGS, efficiency=0.9, frame_error_rate=0.1)
+    assert lower == pytest.approx(predicted - 0.9 * 0.5 * 0.05 * i_ab, rel=1e-9)
 
 
 @pytest.mark.parametrize(
