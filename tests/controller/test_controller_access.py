@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from controller_support import Net, Pki, api, call_home, registration
 
@@ -71,6 +73,36 @@ def test_a_malformed_registration_gets_a_400_naming_the_field(
 
     assert response.status_code == 400
     assert response.json()["message"].startswith(field)
+
+
+def _with_member_twice(body: dict[str, object], name: str, first: object) -> bytes:
+    """``body`` as JSON with ``name`` given twice: ``first``, then its value in ``body``."""
+    return json.dumps(body).replace("{", "{" + json.dumps(name) + ": " + json.dumps(first) + ", ", 1).encode()
+
+
+@pytest.mark.parametrize("hostile", ["repeated-member", "deep-nesting"])
+def test_a_registration_that_is_not_strict_json_gets_a_400_and_changes_nothing(
+    network: Net, pki: Pki, controller: Controller, hostile: str
+) -> None:
+    body = registration(network, "quintin")
+    if hostile == "repeated-member":  # which agent_url would it mean?
+        content = _with_member_twice(body, "agent_url", "https://elsewhere.example:443")
+    else:
+        content = (
+            json.dumps({**body, "extra": "[" * 50_000})
+            .replace('"' + "[" * 50_000 + '"', "[" * 50_000 + "]" * 50_000)
+            .encode()
+        )
+    before = dict(controller.nodes)
+    with api(network.controller_url, pki.agents["quintin"], pki) as client:
+        response = client.put(
+            "/api/v1/nodes/quintin", content=content, headers={"content-type": "application/json"}
+        )
+
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("body")
+    assert "JSON decode error" in response.json()["message"]
+    assert dict(controller.nodes) == before
 
 
 @pytest.mark.parametrize("holder", ["kme", "sae"])

@@ -37,6 +37,7 @@ def test_the_app_and_client_take_their_options_by_keyword() -> None:
     assert [name for name, p in app_parameters.items() if p.kind is p.KEYWORD_ONLY] == [
         "title",
         "allowed_roles",
+        "max_key_ids",
     ]
     client_parameters = inspect.signature(Etsi014Client.__init__).parameters
     keyword_only = [name for name, p in client_parameters.items() if p.kind is p.KEYWORD_ONLY]

@@ -55,6 +55,7 @@ from sdqkd.restconf.codec import MEDIA_TYPE, error_response
 from sdqkd.restconf.notifications import NotificationStream, notification_event
 from sdqkd.restconf.paths import JsonValue
 from sdqkd.restconf.sse import EVENT_STREAM, event_stream_response, format_comment
+from sdqkd.server import strict_json
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
@@ -201,21 +202,11 @@ async def _read_json(request: Request) -> JsonValue:
     text = b"".join(chunks)
     if not text.strip():
         raise RestconfError("protocol", "malformed-message", "the request has no body")
-    try:
-        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise RestconfError("protocol", "malformed-message", f"the body is not JSON: {exc}") from exc
-
-
-def _unique_members(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
-    result = dict(pairs)
-    if len(result) != len(pairs):  # RFC 8259 §4 leaves duplicates undefined; RFC 7951 data has none
-        raise ValueError("a member name is repeated")
-    return result
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+    try:  # RFC 7951 data has no repeated members; nesting is bounded (a RecursionError is a 500)
+        value: JsonValue = strict_json.loads(text)
+    except strict_json.StrictJsonError as exc:
+        raise RestconfError("protocol", "malformed-message", f"the body is not JSON: {exc.msg}") from None
+    return value
 
 
 def _write_operation(method: str, path: str) -> str | None:

@@ -62,6 +62,7 @@ from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers, validation_problems
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_controller_app"]
 
@@ -345,6 +346,7 @@ def create_controller_app(controller: Controller) -> ASGIApp:
         description="Node registry (call-home), QKD links, applications and alarms of an SD-QKD network.",
         lifespan=lifespan,
     )
+    app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Metrics(controller))
 

@@ -41,6 +41,7 @@ from sdqkd.restconf.sse import event_stream_response, format_event
 from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
 from sdqkd.server.metrics import add_metrics_route
+from sdqkd.server.strict_json import StrictJsonRoute
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
 __all__ = ["create_emulator_app"]
@@ -111,6 +112,7 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         description="Emulated optical plant and CV-QKD modules (mutual TLS; see docs/emulator.md).",
         lifespan=lifespan,
     )
+    app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     world = emulator.world
 
     install_error_handlers(app, _ERROR_TABLE)

@@ -14,12 +14,17 @@ identity is handed to the service, which decides what the caller may see and enf
 Every answer carries ``Cache-Control: no-store``; every failure is a §6.5 Error body (``message``,
 ``details`` when there are any) with 400, 401 or 503 as §5 prescribes, or 404/405 for a route or
 method that does not exist: one table (:data:`_STATUS_OF`) maps each error class to its status. A
-validation failure says where and why, never what was sent. Nothing logged here names a key, a key
-ID or a request body.
+validation failure says where and why, never what was sent; every error body is bounded (a message
+of at most :data:`_MAX_MESSAGE` characters, details dropped past :data:`_MAX_DETAILS` characters of
+JSON), so no request is echoed back at length. Bodies are strict JSON
+(:mod:`sdqkd.server.strict_json`: a repeated member or deep nesting is a 400), and a Key IDs list
+longer than the server's ``max_key_per_request`` is refused before the service sees it. Nothing
+logged here names a key, a key ID or a request body.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 from uuid import UUID
@@ -52,6 +57,7 @@ from sdqkd.server.errors import (
 )
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_etsi014_app"]
 
@@ -77,6 +83,8 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _METHODS = {"status": "GET", "enc_keys": "GET, POST", "dec_keys": "GET, POST"}  # §5: the Allow header
 _UNEXPECTED = "the key server could not serve the request"
+_MAX_MESSAGE = 256  # characters of an Error's message
+_MAX_DETAILS = 2048  # characters of its details, as JSON
 
 SlaveSaeId = Annotated[str, Path(alias="slave_SAE_ID", description="the SAE to share keys with")]
 MasterSaeId = Annotated[str, Path(alias="master_SAE_ID", description="the SAE that obtained the keys")]
@@ -101,8 +109,11 @@ class _DecKeysQuery(BaseModel):
 
 def _error(status_code: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
     """A §6.5 Error response; ``details`` omitted when there are none."""
+    # bounded whatever the message or details quote: an error never echoes a request at length
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
     body: dict[str, Any] = {"message": message}
-    if details:
+    if details and len(json.dumps(details, default=str)) <= _MAX_DETAILS:
         body["details"] = details
     return JSONResponse(Error.model_validate(body).model_dump(mode="json", exclude_none=True), status_code)
 
@@ -149,6 +160,7 @@ _router = APIRouter(
     prefix="/api/v1/keys",
     responses=_ERROR_RESPONSES,
     dependencies=[Depends(_caller), Depends(_single_valued_query)],
+    route_class=StrictJsonRoute,  # §6: one meaning per body (no repeated members), bounded depth
 )
 
 
@@ -184,8 +196,13 @@ async def get_enc_keys(
     "/{master_SAE_ID}/dec_keys", response_model_exclude_none=True, summary="Get key with key IDs (§5.3)"
 )
 async def post_dec_keys(
-    caller: CallerDep, service: ServiceDep, master_sae_id: MasterSaeId, key_ids: KeyIds
+    caller: CallerDep, service: ServiceDep, master_sae_id: MasterSaeId, key_ids: KeyIds, request: Request
 ) -> KeyContainer:
+    most: int | None = request.app.state.max_key_ids
+    if most is not None and len(key_ids.key_ids) > most:  # refused before any is looked up
+        raise KeyRequestInvalid(
+            f"more key IDs than max_key_per_request ({most})", details=[{"max_key_per_request": most}]
+        )
     container = await service.dec_keys(caller, master_sae_id, key_ids)
     logger.debug("dec_keys: %s got %d keys from %s", caller, len(container.keys), master_sae_id)
     return container
@@ -275,6 +292,7 @@ def create_etsi014_app(
     *,
     title: str = "sdqkd ETSI GS QKD 014 key delivery",
     allowed_roles: frozenset[Role] = frozenset({Role.SAE, Role.KME}),
+    max_key_ids: int | None = None,
 ) -> FastAPI:
     """The ETSI GS QKD 014 API serving ``service``.
 
@@ -282,6 +300,9 @@ def create_etsi014_app(
         service: what holds the keys (a KME, an emulated QKD module).
         title: the OpenAPI title.
         allowed_roles: certificate roles that may call; others get 401.
+        max_key_ids: the most key IDs one Key IDs request may name (the service's
+            ``max_key_per_request``); more get 400 before the service is called. None: only the
+            protocol-wide :data:`~sdqkd.etsi014.models.MAX_KEY_IDS`.
     """
     app = _Etsi014App(
         title=title,
@@ -292,6 +313,7 @@ def create_etsi014_app(
     )
     app.state.key_service = service
     app.state.allowed_roles = allowed_roles
+    app.state.max_key_ids = max_key_ids
     app.add_middleware(
         NoStoreAndContain, error_response=lambda: _error(503, _UNEXPECTED), logger=logger, label="ETSI 014"
     )

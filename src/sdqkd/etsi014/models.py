@@ -15,6 +15,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "MAX_KEY_IDS",
+    "MAX_LIST_ITEMS",
     "Error",
     "Key",
     "KeyContainer",
@@ -25,6 +27,16 @@ __all__ = [
     "decode_key",
     "encode_key",
 ]
+
+
+MAX_KEY_IDS = 4096
+"""The most key IDs a §6.4 Key IDs body may carry, whatever the server: a longer list is refused by
+validation, which stops at the first ID too many, before any is looked up. Servers refuse more than
+their own ``max_key_per_request`` (see :func:`sdqkd.etsi014.create_etsi014_app`)."""
+
+MAX_LIST_ITEMS = 64
+"""The most additional slave SAEs or extensions a §6.2 Key request may list (a server offers far
+fewer: ``max_SAE_ID_count``); more is refused by validation, before the server loops over them."""
 
 
 class _Wire(BaseModel):
@@ -59,9 +71,11 @@ class KeyRequest(_Wire):
     # strict: JSON true or "2" is not a number of keys (§6.2 says integer)
     number: int | None = Field(default=None, ge=1, strict=True)
     size: int | None = Field(default=None, ge=1, strict=True, description="bits")
-    additional_slave_sae_ids: list[str] = Field(alias="additional_slave_SAE_IDs", default_factory=list)
-    extension_mandatory: list[dict[str, Any]] = Field(default_factory=list)
-    extension_optional: list[dict[str, Any]] = Field(default_factory=list)
+    additional_slave_sae_ids: list[str] = Field(
+        alias="additional_slave_SAE_IDs", default_factory=list, max_length=MAX_LIST_ITEMS
+    )
+    extension_mandatory: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    extension_optional: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
 class Key(_Wire):
@@ -100,7 +114,7 @@ class KeyId(_Wire):
 class KeyIds(_Wire):
     """§6.4 Key IDs (POST dec_keys)."""
 
-    key_ids: list[KeyId] = Field(alias="key_IDs", min_length=1)
+    key_ids: list[KeyId] = Field(alias="key_IDs", min_length=1, max_length=MAX_KEY_IDS)
     key_ids_extension: dict[str, Any] | None = Field(default=None, alias="key_IDs_extension")
 
 

@@ -42,6 +42,7 @@ from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
 from sdqkd.server.identity import PeerDep, require_roles
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
+from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_kme_app"]
 
@@ -91,7 +92,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         # documented in sdqkd.kms.peer). Served here, it would hide that one.
         openapi_url=None,
     )
-
+    app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     install_error_handlers(app, _ERROR_TABLE)
 
     registry = CollectorRegistry()  # the KME's own: other services may share the process
@@ -180,7 +181,10 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
 
     # Everything else is ETSI GS QKD 014, for SAEs (routes above match first).
     etsi = create_etsi014_app(
-        kme, title=f"sdqkd KME {kme.id}: ETSI GS QKD 014", allowed_roles=frozenset({Role.SAE})
+        kme,
+        title=f"sdqkd KME {kme.id}: ETSI GS QKD 014",
+        allowed_roles=frozenset({Role.SAE}),
+        max_key_ids=kme.limits.max_keys_per_request,
     )
     app.mount("/", etsi)
     return app

@@ -235,7 +235,10 @@ class Kme:
         if request.extension_mandatory:
             raise KeyRequestInvalid(
                 "unsupported mandatory extension",
-                details=[{"extension_mandatory": request.extension_mandatory}],
+                # their names only: the values may be large, and an error never echoes a request
+                details=[
+                    {"extension_mandatory": sorted({n[:64] for e in request.extension_mandatory for n in e})}
+                ],
             )
         number = request.number or 1
         size = request.size or limits.key_size_bits
@@ -254,7 +257,7 @@ class Kme:
         for other in slaves[1:]:
             if self.config.saes.get(other) != slave_kme:
                 raise KeyRequestInvalid(
-                    f"additional slave SAE {other!r} is not attached to KME {slave_kme!r}"
+                    f"additional slave SAE {other[:64]!r} is not attached to KME {slave_kme!r}"
                 )
         if local:
             container = self._local_keys(master, slaves, number, size)
@@ -270,6 +273,10 @@ class Kme:
 
     async def dec_keys(self, caller: Identity, master_sae_id: str, key_ids: KeyIds) -> KeyContainer:
         slave = self._local_sae(caller)
+        if len(key_ids.key_ids) > self.limits.max_keys_per_request:  # before any is looked up
+            raise KeyRequestInvalid(
+                f"more key IDs than max_key_per_request ({self.limits.max_keys_per_request})"
+            )
         ids = [k.key_id for k in key_ids.key_ids]
         master_kme = self.config.saes.get(master_sae_id)
         link = self._by_peer.get(master_kme) if master_kme is not None else None

@@ -30,6 +30,7 @@ from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
 from sdqkd.server.metrics import add_metrics_route
+from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["ProcessOrder", "ProcessStatus", "create_service_manager_app"]
 
@@ -102,6 +103,7 @@ def create_service_manager_app(supervisor: Supervisor) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     install_error_handlers(app, _ERROR_TABLE)
     registry = CollectorRegistry()  # the manager's own: other services may share the process
     registry.register(SupervisorCollector(supervisor))

@@ -68,6 +68,8 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
 
 def _problem(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg"))
+    if error.get("type") == "json_invalid":  # why the parser stopped (a position, never the text)
+        return f"{message}: {error.get('ctx', {}).get('error', 'not JSON')}"
     if str(error.get("type", "")).endswith("_parsing"):
         # what was expected, not where parsing stopped: "…a valid UUID, invalid character: found `k`
         # at 0" quotes the input

@@ -220,6 +220,9 @@ async def test_a_method_that_is_not_supported_is_405(
         (b'{"etsi-qkd-sdn-node:qkd_link": [{"phys_channel_att": NaN}]}', "NaN"),
         (b'["etsi-qkd-sdn-node:qkd_link"]', "one member"),
         (b"\xff\xfe", "not JSON"),
+        # deep nesting: a RecursionError in the parser was a 500 with a traceback in the log
+        (b'{"etsi-qkd-sdn-node:qkd_link": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested deeper"),
+        (b'{"etsi-qkd-sdn-node:qkd_link": [{"x": ' + b"[" * 100 + b"]" * 100 + b"}]}", "nested deeper"),
     ],
 )
 async def test_a_body_that_is_not_json_is_a_malformed_message(
