@@ -79,11 +79,12 @@ def held_for_peer(network: Network, node: str) -> dict[str, bytes]:
     return dict(rows(network.stores[node].path, "SELECT block_id, material FROM blocks WHERE owner = 'peer'"))
 
 
-def supply_records(caplog: pytest.LogCaptureFixture, kme_id: str) -> list[logging.LogRecord]:
+def supply_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The log records of the key supply loop of the link (both KMEs' if both fail)."""
     return [
         record
         for record in caplog.records
-        if record.name == "sdqkd.kms.kme" and record.getMessage().startswith(f"KME {kme_id}: key supply")
+        if record.name == "sdqkd.kms.kme" and getattr(record, "loop", None) == f"kme-n1-supply-{LINK}"
     ]
 
 
@@ -129,15 +130,15 @@ def test_garbage_from_the_peer_kme_is_logged_once_retried_and_loses_no_block(
         assert got.keys[0].material() == made.keys[0].material()
 
         # (before the teardown, whose closing connections fail rounds of their own)
-        records = supply_records(caplog, "n1")
+        records = supply_records(caplog)
         warnings = [r for r in records if r.levelno == logging.WARNING]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once for the whole run of failures
-        assert f"link {LINK}" in warnings[0].getMessage()
+        assert f"supply-{LINK}" in warnings[0].getMessage()
         assert "PeerKmeUnavailable" in warnings[0].getMessage()
         retried = [r for r in records if r.levelno == logging.DEBUG]
         assert len(retried) + 1 >= len(_GARBAGE)  # every garbage answer failed a round, and was retried
         assert [r.getMessage() for r in records if r.levelno == logging.INFO] == [
-            f"KME n1: key supply on link {LINK} resumed after {len(retried) + 1} failed round(s)"
+            f"kme-n1-supply-{LINK}: recovered after {len(retried) + 1} failed round(s)"
         ]
         assert _MARKER not in caplog.text  # the peer's answer is not repeated
 

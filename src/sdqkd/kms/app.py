@@ -40,6 +40,7 @@ from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import LOCAL_SCOPE
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
+from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import PeerDep, require_roles
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.strict_json import StrictJsonRoute
@@ -104,6 +105,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     )
     app.add_middleware(TimedRequests, histogram=latency, operation=etsi014_operation)
     add_metrics_route(app, registry)
+    add_health_route(app, kme.loops.states)  # the key supply and housekeeping loops
 
     @app.post("/kmeapi/v1/links/{link_id}/blocks")
     async def hold_blocks(link_id: str, body: BlocksRequest, caller: PeerDep) -> BlocksResponse:

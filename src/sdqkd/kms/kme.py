@@ -27,21 +27,17 @@ each slave, as keys of a link.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from sdqkd.errors import (
     ConfigError,
     Forbidden,
     KeyRequestInvalid,
     KeyServiceUnavailable,
-    SdqkdError,
     Unauthorized,
 )
 from sdqkd.etsi014.client import Etsi014Client, Etsi014ClientError
@@ -61,6 +57,7 @@ from sdqkd.kms.relay import (
 )
 from sdqkd.kms.store import BLOCK_BITS, LOCAL_SCOPE, Assignment, KeyStore, PoolLevels
 from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.loops import Idle, Loops, RoundBody
 
 __all__ = ["Kme", "KmeLimits"]
 
@@ -69,13 +66,6 @@ log = logging.getLogger(__name__)
 
 def _own_slave(master: str) -> str:
     return f"SAE {master!r} cannot be its own slave"
-
-
-def _report_end(task: asyncio.Task[None]) -> None:
-    """A background task of the KME ends only when stopped: any other end is a bug, which must not
-    stop a link's key supply without a word."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("KME task %s ended: %s", task.get_name(), type(exc).__name__, exc_info=exc)
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,8 @@ class Kme:
         }
         self._devices: dict[str, Etsi014Client] = {}
         self._peers: dict[str, PeerClient] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Loops(logger=log, backoff_s=0.2, max_backoff_s=2.0)
+        """The key supply of each link and the housekeeping: never ended by an error (``/health``)."""
         self.keys_served: Counter[tuple[str, str, str]] = Counter()
         """Keys handed to SAEs since the KME started, by (``enc_keys`` or ``dec_keys``, master SAE,
         slave SAE: the first one named for ``enc_keys``); for the metrics."""
@@ -120,22 +111,12 @@ class Kme:
             )
             self._peers[link.id] = PeerClient(link.peer_url, tls.cert, tls.key, tls.ca)
             if supply:
-                self._start_task(self._supply(link), f"kme-supply-{link.id}")
+                self.loops.start(f"kme-{self.id}-supply-{link.id}", self._supply_round(link))
         if supply:
-            self._start_task(self._expire(), "kme-expire")
-
-    def _start_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        task.add_done_callback(_report_end)
-        self._tasks.append(task)
+            self.loops.start(f"kme-{self.id}-expire", self._expire_round(), interval_s=2.0, delay_s=2.0)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self.loops.stop()
         for device in self._devices.values():
             await device.aclose()
         for peer in self._peers.values():
@@ -495,45 +476,36 @@ class Kme:
         self.store.drop_blocks(link.id, answer.missing)
         return ready + len(answer.held)
 
-    async def _supply(self, link: KmeLinkConfig) -> None:
-        """Fill ``link``'s pool for as long as the KME runs.
+    def _supply_round(self, link: KmeLinkConfig) -> RoundBody:
+        """One round of filling ``link``'s pool, for :attr:`loops`.
 
-        A round that fails (the module or the peer KME did not answer, or not as its protocol says)
-        is retried with a growing pause, up to 2 s: the blocks it left pending are asked about again
-        once the peer answers. A run of failures is logged once, when it starts, and once when blocks
-        become ready again; never with key material (an error names the link and what went wrong).
+        A round that fails (the module or the peer KME did not answer, or not as its protocol says,
+        or anything unexpected) is retried by the loop with a growing pause, up to 2 s: the blocks it
+        left pending are asked about again once the peer answers. While blocks flow the rounds follow
+        each other quickly; with nothing to do the pause grows to 0.5 s.
         """
         pause = 0.05
-        failures = 0
-        while True:
-            try:
-                made = await self.fill_once(link)
-            except SdqkdError as exc:
-                if not failures:
-                    log.warning("KME %s: key supply on link %s failed, retrying: %s: %s", self.id, link.id,
-                                type(exc).__name__, exc)  # fmt: skip
-                else:
-                    log.debug("KME %s: key supply on link %s still failing: %s", self.id, link.id,
-                              type(exc).__name__)  # fmt: skip
-                failures += 1
-                pause = min(max(pause * 2, 0.2), 2.0)
-            else:
-                # resumed once blocks flow again: a round with nothing to ask the peer proves nothing
-                if failures and made:
-                    log.info("KME %s: key supply on link %s resumed after %d failed round(s)",
-                             self.id, link.id, failures)  # fmt: skip
-                    failures = 0
-                pause = 0.05 if made else min(pause * 2, 0.5)
-            await asyncio.sleep(pause)
 
-    async def _expire(self) -> None:
-        """Housekeeping: wipe keys past their TTL, and checkpoint the store so that used key bytes
-        do not linger in its write-ahead log (every 2 s)."""
+        async def fill() -> float | Idle:
+            nonlocal pause
+            made = await self.fill_once(link)
+            pause = 0.05 if made else min(pause * 2, 0.5)
+            # a round with nothing to ask the peer proves nothing after failures: resumed once blocks flow
+            return pause if made else Idle(pause)
+
+        return fill
+
+    def _expire_round(self) -> RoundBody:
+        """Housekeeping, for :attr:`loops` (every 2 s): wipe keys past their TTL, and checkpoint the
+        store so that used key bytes do not linger in its write-ahead log."""
         last_expiry = 0.0
-        while True:
-            await asyncio.sleep(2.0)
+
+        async def housekeeping() -> None:
+            nonlocal last_expiry
             now = asyncio.get_running_loop().time()
             if now - last_expiry >= min(10.0, self.config.key_ttl_s / 4):
                 self.store.expire(self.config.key_ttl_s)
                 last_expiry = now
             self.store.checkpoint()
+
+        return housekeeping
