@@ -4,9 +4,12 @@ over mutual TLS, and nothing left running afterwards."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,28 @@ def assert_stopped(run_dir: Path, up: subprocess.Popen[bytes], emulator_pid: int
     with pytest.raises(ProcessLookupError):
         os.kill(emulator_pid, 0)
     assert processes_mentioning(str(run_dir)) == []
+
+
+def assert_key_stores_private_and_holding_blocks(run_dir: Path) -> list[bytes]:
+    """The run directory and the KMEs' key stores (with SQLite's -wal/-shm) are owner-only; the
+    block bytes the stores hold now, all of them found in the files."""
+    run = RunDir(run_dir)
+    assert stat.S_IMODE(run.root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(run.kme_dir.stat().st_mode) == 0o700
+    stores = sorted(run.kme_dir.glob("*.db"))
+    assert len(stores) == 3
+    files = [file for file in run.kme_dir.iterdir() if ".db" in file.name]
+    assert {file.name: stat.S_IMODE(file.stat().st_mode) for file in files} == {
+        file.name: 0o600 for file in files
+    }
+    held = []
+    for store in stores:
+        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            held += [material for (material,) in db.execute("SELECT material FROM blocks")]
+    assert held
+    content = b"".join(file.read_bytes() for file in files)
+    assert all(block in content for block in held)  # what down must leave nowhere
+    return held
 
 
 def assert_documented_shape(status: dict[str, Any]) -> None:
@@ -187,12 +212,17 @@ def test_up_serves_a_network_that_status_plant_and_down_control(
     assert up.poll() is None
     assert is_running(emulator_pid)
 
+    held = assert_key_stores_private_and_holding_blocks(run_dir)
+
     stopped = sdqkd("down", "--run-dir", run_dir)
     # exit status 0: the launcher exited by itself within down's timeout (at the timeout down kills the
     # processes and fails); how long it took is the machine's load, not this test's business
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped the network" in stopped.stdout
     assert_stopped(run_dir, up, emulator_pid)
+    # down wiped the key stores: not one block's bytes is left in their files (free pages included)
+    left = b"".join(file.read_bytes() for file in RunDir(run_dir).kme_dir.iterdir() if ".db" in file.name)
+    assert [block for block in held if block in left] == []
 
 
 def test_ctrl_c_stops_the_network_and_a_restart_resumes_the_emulator_state(

@@ -31,8 +31,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -99,6 +97,7 @@ from sdqkd.etsi015 import (
 )
 from sdqkd.restconf.notifications import NotificationStream
 from sdqkd.restconf.paths import JsonValue
+from sdqkd.server.loops import Loops
 
 __all__ = ["NodeAgent"]
 
@@ -154,7 +153,8 @@ class NodeAgent:
         self.modules: list[DeviceDescription] = []
         self.directory: InterfaceDirectory | None = None
         self._datastore: Datastore | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Loops(logger=log, backoff_s=0.5, max_backoff_s=30.0)
+        """Following the devices' events and refreshing the operational state (``GET /health``)."""
         # what each module is configured with now (peers, channel, enabled), as last read or set
         self._configured: dict[str, _ModuleConfig] = {}
         # the apps accepted so far, by app_id (changed only once a write is past every veto)
@@ -187,21 +187,17 @@ class NodeAgent:
         self._datastore.on_change(self._on_change)
         for module in self.modules:
             self.stream.publish(interface_new_notification(qkdi_id(module.id), module))
-        self._tasks = [
-            asyncio.create_task(self._follow_events(), name=f"agent-{self.node_id}-events"),
-            asyncio.create_task(self._refresh_loop(), name=f"agent-{self.node_id}-refresh"),
-        ]
+        # never ended by an error: a failed round is logged and retried (GET /health shows them)
+        self.loops.start(f"agent-{self.node_id}-events", self._follow_events)
+        self.loops.start(
+            f"agent-{self.node_id}-refresh", self._refresh_round, interval_s=_REFRESH_S, delay_s=_REFRESH_S
+        )
 
     async def stop(self) -> None:
         """Stop following the devices and release the driver (also after a failed :meth:`start`)."""
-        for task in self._tasks:
-            task.cancel()
         try:
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await self.loops.stop()
         finally:
-            self._tasks.clear()
             try:
                 await self.driver.aclose()
             finally:
@@ -490,14 +486,10 @@ class NodeAgent:
         self._refresh_virtual()
         self._refresh_apps()
 
-    async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(_REFRESH_S)
-            try:
-                await self._read_kme()
-                await self._refresh()
-            except (DeviceError, RestconfError, ConfigError) as exc:
-                log.warning("agent %s: refresh failed: %s", self.node_id, exc)
+    async def _refresh_round(self) -> None:
+        """One refresh of the operational state (every ``_REFRESH_S``, by :attr:`loops`)."""
+        await self._read_kme()
+        await self._refresh()
 
     # Key consumption (the node's KME) ---------------------------------------------------------------
 
@@ -543,8 +535,9 @@ class NodeAgent:
             changes.append((f"{_APPS}={app_id}/app_statistics", statistics))
         self.datastore.set_operational_many(changes)
 
-    async def _follow_events(self) -> None:
-        """Device events: a module or link going down is announced at once."""
+    async def _follow_events(self) -> float:
+        """Device events: a module or link going down is announced at once. One subscription to the
+        driver's events, until it ends (or fails: :attr:`loops` subscribes again)."""
         async for event in self.driver.events():
             try:
                 if event.kind is DeviceEventKind.MODULE_DOWN:
@@ -563,3 +556,4 @@ class NodeAgent:
                     await self._refresh()
             except (DeviceError, RestconfError, ConfigError) as exc:
                 log.warning("agent %s: event handling failed: %s", self.node_id, exc)
+        return _REFRESH_S  # the stream ended: subscribe again after a pause

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,7 +58,9 @@ from sdqkd.restconf.paths import JsonValue
 from sdqkd.restconf.sse import EVENT_STREAM, event_stream_response, format_comment
 from sdqkd.server import strict_json
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers
+from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import peer_identity
+from sdqkd.server.loops import LoopState
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.middleware import NoStoreAndContain
 
@@ -229,6 +232,7 @@ def create_restconf_app(
     title: str = "sdqkd RESTCONF",
     metrics: Collector | None = None,
     metrics_readers: frozenset[Role] = frozenset({Role.OPERATOR}),
+    health: Callable[[], list[LoopState]] | None = None,
 ) -> FastAPI:
     """A RESTCONF server of ``datastore`` (see the module's description).
 
@@ -241,6 +245,7 @@ def create_restconf_app(
         title: the app's title.
         metrics: the owner's figures, served at ``/metrics`` beside the writes' durations.
         metrics_readers: certificate roles that may read ``/metrics``.
+        health: the owner's background loops, shown at ``/health`` (:mod:`sdqkd.server.health`).
     """
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
@@ -271,6 +276,8 @@ def create_restconf_app(
     )
     app.add_middleware(TimedRequests, histogram=writes, operation=_write_operation)
     add_metrics_route(app, registry, tuple(metrics_readers))
+    if health is not None:
+        add_health_route(app, health)
 
     @app.get("/.well-known/host-meta", include_in_schema=False)
     async def host_meta(request: Request) -> Response:

@@ -197,6 +197,7 @@ class AgentApp:
                     stream=self.agent.stream,
                     title=f"sdqkd agent {self.agent.node_id}: ETSI GS QKD 015 over RESTCONF",
                     metrics=AgentCollector(self.agent),
+                    health=self.agent.loops.states,
                 )
                 self._loop = asyncio.get_running_loop()
                 await send({"type": "lifespan.startup.complete"})

@@ -159,6 +159,14 @@ def up_command(
     ] = LogFormat.TEXT,
     engine: EngineOption = "rate",
     protocol_block_symbols: BlockSymbolsOption = DEFAULT_BLOCK_SYMBOLS,
+    keep_keys: Annotated[
+        bool,
+        typer.Option(
+            "--keep-keys",
+            help="Keep the KMEs' key stores (RUN/kme/*.db) when the network stops; by default every "
+            "key block is wiped from them at `sdqkd down` or Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Start a whole network on this host and keep it running until Ctrl-C or `sdqkd down`."""
     from sdqkd.runtime.launcher import Progress, up
@@ -235,6 +243,7 @@ def up_command(
         protocol_block_symbols=None
         if protocol_block_symbols == DEFAULT_BLOCK_SYMBOLS
         else protocol_block_symbols,
+        keep_keys=keep_keys,
     )
 
 

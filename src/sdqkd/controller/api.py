@@ -11,6 +11,7 @@ Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
     GET    /api/v1/alarms              alarms (``?active=true``: only those not cleared)
     GET    /api/v1/topology            the network graph (nodes and edges with their attributes)
     GET    /metrics                    Prometheus text exposition format
+    GET    /health                     the background loops' states (200 all running, 503 one failing)
 
 Everything but call-home needs an operator or controller certificate. Errors are
 ``{"message": ..., "details": [...]}`` with 400 (bad request), 401 (no usable certificate),
@@ -60,6 +61,7 @@ from sdqkd.errors import (
 )
 from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers, validation_problems
+from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
 from sdqkd.server.strict_json import StrictJsonRoute
@@ -352,6 +354,7 @@ def create_controller_app(controller: Controller) -> ASGIApp:
 
     install_error_handlers(app, _ERRORS)
     add_optical_routes(app, controller.optical, _caller(Role.OPERATOR, Role.CONTROLLER))
+    add_health_route(app, controller.services.loops.states)  # GET /health: the background loops
 
     # Call-home ------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore, NodeRecord
 from sdqkd.errors import AgentUnavailable, ConfigError, RestconfError
 from sdqkd.etsi015 import NodeTree, qkdn_id
+from sdqkd.server.loops import describe_failure
 from sdqkd.server.request_id import without_request_id
 
 __all__ = ["NodeView", "Registry"]
@@ -251,6 +252,10 @@ class Registry:
                         asyncio.get_running_loop().call_later(_WAKE_DELAY_S, view.wake.set)
             except (AgentUnavailable, RestconfError) as exc:
                 log.debug("controller: event stream of %s: %s", view.node_id, exc)
+            except Exception as exc:  # a bug must not stop following the node: logged, retried below
+                log.warning(
+                    "controller: following %s's events failed: %s", view.node_id, describe_failure(exc)
+                )
             if self._stopping:
                 return
             view.wake.set()  # a stream that ended may mean the agent restarted: read it now

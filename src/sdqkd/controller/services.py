@@ -53,6 +53,7 @@ from sdqkd.controller.service_intents import (
 from sdqkd.controller.store import AppRecord, ControllerStore
 from sdqkd.errors import AdmissionRefused, AgentUnavailable, ConfigError, UnknownResource
 from sdqkd.etsi015 import AppStatus
+from sdqkd.server.loops import Loops
 
 __all__ = ["EncryptedTunnel", "ManagerCalls", "OpotChain", "ServiceApps", "ServiceIntent", "Services"]
 
@@ -139,7 +140,8 @@ class Services:
         self.poll_interval_s, self.ready_timeout_s = poll_interval_s, ready_timeout_s
         self.admit_wait_s = admit_wait_s
         self.records: dict[str, dict[str, Any]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.loops = Loops(logger=log, backoff_s=poll_interval_s, max_backoff_s=60.0)
+        """The watching round (``GET /health``): never ended by an error."""
         self._lock = asyncio.Lock()  # creation, deletion and the round do not interleave
 
     # Life cycle -------------------------------------------------------------------------------------------
@@ -152,23 +154,12 @@ class Services:
                 self.records[record["id"]] = record
             else:  # written before services had a list of processes (a development version)
                 log.warning("services: %s is of an older format: left out", record.get("id"))
-        if self._task is None:
-            self._task = asyncio.create_task(self._watch(), name="services")
+        if not self.loops.states():
+            interval_s = self.poll_interval_s
+            self.loops.start("controller-services", self.refresh, interval_s=interval_s, delay_s=interval_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval_s)
-            try:
-                await self.refresh()
-            except Exception:  # a round that fails must not end the watching
-                log.exception("services: a refresh round failed")
+        await self.loops.stop()
 
     # Reading ----------------------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
 from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.identity import require_roles
+from sdqkd.server.health import add_health_route
 from sdqkd.server.metrics import add_metrics_route
 from sdqkd.server.strict_json import StrictJsonRoute
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
@@ -119,6 +120,7 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
     registry = CollectorRegistry()  # the emulator's own: other services may share the process
     registry.register(EmulatorCollector(emulator))
     add_metrics_route(app, registry)
+    add_health_route(app, emulator.loops.states)  # GET /health: the clock loop
 
     def require_module_writer(caller: Identity, module: QkdModule) -> None:
         if caller.role in (Role.OPERATOR, Role.CONTROLLER):

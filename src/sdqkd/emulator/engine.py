@@ -22,8 +22,6 @@ starts without them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -40,6 +38,7 @@ from sdqkd.emulator.keys import PairKeys, SharedKeys
 from sdqkd.emulator.protocol import DEFAULT_BLOCK_SYMBOLS, BlockRunner, EngineKind, ProtocolEngine
 from sdqkd.emulator.world import PairState, World
 from sdqkd.errors import ConfigError, DeviceError
+from sdqkd.server.loops import Loops, RoundBody
 from sdqkd.topology.models import Topology
 
 __all__ = ["RELOCK_REASON", "RESYNC_REASON", "TICK_S", "Emulator", "KeyLimits", "ModuleState"]
@@ -133,7 +132,8 @@ class Emulator:
         self._seen_version = -1
         self._now_s = 0.0  # the emulator's clock: real seconds advanced so far
         self._holds: dict[tuple[str, str], _Hold] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.loops = Loops(logger=log, backoff_s=TICK_S, max_backoff_s=10.0)
+        """The clock loop (``GET /health``)."""
         self.started_at_s = time.time()
         if state_file is not None and state_file.exists():
             try:
@@ -326,28 +326,27 @@ class Emulator:
         for keys in self.keys.values():
             keys.expire()
 
-    async def run(self) -> None:
-        """Advance the world in real time until cancelled."""
+    def _clock(self) -> RoundBody:
+        """One tick of the clock loop: advance the world by the wall-clock time since the last."""
         last = time.monotonic()
-        while True:
-            await asyncio.sleep(TICK_S)
+
+        async def tick() -> None:
+            nonlocal last
             now = time.monotonic()
-            self.advance(now - last)
-            last = now
+            elapsed_s, last = now - last, now  # a failed tick is not made up: that time is skipped
+            self.advance(elapsed_s)
             if self.protocol is not None:
                 self.protocol.sync()
 
+        return tick
+
     def start(self) -> None:
-        """Start the clock loop on the running event loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="sdqkd-emulator-clock")
+        """Start the clock loop on the running event loop (never ended by an error: ``/health``)."""
+        if not self.loops.states():
+            self.loops.start("sdqkd-emulator-clock", self._clock(), interval_s=TICK_S, delay_s=TICK_S)
 
     async def stop(self) -> None:
         """Stop the clock loop and, with the ``protocol`` engine, every pair's blocks."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loops.stop()
         if self.protocol is not None:
             await self.protocol.stop()

@@ -53,6 +53,9 @@ class StorageConfig(_Model):
     backend: Literal["sqlite"] = "sqlite"
     path: Path
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    wipe_at_stop: bool = False
+    """Wipe every block and key from the store when the KME stops normally (``sdqkd up`` sets it
+    unless ``--keep-keys``); a store configured without it persists across restarts."""
 
 
 class DeviceConfig(_Model):

@@ -38,10 +38,12 @@ from typing import Literal
 
 from sdqkd.errors import KeyExhausted, KeyRequestInvalid, Unauthorized
 from sdqkd.kms.keystore import BLOCK_BITS, LOCAL_SCOPE, Assignment, Key, KeyStore, Owner, PoolLevels
+from sdqkd.pki.private import private_directory, private_file
 
 __all__ = ["BLOCK_BITS", "LOCAL_SCOPE", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
 
 _BLOCK_BYTES = BLOCK_BITS // 8
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 _NOT_YOURS = "one or more key IDs are not available to this SAE"
 
 
@@ -94,7 +96,13 @@ class SqliteKeyStore:
     """
 
     def __init__(self, path: Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            private_directory(path.parent)
+        # Owner-only from creation: SQLite gives the files it makes beside the database (-wal, -shm,
+        # -journal) the database's own mode; files left by an earlier run are narrowed too.
+        for file in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
+            if file == path or file.exists():
+                private_file(file)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
@@ -138,6 +146,21 @@ class SqliteKeyStore:
         bytes are gone (``secure_delete`` already overwrote them in the database). The KME does this
         every few seconds."""
         with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def wipe(self) -> None:
+        """Delete every block and key (bytes and records) and the deliveries, then rebuild the file:
+        ``secure_delete`` overwrites the deleted rows, the checkpoint empties the write-ahead log,
+        and ``VACUUM`` leaves no free page behind. Counters stay. For a store that is not meant to
+        outlive its network (``sdqkd down``)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM deliveries")
+            db.execute("DELETE FROM keys")
+            db.execute("DELETE FROM blocks")
+            self._counts.clear()
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:

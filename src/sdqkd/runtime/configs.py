@@ -163,6 +163,7 @@ def kme_config(
     port: int,
     database: Path,
     endpoint_file: Path,
+    wipe_at_stop: bool = False,
 ) -> dict[str, Any]:
     """The configuration of ``node_id``'s KME (``sdqkd kme``): its QKD links (peer KME, module) and the
     directory of every SAE's KME.
@@ -175,13 +176,14 @@ def kme_config(
         port: its port (its peers must know it before it starts: never 0 in a network).
         database: its SQLite key store.
         endpoint_file: where it records its URL and pid once it serves.
+        wipe_at_stop: whether the KME wipes its key store when it stops (not meant to persist).
     """
     return {
         "kme_id": node_id,
         "host": host,
         "port": port,
         "tls": at.tls(Role.KME, node_id).to_json(),
-        "storage": {"backend": "sqlite", "path": str(database)},
+        "storage": {"backend": "sqlite", "path": str(database), "wipe_at_stop": wipe_at_stop},
         "saes": _saes(topology, at),
         "links": _kme_links(topology, node_id, at),
         "endpoint_file": str(endpoint_file),

@@ -31,4 +31,8 @@ def run_kme(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None:
             {"kme_id": config.kme_id},
         )
     finally:
-        store.close()
+        try:
+            if config.storage.wipe_at_stop:  # not meant to outlive the network: no key bytes left
+                store.wipe()
+        finally:
+            store.close()

@@ -32,6 +32,8 @@ import networkx as nx
 from sdqkd import etsi015
 from sdqkd.emulator.client import EmulatorClient
 from sdqkd.errors import ConfigError
+from sdqkd.kms.store import SqliteKeyStore
+from sdqkd.pki.private import private_directory
 from sdqkd.runtime.configs import (
     Placement,
     agent_config,
@@ -128,8 +130,10 @@ def kme_configs(
     emulator_url: str,
     ports: dict[str, int],
     controller_node: str | None = None,
+    keep_keys: bool = False,
 ) -> dict[str, Any]:
-    """The configuration of each node's KME on this host (loopback, on ``ports``), by node."""
+    """The configuration of each node's KME on this host (loopback, on ``ports``), by node; each
+    wipes its key store when it stops unless ``keep_keys``."""
     at = _placement(run, emulator_url, ports, None, controller_node)
     return {
         node.id: kme_config(
@@ -140,9 +144,22 @@ def kme_configs(
             port=ports[node.id],
             database=run.kme_dir / f"{node.id}.db",
             endpoint_file=run.kme_endpoint(node.id),
+            wipe_at_stop=not keep_keys,
         )
         for node in topology.nodes
     }
+
+
+def wipe_key_stores(run: RunDir) -> None:
+    """Wipe the key store of every KME of the run (``RUN/kme/*.db``): no block or key bytes left
+    in the files (:meth:`~sdqkd.kms.store.SqliteKeyStore.wipe`). Each KME wipes its own when it
+    stops; this is for one that could not (killed)."""
+    for database in sorted(run.kme_dir.glob("*.db")):
+        store = SqliteKeyStore(database)
+        try:
+            store.wipe()
+        finally:
+            store.close()
 
 
 @contextlib.contextmanager
@@ -154,7 +171,7 @@ def _owning(run: RunDir) -> Iterator[None]:
     emulator on the same state file). The kernel releases the lock when the process ends, however
     it ends: a stale lock file never blocks a later ``up``.
     """
-    run.root.mkdir(parents=True, exist_ok=True)
+    private_directory(run.root)  # the PKI's keys, the key stores: the run's owner's only
     with run.lock.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -178,6 +195,7 @@ def up(
     log_format: LogFormat = LogFormat.TEXT,
     engine: str = "rate",
     protocol_block_symbols: int | None = None,
+    keep_keys: bool = False,
 ) -> None:
     """Start the network of ``topology_spec`` in ``run_dir`` and serve until told to stop.
 
@@ -198,6 +216,8 @@ def up(
         log_format: how every service writes its log (``RUN/<role>/….log``): text or JSON lines.
         engine: how the emulator's modules make key, ``rate`` or ``protocol`` (its ``--engine``).
         protocol_block_symbols: symbols per block of the ``protocol`` engine (None: its default).
+        keep_keys: keep the KMEs' key stores (``RUN/kme/*.db``) when the network stops; otherwise
+            every block and key is wiped from them (at ``sdqkd down`` or Ctrl-C).
 
     Raises:
         ConfigError: a network already runs there, or bad input.
@@ -223,6 +243,7 @@ def up(
             log_format,
             engine=engine,
             protocol_block_symbols=protocol_block_symbols,
+            keep_keys=keep_keys,
         )
 
 
@@ -256,6 +277,7 @@ def _up(
     *,
     engine: str,
     protocol_block_symbols: int | None,
+    keep_keys: bool,
 ) -> None:
     progress.say(f"PKI in {run.pki}")
     provision_pki(run, topology, qkd_tls=controller_node is not None)
@@ -347,8 +369,9 @@ def _up(
                 return
 
             progress.say(f"starting {len(topology.nodes)} KMEs")
-            run.kme_dir.mkdir(parents=True, exist_ok=True)
-            for node_id, config in kme_configs(topology, run, emulator_url, ports, controller_node).items():
+            private_directory(run.kme_dir)
+            configs = kme_configs(topology, run, emulator_url, ports, controller_node, keep_keys)
+            for node_id, config in configs.items():
                 run.write_json(run.kme_config(node_id), config)
                 arguments = ["kme", "--config", str(run.kme_config(node_id))]
                 processes.spawn(f"kme-{node_id}", arguments, run.kme_log(node_id), run.kme_endpoint(node_id))
@@ -371,6 +394,7 @@ def _up(
                     "kmes": kme_urls,
                     "agents": agent_urls,
                     "service_managers": service_managers,
+                    "keep_keys": keep_keys,
                     "dashboard": {"url": f"{dashboard['url']}/"},
                     "control_channel": {
                         "kind": "mtls" if controller_node is None else "qkd-tls",
@@ -386,6 +410,8 @@ def _up(
         finally:
             progress.say("stopping")
             processes.stop_all()
+            if not keep_keys:
+                wipe_key_stores(run)
             run.network.unlink(missing_ok=True)
             run.emulator_endpoint.unlink(missing_ok=True)
             run.controller_endpoint.unlink(missing_ok=True)
@@ -497,4 +523,6 @@ def down(run_dir: Path, timeout_s: float = 20.0) -> bool:
     while run.network.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     run.network.unlink(missing_ok=True)
+    if not record.get("keep_keys", False):  # the launcher wiped them, unless it was killed
+        wipe_key_stores(run)
     return stopped
