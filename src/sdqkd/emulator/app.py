@@ -39,8 +39,8 @@ from sdqkd.etsi014.app import create_etsi014_app
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
 from sdqkd.server.errors import install_error_handlers, problem_table
-from sdqkd.server.identity import require_roles
 from sdqkd.server.health import add_health_route
+from sdqkd.server.identity import require_roles
 from sdqkd.server.metrics import add_metrics_route
 from sdqkd.server.strict_json import StrictJsonRoute
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
