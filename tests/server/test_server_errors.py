@@ -72,6 +72,10 @@ def _app() -> FastAPI:
         errors: dict[str, SdqkdError] = {"device": DeviceError("refused"), "missing": NotFound("no fibre")}
         raise errors[which]
 
+    @app.post("/counts")
+    async def counts(body: dict[str, list[dict[str, int]]]) -> int:
+        return len(body)
+
     @app.post("/count")
     async def count(body: _Body) -> dict[str, int]:
         return {"count": body.count}
@@ -114,6 +118,18 @@ async def test_a_parsing_problem_does_not_quote_the_input(call_as: CallAs) -> No
     response = await call_as(None).post("/count", json={"count": 1, "key_id": "Q" + _SECRET})
     (problem,) = response.json()["problems"]
     assert problem == {"field": "body.key_id", "problem": "Input should be a valid UUID"}
+
+
+async def test_validation_problems_are_bounded_however_large_the_request(call_as: CallAs) -> None:
+    # a member name is the input too: it appears in the problem's location (here: a list of dicts
+    # whose values must be counts, under a 100 kB key), and a long list makes as many problems
+    huge_name = "n" * 100_000
+    response = await call_as(None).post("/counts", json={"counts": [{huge_name: "x"} for _ in range(20)]})
+    assert response.status_code == 400
+    problems = response.json()["problems"]
+    assert len(problems) == 16
+    assert all(len(problem["field"]) <= 200 and len(problem["problem"]) <= 200 for problem in problems)
+    assert len(response.content) < 8192
 
 
 async def test_a_caller_without_a_certificate_is_unauthenticated(call_as: CallAs) -> None:

@@ -57,13 +57,27 @@ def _handler(render: ErrorRenderer) -> Callable[[Request, Exception], Any]:
     return handle
 
 
+_MAX_PROBLEMS = 16
+_MAX_NAME = 64  # characters of one part of a field's location (a member name may come from the input)
+_MAX_PROBLEM = 200
+
+
 def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     """pydantic's complaints about a request as ``{"field", "problem"}`` pairs (never the input itself,
-    which may be large or hold secrets)."""
+    which may be large or hold secrets), at most 16 of them, each bounded: a location names a member
+    the request sent (an unknown one, a dict key), so its parts are cut at 64 characters; a problem
+    at 200."""
     return [
-        {"field": ".".join(str(part) for part in error.get("loc", ())), "problem": _problem(error)}
-        for error in exc.errors()
+        {
+            "field": ".".join(_cut(str(part), _MAX_NAME) for part in error.get("loc", ())),
+            "problem": _cut(_problem(error), _MAX_PROBLEM),
+        }
+        for error in exc.errors()[:_MAX_PROBLEMS]
     ]
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _problem(error: Mapping[str, Any]) -> str:
