@@ -100,14 +100,24 @@ def encode_errors(*errors: RestconfError) -> dict[str, Any]:
     return {_ERRORS: {"error": entries}}
 
 
+_MAX_MESSAGE = 512
+_MAX_PATH = 1024
+
+
+def _cut(text: str, most: int) -> str:
+    # a message or path may name what the request sent (a member, a key): never echoed at length
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def _entry(error: RestconfError) -> dict[str, Any]:
-    # The members in the order of the ietf-restconf module's ``error`` grouping.
+    # The members in the order of the ietf-restconf module's ``error`` grouping; the message and
+    # path bounded (512 and 1024 characters).
     entry: dict[str, Any] = {"error-type": error.error_type, "error-tag": error.error_tag}
     if error.error_app_tag is not None:
         entry["error-app-tag"] = error.error_app_tag
     if error.error_path is not None:
-        entry["error-path"] = error.error_path
-    entry["error-message"] = error.error_message
+        entry["error-path"] = _cut(error.error_path, _MAX_PATH)
+    entry["error-message"] = _cut(error.error_message, _MAX_MESSAGE)
     if error.error_info is not None:
         entry["error-info"] = error.error_info
     return entry

@@ -119,6 +119,15 @@ async def test_put_answers_201_when_it_creates(controller: httpx.AsyncClient) ->
     assert response.status_code == 201
 
 
+async def test_an_error_does_not_echo_a_large_member_name(controller: httpx.AsyncClient) -> None:
+    name = "x" * 200_000  # not in the model: the error names it
+    response = await controller.put(
+        f"{DATA}/{link_path()}", json=body_of("qkd_link", [{**link(), name: 1}]), headers=JSON_HEADERS
+    )
+    assert_restconf_error(response, 400, "unknown-element")
+    assert len(response.content) < 4096
+
+
 async def test_an_application_is_registered_and_removed(controller: httpx.AsyncClient) -> None:
     await create_link(controller)
     created = await controller.post(
