@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from sdqkd.pki.private import private_database
+
 __all__ = ["Alarm", "AlarmKind", "AppRecord", "ControllerStore", "NodeRecord", "Severity"]
 
 _SCHEMA = """
@@ -168,7 +170,7 @@ class ControllerStore:
     """The SQLite file at ``path`` (created if missing). Thread-safe; every call commits."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)  # owner-only: service records keep their secret arguments
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

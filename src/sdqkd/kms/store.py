@@ -38,12 +38,11 @@ from typing import Literal
 
 from sdqkd.errors import KeyExhausted, KeyRequestInvalid, Unauthorized
 from sdqkd.kms.keystore import BLOCK_BITS, LOCAL_SCOPE, Assignment, Key, KeyStore, Owner, PoolLevels
-from sdqkd.pki.private import private_directory, private_file
+from sdqkd.pki.private import private_database
 
 __all__ = ["BLOCK_BITS", "LOCAL_SCOPE", "Assignment", "KeyStore", "PoolLevels", "SqliteKeyStore"]
 
 _BLOCK_BYTES = BLOCK_BITS // 8
-_SIDE_FILES = ("-wal", "-shm", "-journal")
 _NOT_YOURS = "one or more key IDs are not available to this SAE"
 
 
@@ -96,13 +95,7 @@ class SqliteKeyStore:
     """
 
     def __init__(self, path: Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
-        if not path.parent.exists():
-            private_directory(path.parent)
-        # Owner-only from creation: SQLite gives the files it makes beside the database (-wal, -shm,
-        # -journal) the database's own mode; files left by an earlier run are narrowed too.
-        for file in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
-            if file == path or file.exists():
-                private_file(file)
+        private_database(path)  # owner-only from creation, -wal and -shm too
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()

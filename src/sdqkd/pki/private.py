@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "private_directory", "private_file"]
+__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "private_database", "private_directory", "private_file"]
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -35,4 +35,23 @@ def private_file(path: Path) -> Path:
         os.fchmod(descriptor, PRIVATE_FILE_MODE)  # an existing file keeps its mode through open()
     finally:
         os.close(descriptor)
+    return path
+
+
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_database(path: Path) -> Path:
+    """``path`` made ready for SQLite to open as an owner-only database: its directory 0700 if it
+    has to be created (an existing one is the user's), the file 0600 (created empty, which SQLite
+    takes as a new database), and the files SQLite keeps beside it (``-wal``, ``-shm``, ``-journal``)
+    narrowed to 0600 if an earlier run left them. SQLite creates those with the database's own mode,
+    so they are private from their creation too."""
+    if not path.parent.exists():
+        private_directory(path.parent)
+    private_file(path)
+    for suffix in _SQLITE_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
     return path
