@@ -159,6 +159,32 @@ def test_the_kme_api_refuses_malformed_bodies_with_a_problem(network: Network) -
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        # which slave would it mean?
+        b'{"key_IDs": ["%s"], "slave": "n2-other", "slave": "n2-app"}' % str(uuid.uuid4()).encode(),
+        b'{"key_IDs": ["%s"], "slave": "n2-app", "x": ' % str(uuid.uuid4()).encode()
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+    ],
+    ids=["repeated-member", "deep-nesting"],
+)
+def test_the_kme_api_refuses_bodies_that_are_not_strict_json_with_a_problem(
+    network: Network, content: bytes
+) -> None:
+    with network.http("n1", network.pki.kme_n2) as http:
+        response = http.post(
+            f"/kmeapi/v1/links/{LINK}/assignments",
+            content=content,
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "JSON decode error" in response.json()["detail"]
+
+
 # Pool levels: the operator (controller, agent) only --------------------------------------------------
 
 
