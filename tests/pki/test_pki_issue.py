@@ -80,11 +80,27 @@ def test_subject_has_the_name_as_cn_and_the_role_as_ou(sae_alice: IssuedCertific
     assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)] == ["sae"]
 
 
-def test_certificate_serves_as_tls_server_and_client_but_not_as_a_ca(sae_alice: IssuedCertificate) -> None:
-    extensions = _load(sae_alice).extensions
-    usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+USAGES = {
+    Role.SAE: {CLIENT},
+    Role.OPERATOR: {CLIENT},
+    Role.WEB: {SERVER},
+    Role.KME: {SERVER, CLIENT},
+    Role.AGENT: {SERVER, CLIENT},
+    Role.CONTROLLER: {SERVER, CLIENT},
+    Role.EMULATOR: {SERVER, CLIENT},
+}
 
-    assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+
+@pytest.mark.parametrize("role", LEAF_ROLES, ids=str)
+def test_certificate_key_usages_follow_the_role_and_none_is_a_ca(ca: CertificateAuthority, role: Role) -> None:
+    extensions = _load(ca.issue(role, f"usage-{role}")).extensions
+    usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    key_usage = extensions.get_extension_for_class(x509.KeyUsage)
+
+    assert set(usages) == USAGES[role]
+    assert key_usage.critical and key_usage.value.digital_signature
+    assert not (key_usage.value.key_cert_sign or key_usage.value.crl_sign or key_usage.value.key_encipherment)
     assert extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 

@@ -28,6 +28,7 @@ import httpx
 
 from sdqkd.errors import ConfigError
 from sdqkd.etsi015 import qkdn_id
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.server.request_id import carry_request_id
 from sdqkd.server.run import TlsFiles
@@ -256,7 +257,9 @@ class CallHome:
                 await self._register(self._client, registration)
                 return
             assert self._tls is not None
-            context = client_ssl_context(self._tls.cert, self._tls.key, self._tls.ca)  # verification on
+            context = client_ssl_context(  # verification on, and the server must be the controller
+                self._tls.cert, self._tls.key, self._tls.ca, peer=Role.CONTROLLER
+            )
             async with carry_request_id(httpx.AsyncClient(verify=context, timeout=self._timeout_s)) as client:
                 await self._register(client, registration)
         except Exception:  # nobody awaits this task until shutdown: say it now

@@ -35,6 +35,7 @@ from sdqkd.agent.drivers import (
 )
 from sdqkd.errors import DeviceError, NotFound, Unavailable
 from sdqkd.etsi015.names import ModuleRole
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import async_https_client
 from sdqkd.restconf.sse import ServerSentEvent, parse_events
 from sdqkd.server.request_id import carry_request_id
@@ -213,7 +214,7 @@ class EmulatorDriver:
         self._stream_timeout = httpx.Timeout(timeout_s, read=heartbeat_timeout_s)
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._http, self._owns_http = async_https_client(
-            "EmulatorDriver", cert, key, ca, timeout_s, http_client
+            "EmulatorDriver", cert, key, ca, timeout_s, http_client, peer=Role.EMULATOR
         )
         if self._owns_http:  # a client of the caller's stays as it was made
             carry_request_id(self._http)

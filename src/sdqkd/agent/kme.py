@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sdqkd.errors import Unavailable
 from sdqkd.etsi015 import link_qkdl_id, virtual_qkdl_id
+from sdqkd.pki.identity import Identity, Role
 from sdqkd.pki.tls import async_https_client
 from sdqkd.server.request_id import carry_request_id
 
@@ -129,9 +130,14 @@ class KmeReader:
         *,
         timeout_s: float = 0.8,
         http_client: httpx.AsyncClient | None = None,
+        kme_id: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http, self._owns_http = async_https_client("KmeReader", cert, key, ca, timeout_s, http_client)
+        # the node's own KME: a server presenting another certificate is refused at the handshake
+        peer = Role.KME if kme_id is None else Identity(Role.KME, kme_id)
+        self._http, self._owns_http = async_https_client(
+            "KmeReader", cert, key, ca, timeout_s, http_client, peer=peer
+        )
         if self._owns_http:  # a client of the caller's stays as it was made
             carry_request_id(self._http)
         self._timeout_s = timeout_s

@@ -219,7 +219,11 @@ def run_agent(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None
     model = load_data_model(yang_dir(config.yang_dir))
     tls = config.tls.files()
     driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
-    kme = None if config.kme_url is None else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca)
+    kme = (
+        None
+        if config.kme_url is None
+        else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca, kme_id=config.node_id)
+    )
     agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model, kme)
     call_home = None
     if config.controller_url is not None:
@@ -253,7 +257,9 @@ def _qkd_tls_front(config: AgentConfig) -> FrontedBy | None:
     sae, ca = channel.sae, config.tls.ca
 
     def kme() -> Etsi014Client:
-        return Etsi014Client(kme_url, cert=sae.cert, key=sae.key, ca=ca)
+        return Etsi014Client(
+            kme_url, cert=sae.cert, key=sae.key, ca=ca, peer=Identity(Role.KME, config.node_id)
+        )
 
     controller = Identity(Role.CONTROLLER, channel.controller_sae_id)
     return FrontedBy(app_front(kme, [channel.controller_sae_id]), controller)

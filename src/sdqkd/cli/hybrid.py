@@ -15,7 +15,7 @@ from sdqkd.cli.network import DEFAULT_RUN_DIR, RunDirOption
 from sdqkd.cli.output import OutputFormat, console, print_json
 from sdqkd.errors import ConfigError, HybridKeyError, SdqkdError
 from sdqkd.etsi014 import Etsi014Client
-from sdqkd.pki import Role
+from sdqkd.pki import Identity, Role
 from sdqkd.runtime.rundir import RunDir, sae_id
 
 __all__ = ["hybrid_app"]
@@ -33,7 +33,7 @@ def client(run: RunDir, kmes: dict[str, Any], node: str) -> Etsi014Client:
     if node not in kmes:
         raise ConfigError(f"no node {node!r} with a KME in {run.root} (nodes: {', '.join(sorted(kmes))})")
     cert, key = run.require_certificate(Role.SAE, sae_id(node))
-    return Etsi014Client(str(kmes[node]), cert=cert, key=key, ca=run.ca_cert)
+    return Etsi014Client(str(kmes[node]), cert=cert, key=key, ca=run.ca_cert, peer=Identity(Role.KME, node))
 
 
 async def demo(run: RunDir, initiator_node: str, responder_node: str) -> tuple[HybridKey, HybridKey]:

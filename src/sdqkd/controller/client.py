@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from sdqkd.errors import Unavailable
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.server.request_id import carry_request_id
 
@@ -80,7 +81,7 @@ class ControllerClient:
         if cert is None or key is None or ca is None:
             raise ControllerClientError("a controller client needs a certificate, its key and the CA")
         try:
-            context = client_ssl_context(cert, key, ca)
+            context = client_ssl_context(cert, key, ca, peer=Role.CONTROLLER)
         except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
             raise ControllerClientError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
         self._http = carry_request_id(httpx.Client(base_url=self.url, verify=context, timeout=timeout_s))

@@ -16,6 +16,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore
 from sdqkd.errors import QtlsError
 from sdqkd.etsi014.client import Etsi014Client
+from sdqkd.pki.identity import Role
 from sdqkd.qtls import QtlsConnection, open_connection
 from sdqkd.qtls.http import QtlsTransport
 from sdqkd.server.logs import LogFormat, configure_logging
@@ -64,7 +65,9 @@ def _qkd_tls(config: ControllerConfig, registered: list[Mapping[str, NodeView]])
     channel = config.control_channel
     if channel.kind != "qkd-tls" or channel.kme_url is None or channel.sae is None:
         return None
-    kme = Etsi014Client(channel.kme_url, cert=channel.sae.cert, key=channel.sae.key, ca=config.tls.ca)
+    kme = Etsi014Client(
+        channel.kme_url, cert=channel.sae.cert, key=channel.sae.key, ca=config.tls.ca, peer=Role.KME
+    )
 
     async def dial(host: str, port: int) -> QtlsConnection:
         node = next(

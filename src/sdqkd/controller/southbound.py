@@ -1,6 +1,8 @@
 """The controller's side of its southbound interfaces: RESTCONF (RFC 8040) to the node agents and
 their notification streams (through :class:`~sdqkd.restconf.client.RestconfClient`), and the KMEs'
-pool levels. One HTTPS client with the controller's certificate (mutual TLS) serves them all.
+pool levels. One HTTPS client with the controller's certificate (mutual TLS) serves them all; it
+accepts only servers whose certificates are an agent's or a KME's (an SAE's or an operator's is
+refused at the handshake). The node is not checked here: one client serves every node.
 
 Transport failures and answers outside the protocol become :class:`AgentUnavailable`; a RESTCONF
 error body becomes a :class:`RestconfError` with the agent's fields, so the caller sees what the
@@ -18,6 +20,7 @@ import httpx
 
 from sdqkd.errors import AgentUnavailable
 from sdqkd.etsi015 import QKD_NODE
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.restconf.client import RestconfClient
 from sdqkd.server.request_id import carry_request_id
@@ -25,6 +28,8 @@ from sdqkd.server.request_id import carry_request_id
 __all__ = ["Southbound"]
 
 _STREAM = "etsi-qkd-sdn-node"  # the agents' notification stream (RFC 8040 §6)
+# agents (and the service managers, which serve with their node's agent certificate) and KMEs
+_SOUTHBOUND_PEERS = (Role.AGENT, Role.KME)
 
 
 class Southbound:
@@ -47,7 +52,7 @@ class Southbound:
     ) -> None:
         self._http = carry_request_id(
             httpx.AsyncClient(
-                verify=client_ssl_context(cert, key, ca),
+                verify=client_ssl_context(cert, key, ca, peer=_SOUTHBOUND_PEERS),
                 timeout=httpx.Timeout(timeout_s),
                 limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
             )

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from sdqkd.errors import Unavailable
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.server.request_id import carry_request_id
 
@@ -39,7 +40,7 @@ class EmulatorClient:
     def __init__(self, url: str, cert: Path, key: Path, ca: Path, timeout_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
         try:
-            context = client_ssl_context(cert, key, ca)
+            context = client_ssl_context(cert, key, ca, peer=Role.EMULATOR)
         except OSError as exc:  # ssl.SSLError is one: a key that is not the certificate's, a bad PEM
             raise EmulatorClientError(f"cannot use certificate {cert} (key {key}, CA {ca}): {exc}") from exc
         self._http = carry_request_id(httpx.Client(base_url=self.url, verify=context, timeout=timeout_s))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from sdqkd.errors import Unavailable
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
-from sdqkd.pki.tls import async_https_client
+from sdqkd.pki.tls import ExpectedPeer, async_https_client
 from sdqkd.server.request_id import carry_request_id
 
 __all__ = ["Etsi014Client", "Etsi014ClientError"]
@@ -63,11 +63,21 @@ class Etsi014Client:
         ca: the CA certificate the KME's certificate must chain to.
         timeout_s: connect/read/write/pool timeout, seconds.
         http_client: an existing client, instead of ``cert``/``key``/``ca``.
+        peer: whom ``base_url`` must be (an SAE's KME: ``Identity(Role.KME, kme_id)``, or
+            ``Role.KME``); the TLS handshake fails on a server whose certificate names another
+            role or node. None checks the chain and host name only (a device outside sdqkd's PKI).
     """
 
     @overload
     def __init__(
-        self, base_url: str, *, cert: Path, key: Path, ca: Path, timeout_s: float = 10.0
+        self,
+        base_url: str,
+        *,
+        cert: Path,
+        key: Path,
+        ca: Path,
+        timeout_s: float = 10.0,
+        peer: ExpectedPeer | None = None,
     ) -> None: ...
 
     @overload
@@ -82,10 +92,11 @@ class Etsi014Client:
         ca: Path | None = None,
         timeout_s: float = 10.0,
         http_client: httpx.AsyncClient | None = None,
+        peer: ExpectedPeer | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._http, self._owns_http = async_https_client(
-            "Etsi014Client", cert, key, ca, timeout_s, http_client
+            "Etsi014Client", cert, key, ca, timeout_s, http_client, peer=peer
         )
         if self._owns_http:  # a client of the caller's stays as it was made
             carry_request_id(self._http)

@@ -109,7 +109,9 @@ class Kme:
             self._devices[link.id] = Etsi014Client(
                 link.device.etsi014_url, cert=tls.cert, key=tls.key, ca=tls.ca
             )
-            self._peers[link.id] = PeerClient(link.peer_url, tls.cert, tls.key, tls.ca)
+            self._peers[link.id] = PeerClient(
+                link.peer_url, tls.cert, tls.key, tls.ca, peer_kme_id=link.peer_kme_id
+            )
             if supply:
                 self.loops.start(f"kme-{self.id}-supply-{link.id}", self._supply_round(link))
         if supply:

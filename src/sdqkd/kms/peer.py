@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sdqkd.errors import KeyServiceUnavailable, Unavailable
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import Assignment
+from sdqkd.pki.identity import Identity, Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.server.request_id import carry_request_id
 
@@ -105,11 +106,14 @@ class AssignmentsResponse(_Wire):
 class PeerClient:
     """This KME's client of one peer KME."""
 
-    def __init__(self, base_url: str, cert: Any, key: Any, ca: Any, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, cert: Any, key: Any, ca: Any, timeout_s: float = 10.0, *, peer_kme_id: str
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        peer = Identity(Role.KME, peer_kme_id)  # the link's other end, and no other KME
         self._http = carry_request_id(  # a relay hop is logged under the SAE's request
             httpx.AsyncClient(
-                base_url=self.base_url, verify=client_ssl_context(cert, key, ca), timeout=timeout_s
+                base_url=self.base_url, verify=client_ssl_context(cert, key, ca, peer=peer), timeout=timeout_s
             )
         )
 

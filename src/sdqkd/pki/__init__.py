@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from sdqkd.pki.ca import CertificateAuthority, IssuedCertificate
 from sdqkd.pki.identity import Identity, Role, identity_of_certificate
-from sdqkd.pki.tls import client_ssl_context, server_ssl_context
+from sdqkd.pki.server_contexts import ServerContexts
+from sdqkd.pki.tls import ExpectedPeer, client_ssl_context, server_ssl_context
 
 __all__ = [
     "CertificateAuthority",
+    "ExpectedPeer",
     "Identity",
     "IssuedCertificate",
     "Role",
+    "ServerContexts",
     "client_ssl_context",
     "identity_of_certificate",
     "server_ssl_context",

@@ -217,7 +217,7 @@ def operator_http(run: RunDir, timeout_s: float = 5.0) -> httpx.Client:
     """An HTTPS client with the operator's certificate (for the KMEs' ``GET /api/v1/kme``)."""
     cert, key = run.require_certificate(Role.OPERATOR, "operator")
     return carry_request_id(
-        httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert), timeout=timeout_s)
+        httpx.Client(verify=client_ssl_context(cert, key, run.ca_cert, peer=Role.KME), timeout=timeout_s)
     )
 
 

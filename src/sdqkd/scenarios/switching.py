@@ -26,6 +26,7 @@ from typing import Any
 
 from sdqkd.errors import ConfigError, SdqkdError
 from sdqkd.etsi014.client import Etsi014Client, Etsi014ClientError
+from sdqkd.pki.identity import Role
 from sdqkd.runtime.status import kme_pools, operator_http
 from sdqkd.scenarios.network import Sae, ScenarioNetwork
 from sdqkd.scenarios.sampler import Clock, Sampler, wall_time
@@ -130,8 +131,8 @@ async def _consume(
 ) -> None:
     """One application pair: a key every ``1 / rate_keys_per_s`` seconds, fetched at both ends."""
     async with (
-        Etsi014Client(master.kme_url, cert=master.cert, key=master.key, ca=ca) as at_master,
-        Etsi014Client(slave.kme_url, cert=slave.cert, key=slave.key, ca=ca) as at_slave,
+        Etsi014Client(master.kme_url, cert=master.cert, key=master.key, ca=ca, peer=Role.KME) as at_master,
+        Etsi014Client(slave.kme_url, cert=slave.cert, key=slave.key, ca=ca, peer=Role.KME) as at_slave,
     ):
         next_s = clock.now_s()
         while (now_s := clock.now_s()) < until_s:

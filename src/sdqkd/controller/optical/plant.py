@@ -21,6 +21,7 @@ import httpx
 from pydantic import ValidationError
 
 from sdqkd.errors import PlantRefused, PlantUnavailable
+from sdqkd.pki.identity import Role
 from sdqkd.pki.tls import client_ssl_context
 from sdqkd.restconf.sse import EventParser
 from sdqkd.server.request_id import carry_request_id
@@ -66,7 +67,9 @@ class PlantClient:
         self.url = url.rstrip("/")
         self._http = carry_request_id(
             httpx.AsyncClient(
-                base_url=self.url, verify=client_ssl_context(cert, key, ca), timeout=httpx.Timeout(timeout_s)
+                base_url=self.url,
+                verify=client_ssl_context(cert, key, ca, peer=Role.EMULATOR),
+                timeout=httpx.Timeout(timeout_s),
             )
         )
 
