@@ -253,3 +253,76 @@ def test_bad_input_ends_with_one_error_line_and_a_non_zero_status(
     assert line.startswith("sdqkd: error: ")
     for mention in mentions:
         assert mention in line
+
+
+def _crl(ca_dir: Path) -> x509.CertificateRevocationList:
+    return x509.load_pem_x509_crl((ca_dir / "crl.pem").read_bytes())
+
+
+def test_revoke_puts_the_holders_certificate_on_the_cas_crl(sdqkd: Sdqkd, ca_dir: Path, alice: Path) -> None:
+    serial = _certificate(alice).serial_number
+
+    result = sdqkd("pki", "revoke", "sae:alice-app", "--ca", str(ca_dir), "--reason", "key-compromise")
+    again = sdqkd("pki", "revoke", "--serial", format(serial, "x"), "--ca", str(ca_dir))
+
+    assert result.returncode == 0, result.stderr
+    assert format(serial, "x") in result.stdout
+    assert again.returncode == 0, again.stderr
+    crl = _crl(ca_dir)
+    assert [entry.serial_number for entry in crl] == [serial]  # revoked once
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+
+
+def test_revoke_takes_the_run_directorys_ca(sdqkd: Sdqkd, tmp_path: Path) -> None:
+    assert sdqkd("pki", "init", str(tmp_path / "run" / "pki")).returncode == 0
+    issued = sdqkd("pki", "issue", "--ca", str(tmp_path / "run" / "pki"), "--role", "kme", "--name", "north")
+    assert issued.returncode == 0
+
+    result = sdqkd("pki", "revoke", "kme:north", "--run-dir", str(tmp_path / "run"))
+
+    assert result.returncode == 0, result.stderr
+    assert len(list(_crl(tmp_path / "run" / "pki"))) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("sae",), ("ca:root",), ("nobody:x",), ("sae:alice-app", "--serial", "1f"), ("--serial", "xyz"), ()],
+    ids=["no-name", "the-ca", "unknown-role", "both", "bad-serial", "neither"],
+)
+def test_revoke_refuses_what_names_no_certificate(
+    sdqkd: Sdqkd, ca_dir: Path, alice: Path, args: tuple[str, ...]
+) -> None:
+    result = sdqkd("pki", "revoke", *args, "--ca", str(ca_dir))
+
+    assert result.returncode == _USAGE
+    assert not (ca_dir / "crl.pem").exists()
+
+
+def test_revoke_of_a_holder_without_a_certificate_is_one_error_line(sdqkd: Sdqkd, ca_dir: Path) -> None:
+    result = sdqkd("pki", "revoke", "sae:nobody", "--ca", str(ca_dir))
+
+    assert result.returncode == _INVALID
+    assert "no certificate" in result.stderr
+
+
+def test_rotate_reissues_in_place_and_revokes_the_old_one_when_asked(
+    sdqkd: Sdqkd, ca_dir: Path, alice: Path
+) -> None:
+    old = _certificate(alice)
+
+    result = sdqkd("pki", "rotate", "sae:alice-app", "--ca", str(ca_dir), "--revoke-old")
+    new = _certificate(alice)
+
+    assert result.returncode == 0, result.stderr
+    assert new.serial_number != old.serial_number
+    assert new.public_key() != old.public_key()
+    assert _alt_names(new) == _alt_names(old)  # same identity and hosts
+    assert [entry.serial_number for entry in _crl(ca_dir)] == [old.serial_number]
+
+
+def test_rotate_without_revoke_old_leaves_no_crl(sdqkd: Sdqkd, ca_dir: Path, alice: Path) -> None:
+    result = sdqkd("pki", "rotate", "sae:alice-app", "--ca", str(ca_dir))
+
+    assert result.returncode == 0, result.stderr
+    assert "stays valid until revoked" in result.stdout
+    assert not (ca_dir / "crl.pem").exists()

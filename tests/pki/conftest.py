@@ -33,7 +33,7 @@ def fresh_ca_dir(tmp_path: Path) -> Path:
 class _Handler(BaseHTTPRequestHandler):
     """Answers every GET with the caller's sdqkd identity (or ``-`` for none)."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
         body = str(identity_of_certificate(x509.load_der_x509_certificate(der))) if der else "-"
         self.send_response(200)
@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body.encode())
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

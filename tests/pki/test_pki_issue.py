@@ -93,14 +93,19 @@ USAGES = {
 
 
 @pytest.mark.parametrize("role", LEAF_ROLES, ids=str)
-def test_certificate_key_usages_follow_the_role_and_none_is_a_ca(ca: CertificateAuthority, role: Role) -> None:
+def test_certificate_key_usages_follow_the_role_and_none_is_a_ca(
+    ca: CertificateAuthority, role: Role
+) -> None:
     extensions = _load(ca.issue(role, f"usage-{role}")).extensions
     usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     key_usage = extensions.get_extension_for_class(x509.KeyUsage)
 
     assert set(usages) == USAGES[role]
-    assert key_usage.critical and key_usage.value.digital_signature
-    assert not (key_usage.value.key_cert_sign or key_usage.value.crl_sign or key_usage.value.key_encipherment)
+    assert key_usage.critical
+    assert key_usage.value.digital_signature
+    assert not key_usage.value.key_cert_sign
+    assert not key_usage.value.crl_sign
+    assert not key_usage.value.key_encipherment
     assert extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import LoopbackTlsServer
 
+from conftest import LoopbackTlsServer
 from sdqkd.pki import (
     CertificateAuthority,
     ExpectedPeer,
@@ -42,7 +42,9 @@ def serving_as(start: StartServer, ca: CertificateAuthority, holder: IssuedCerti
     return start(lambda: context)
 
 
-def get_sync(server: LoopbackTlsServer, me: IssuedCertificate, ca: CertificateAuthority, peer: ExpectedPeer) -> str:
+def get_sync(
+    server: LoopbackTlsServer, me: IssuedCertificate, ca: CertificateAuthority, peer: ExpectedPeer
+) -> str:
     context = client_ssl_context(me.cert, me.key, ca.cert_path, peer=peer)
     with httpx.Client(verify=context, timeout=5) as client:
         return client.get(server.url).text
@@ -117,7 +119,10 @@ async def test_an_sae_refuses_a_kme_address_served_with_an_agent_certificate(
 
 
 def test_without_a_peer_a_client_checks_the_chain_and_host_only(
-    tls_server: StartServer, ca: CertificateAuthority, agent_north: IssuedCertificate, controller: IssuedCertificate
+    tls_server: StartServer,
+    ca: CertificateAuthority,
+    agent_north: IssuedCertificate,
+    controller: IssuedCertificate,
 ) -> None:
     server = serving_as(tls_server, ca, agent_north)
 
@@ -133,7 +138,10 @@ def _tls12_client(ca: CertificateAuthority, me: IssuedCertificate, ciphers: str)
 
 
 def test_a_tls_1_2_client_offering_only_cbc_suites_is_refused(
-    tls_server: StartServer, ca: CertificateAuthority, agent_north: IssuedCertificate, controller: IssuedCertificate
+    tls_server: StartServer,
+    ca: CertificateAuthority,
+    agent_north: IssuedCertificate,
+    controller: IssuedCertificate,
 ) -> None:
     server = serving_as(tls_server, ca, agent_north)
     permissive = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -144,7 +152,7 @@ def test_a_tls_1_2_client_offering_only_cbc_suites_is_refused(
 
     with httpx.Client(verify=cbc, timeout=5) as client:
         assert client.get(baseline.url).status_code == 200  # the suite works where it is allowed
-        with pytest.raises(httpx.ConnectError, match="(?i)handshake failure|no shared cipher"):
+        with pytest.raises(httpx.ConnectError, match=r"(?i)handshake failure|no shared cipher"):
             client.get(server.url)
     gcm = _tls12_client(ca, controller, "ECDHE-ECDSA-AES128-GCM-SHA256")
     with httpx.Client(verify=gcm, timeout=5) as client:
@@ -153,14 +161,27 @@ def test_a_tls_1_2_client_offering_only_cbc_suites_is_refused(
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_openssl_s_client_with_a_tls_1_2_cbc_suite_is_refused(
-    tls_server: StartServer, ca: CertificateAuthority, agent_north: IssuedCertificate, controller: IssuedCertificate
+    tls_server: StartServer,
+    ca: CertificateAuthority,
+    agent_north: IssuedCertificate,
+    controller: IssuedCertificate,
 ) -> None:
     server = serving_as(tls_server, ca, agent_north)
     port = server.server_address[1]
-    command = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2", "-CAfile", str(ca.cert_path)]
+    command = [
+        "openssl",
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-tls1_2",
+        "-CAfile",
+        str(ca.cert_path),
+    ]
     command += ["-cert", str(controller.cert), "-key", str(controller.key)]
 
-    cbc = subprocess.run([*command, "-cipher", "ECDHE-ECDSA-AES128-SHA"], input=b"", capture_output=True, timeout=10)
+    cbc = subprocess.run(
+        [*command, "-cipher", "ECDHE-ECDSA-AES128-SHA"], input=b"", capture_output=True, timeout=10
+    )
     gcm = subprocess.run(
         [*command, "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"], input=b"", capture_output=True, timeout=10
     )

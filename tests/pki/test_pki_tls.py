@@ -62,7 +62,8 @@ def test_server_context_requires_a_client_certificate_and_tls_1_2_or_newer(
     assert server_context.verify_mode == ssl.CERT_REQUIRED
     assert server_context.minimum_version == ssl.TLSVersion.TLSv1_2
     tls12 = [c for c in server_context.get_ciphers() if c["protocol"] == "TLSv1.2"]
-    assert tls12 and all(c["aead"] and c["kea"] == "kx-ecdhe" for c in tls12)  # AEAD ECDHE only
+    assert tls12
+    assert all(c["aead"] and c["kea"] == "kx-ecdhe" for c in tls12)  # AEAD ECDHE only
 
 
 def test_client_context_verifies_the_server_and_its_hostname(client_context: ssl.SSLContext) -> None:

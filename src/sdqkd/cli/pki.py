@@ -1,4 +1,5 @@
-"""``sdqkd pki``: create a certificate authority, issue role certificates, show what a certificate says."""
+"""``sdqkd pki``: create a certificate authority, issue role certificates, show what a certificate says,
+revoke a certificate (the CA's CRL) and rotate one in place."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from rich.text import Text
 from sdqkd.cli.output import OutputFormat, console, print_json
 from sdqkd.errors import ConfigError, PkiError
 from sdqkd.pki.ca import CertificateAuthority
-from sdqkd.pki.identity import Role, identity_of_certificate
+from sdqkd.pki.identity import Identity, Role, identity_of_certificate
+from sdqkd.runtime.rundir import RunDir
 
 __all__ = ["IssuableRole", "pki_app"]
 
@@ -58,6 +60,33 @@ def _issuable_role(value: str) -> str:
 
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
+CaDirOption = Annotated[
+    Path | None,
+    typer.Option("--ca", metavar="DIR", help="The CA's directory (default: the run directory's pki/)."),
+]
+RunDirOption = Annotated[
+    Path, typer.Option("--run-dir", metavar="DIR", help="The run directory whose CA (pki/) to use.")
+]
+_DEFAULT_RUN_DIR = Path("run")
+_REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "key-compromise": x509.ReasonFlags.key_compromise,
+    "affiliation-changed": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessation-of-operation": x509.ReasonFlags.cessation_of_operation,
+}
+
+
+def _holder(value: str) -> Identity:
+    """``ROLE:NAME`` as an identity (a role ``sdqkd pki issue`` offers)."""
+    role, _, name = value.partition(":")
+    if not name or role not in set(IssuableRole):
+        raise typer.BadParameter(f"{value!r} is not ROLE:NAME with ROLE one of {', '.join(IssuableRole)}")
+    return Identity(Role(role), name)
+
+
+def _ca_of(ca_dir: Path | None, run_dir: Path) -> CertificateAuthority:
+    return CertificateAuthority.load(ca_dir if ca_dir is not None else RunDir(run_dir).pki)
 
 
 @pki_app.command("init")
@@ -134,6 +163,64 @@ def issue(
     for label, key in (("urn", "urn"), ("certificate", "cert"), ("key (0600)", "key"), ("CA", "ca")):
         table.add_row(label, Text(data[key]))
     console.print(table)
+
+
+@pki_app.command("revoke")
+def revoke(
+    holder: Annotated[
+        str | None,
+        typer.Argument(metavar="ROLE:NAME", help="Whose current certificate (in the CA's directory)."),
+    ] = None,
+    serial: Annotated[
+        str | None,
+        typer.Option("--serial", metavar="HEX", help="Revoke this serial number instead (`pki show`)."),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="|".join(_REASONS), help="RFC 5280 reason code.")
+    ] = "unspecified",
+    ca_dir: CaDirOption = None,
+    run_dir: RunDirOption = _DEFAULT_RUN_DIR,
+) -> None:
+    """Revoke a certificate: the CA re-signs its CRL (crl.pem beside ca.crt). Services re-read it at
+    their next connection and refuse the certificate from then on."""
+    if (holder is None) == (serial is None):
+        raise typer.BadParameter("give ROLE:NAME or --serial, not both")
+    if reason not in _REASONS:
+        raise typer.BadParameter(f"--reason {reason!r} is not one of {', '.join(_REASONS)}")
+    try:
+        target: Identity | int = _holder(holder) if holder is not None else int(str(serial), 16)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--serial {serial!r} is not a hexadecimal number") from exc
+    ca = _ca_of(ca_dir, run_dir)
+    try:
+        revoked = ca.revoke(target, _REASONS[reason])
+    except OSError as exc:
+        raise PkiError(f"cannot write the CRL {ca.crl_path}: {exc.strerror or exc}") from exc
+    console.print(Text(f"revoked {holder or 'serial'} (serial {revoked:x}, {reason}); CRL: {ca.crl_path}"))
+
+
+@pki_app.command("rotate")
+def rotate(
+    holder: Annotated[str, typer.Argument(metavar="ROLE:NAME", help="Whose certificate to re-issue.")],
+    revoke_old: Annotated[
+        bool, typer.Option("--revoke-old", help="Also revoke the certificate it replaces (superseded).")
+    ] = False,
+    ca_dir: CaDirOption = None,
+    run_dir: RunDirOption = _DEFAULT_RUN_DIR,
+) -> None:
+    """Re-issue ROLE:NAME's certificate in place (new key, new serial, the same host names). Servers
+    serve with it from their next connection; clients use it once restarted."""
+    identity = _holder(holder)
+    ca = _ca_of(ca_dir, run_dir)
+    try:
+        issued = ca.rotate(identity, revoke_old=revoke_old)
+    except OSError as exc:
+        raise PkiError(
+            f"cannot write {identity}'s certificate in {ca.directory}: {exc.strerror or exc}"
+        ) from exc
+    serial = _load_certificate(issued.cert).serial_number
+    note = "; the old one is revoked" if revoke_old else "; the old one stays valid until revoked"
+    console.print(Text(f"rotated {identity}: {issued.cert} (serial {serial:x}){note}"))
 
 
 @pki_app.command("show")

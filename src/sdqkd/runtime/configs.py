@@ -68,9 +68,13 @@ class Placement:
     service_manager_urls: Mapping[str, str] = field(default_factory=dict)
 
     def tls(self, role: Role, name: str) -> TlsConfig:
-        """The ``tls`` section of the service ``ROLE:NAME``: its certificate and the CA's."""
+        """The ``tls`` section of the service ``ROLE:NAME``: its certificate, the CA's and the CA's
+        CRL (``crl.pem``, there once a certificate is revoked: ``sdqkd pki revoke``)."""
         return TlsConfig.of(
-            self.pki / f"{role}-{name}.crt", self.pki / f"{role}-{name}.key", self.pki / "ca.crt"
+            self.pki / f"{role}-{name}.crt",
+            self.pki / f"{role}-{name}.key",
+            self.pki / "ca.crt",
+            self.pki / "crl.pem",
         )
 
     def sae(self, sae_id: str) -> dict[str, str]:

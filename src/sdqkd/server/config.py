@@ -17,33 +17,41 @@ from sdqkd.server.run import TlsFiles
 
 __all__ = ["TLS_PATHS", "TlsConfig", "load_config_file"]
 
-TLS_PATHS = ("tls.cert", "tls.key", "tls.ca")
+TLS_PATHS = ("tls.cert", "tls.key", "tls.ca", "tls.crl")
 """The file paths of a configuration's ``tls`` section, as :func:`load_config_file` names them in
 ``relative``."""
 
 
 class TlsConfig(BaseModel):
-    """A service's ``tls`` section: its certificate and key, and the CA its peers' certificates must
-    chain to (``{cert: pki/kme-norte.crt, key: pki/kme-norte.key, ca: pki/ca.crt}``)."""
+    """A service's ``tls`` section: its certificate and key, the CA its peers' certificates must
+    chain to, and optionally the CA's revocation list (``{cert: pki/kme-norte.crt, key:
+    pki/kme-norte.key, ca: pki/ca.crt, crl: pki/crl.pem}``). ``crl`` may name a file that does not
+    exist yet (no certificate revoked so far); configurations without it stay valid."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cert: Path
     key: Path
     ca: Path
+    crl: Path | None = None
 
     @classmethod
-    def of(cls, cert: Path | str, key: Path | str, ca: Path | str) -> TlsConfig:
+    def of(
+        cls, cert: Path | str, key: Path | str, ca: Path | str, crl: Path | str | None = None
+    ) -> TlsConfig:
         """The section for these files (absolute paths, or relative to the configuration file)."""
-        return cls(cert=Path(cert), key=Path(key), ca=Path(ca))
+        return cls(cert=Path(cert), key=Path(key), ca=Path(ca), crl=None if crl is None else Path(crl))
 
     def files(self) -> TlsFiles:
         """The files as the servers and clients take them."""
         return TlsFiles(self.cert, self.key, self.ca)
 
     def to_json(self) -> dict[str, str]:
-        """The section as a configuration file holds it."""
-        return {"cert": str(self.cert), "key": str(self.key), "ca": str(self.ca)}
+        """The section as a configuration file holds it (``crl`` only when there is one)."""
+        data = {"cert": str(self.cert), "key": str(self.key), "ca": str(self.ca)}
+        if self.crl is not None:
+            data["crl"] = str(self.crl)
+        return data
 
 
 _M = TypeVar("_M", bound=BaseModel)
