@@ -41,6 +41,6 @@ def test_the_app_and_client_take_their_options_by_keyword() -> None:
     ]
     client_parameters = inspect.signature(Etsi014Client.__init__).parameters
     keyword_only = [name for name, p in client_parameters.items() if p.kind is p.KEYWORD_ONLY]
-    assert keyword_only == ["cert", "key", "ca", "timeout_s", "http_client"]
+    assert keyword_only == ["cert", "key", "ca", "timeout_s", "http_client", "peer"]
     for method in ("status", "enc_keys", "dec_keys", "aclose", "__aenter__", "__aexit__"):
         assert inspect.iscoroutinefunction(getattr(Etsi014Client, method)), method

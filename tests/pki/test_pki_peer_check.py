@@ -12,7 +12,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from conftest import LoopbackTlsServer
 from sdqkd.pki import (
     CertificateAuthority,
     ExpectedPeer,
@@ -23,6 +22,7 @@ from sdqkd.pki import (
     server_ssl_context,
 )
 from sdqkd.pki.tls import async_https_client
+from tls_support import LoopbackTlsServer
 
 StartServer = Callable[[Callable[[], ssl.SSLContext]], LoopbackTlsServer]
 

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from cryptography import x509
 
-from conftest import LoopbackTlsServer
 from sdqkd.errors import PkiError
 from sdqkd.pki import (
     CertificateAuthority,
@@ -23,6 +22,7 @@ from sdqkd.pki import (
     ServerContexts,
     client_ssl_context,
 )
+from tls_support import LoopbackTlsServer
 
 StartServer = Callable[[Callable[[], ssl.SSLContext]], LoopbackTlsServer]
 

@@ -44,6 +44,7 @@ from sdqkd.controller.store import AppRecord, ControllerStore, NodeRecord
 from sdqkd.controller.virtual import VirtualLink
 from sdqkd.errors import AgentUnavailable, RestconfError
 from sdqkd.etsi015 import AppStatus, qkdn_id
+from sdqkd.pki.identity import Identity, Role
 from sdqkd.topology.models import Topology
 
 __all__ = ["Controller"]
@@ -106,6 +107,10 @@ class Controller:
             poll_interval_s,
             Switching(topology, self.network, self.registry.nodes, world_time_scale),
         )
+        for node_id, url in (
+            service_managers or {}
+        ).items():  # a manager serves with its node's agent certificate
+            southbound.expect(url, Identity(Role.AGENT, node_id))
         self.services = Services(
             store, self.admission, southbound, service_managers or {}, service_sae_id, poll_interval_s
         )

@@ -28,6 +28,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore, NodeRecord
 from sdqkd.errors import AgentUnavailable, ConfigError, RestconfError
 from sdqkd.etsi015 import NodeTree, qkdn_id
+from sdqkd.pki.identity import Identity, Role
 from sdqkd.server.loops import describe_failure
 from sdqkd.server.request_id import without_request_id
 
@@ -157,6 +158,7 @@ class Registry:
             # The tasks read the record at every round: no need to stop them (cancelling a task while
             # it opens a TLS connection would leak the connection). A restarted agent's old event
             # stream has ended; one at a new address is opened at the next round.
+            self._expect(record)
             view.record = record
             view.wake.set()
         log.info(
@@ -170,7 +172,14 @@ class Registry:
             if (view := self.nodes.get(node_id)) is not None:
                 view.wake.set()
 
+    def _expect(self, record: NodeRecord) -> None:
+        # the node called home with its agent certificate: its addresses are its agent's and KME's
+        self.southbound.expect(record.agent_url, Identity(Role.AGENT, record.node_id))
+        if record.kme_url:
+            self.southbound.expect(record.kme_url, Identity(Role.KME, record.node_id))
+
     def _follow(self, record: NodeRecord) -> None:
+        self._expect(record)
         view = NodeView(record)
         self.nodes[record.node_id] = view
         # started by a registration, they outlive it: their records are not that request's

@@ -1,8 +1,9 @@
 """The controller's side of its southbound interfaces: RESTCONF (RFC 8040) to the node agents and
 their notification streams (through :class:`~sdqkd.restconf.client.RestconfClient`), and the KMEs'
-pool levels. One HTTPS client with the controller's certificate (mutual TLS) serves them all; it
-accepts only servers whose certificates are an agent's or a KME's (an SAE's or an operator's is
-refused at the handshake). The node is not checked here: one client serves every node.
+pool levels. One HTTPS client with the controller's certificate (mutual TLS) serves them all, and checks
+whom each connection reached: at an address :meth:`Southbound.expect` names (a registered node's agent
+and KME), that node's certificate only; elsewhere any agent's or KME's. An SAE's or operator's
+certificate, or another node's, is refused at the TLS handshake, before a request is sent.
 
 Transport failures and answers outside the protocol become :class:`AgentUnavailable`; a RESTCONF
 error body becomes a :class:`RestconfError` with the agent's fields, so the caller sees what the
@@ -20,8 +21,8 @@ import httpx
 
 from sdqkd.errors import AgentUnavailable
 from sdqkd.etsi015 import QKD_NODE
-from sdqkd.pki.identity import Role
-from sdqkd.pki.tls import client_ssl_context
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.pki.tls import ExpectedPeer, client_ssl_context
 from sdqkd.restconf.client import RestconfClient
 from sdqkd.server.request_id import carry_request_id
 
@@ -29,7 +30,37 @@ __all__ = ["Southbound"]
 
 _STREAM = "etsi-qkd-sdn-node"  # the agents' notification stream (RFC 8040 §6)
 # agents (and the service managers, which serve with their node's agent certificate) and KMEs
-_SOUTHBOUND_PEERS = (Role.AGENT, Role.KME)
+_SOUTHBOUND_PEERS: ExpectedPeer = (Role.AGENT, Role.KME)
+
+
+class _PeerCheckingTransport(httpx.AsyncBaseTransport):
+    """HTTPS whose TLS handshakes check the server's identity by the request's origin: one connection
+    pool per expected identity (:func:`~sdqkd.pki.tls.client_ssl_context` with ``peer``), and one
+    for origins not named (any agent or KME)."""
+
+    def __init__(self, cert: Path, key: Path, ca: Path, limits: httpx.Limits) -> None:
+        self._files, self._limits = (cert, key, ca), limits
+        self._expected: dict[tuple[str, str, int | None], Identity] = {}
+        self._pools: dict[ExpectedPeer, httpx.AsyncHTTPTransport] = {}
+        self._pool(_SOUTHBOUND_PEERS)  # fails now, not at the first request, on unusable files
+
+    def expect(self, url: str, identity: Identity) -> None:
+        parsed = httpx.URL(url)
+        self._expected[(parsed.scheme, parsed.host, parsed.port)] = identity
+
+    def _pool(self, peer: ExpectedPeer) -> httpx.AsyncHTTPTransport:
+        if (pool := self._pools.get(peer)) is None:
+            context = client_ssl_context(*self._files, peer=peer)
+            pool = self._pools[peer] = httpx.AsyncHTTPTransport(verify=context, limits=self._limits)
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        return await self._pool(self._expected.get(origin, _SOUTHBOUND_PEERS)).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
 
 
 class Southbound:
@@ -50,12 +81,11 @@ class Southbound:
         timeout_s: float = 5.0,
         agent_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._transport = _PeerCheckingTransport(
+            cert, key, ca, httpx.Limits(max_keepalive_connections=64, max_connections=256)
+        )
         self._http = carry_request_id(
-            httpx.AsyncClient(
-                verify=client_ssl_context(cert, key, ca, peer=_SOUTHBOUND_PEERS),
-                timeout=httpx.Timeout(timeout_s),
-                limits=httpx.Limits(max_keepalive_connections=64, max_connections=256),
-            )
+            httpx.AsyncClient(transport=self._transport, timeout=httpx.Timeout(timeout_s))
         )
         self._agents = (
             self._http
@@ -66,6 +96,12 @@ class Southbound:
         )
         self.restconf = RestconfClient(self._agents, unavailable=AgentUnavailable)
         self._closed = False
+
+    def expect(self, url: str, identity: Identity) -> None:
+        """Connections to ``url``'s origin (scheme, host, port) must reach ``identity`` (a node's
+        agent or service manager: ``agent:NODE``; its KME: ``kme:NODE``); the last call for an origin
+        wins. Not for the agents reached over QKD-TLS, which authenticates them its own way."""
+        self._transport.expect(url, identity)
 
     async def aclose(self) -> None:
         self._closed = True
