@@ -5,13 +5,14 @@ Real handshakes with loopback servers presenting the wrong certificates."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from controller_support import Pki
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sdqkd.controller.registry import NodeView, Registry
@@ -19,7 +20,7 @@ from sdqkd.controller.southbound import Southbound
 from sdqkd.controller.store import ControllerStore, NodeRecord
 from sdqkd.errors import AgentUnavailable
 from sdqkd.etsi015 import qkdn_id
-from sdqkd.pki import Identity, IssuedCertificate, Role, server_ssl_context
+from sdqkd.pki import CertificateAuthority, Identity, IssuedCertificate, Role, server_ssl_context
 from sdqkd.pki import ca as ca_module
 from tls_support import LoopbackTlsServer, serving
 
@@ -120,3 +121,19 @@ async def test_registering_a_node_binds_its_addresses_to_its_certificates(pki: P
         await registry.stop()
 
     assert agent.paths == []
+
+
+async def test_given_the_crl_the_southbound_refuses_a_revoked_agent(
+    ca_issuing_into: Callable[[str], CertificateAuthority],
+) -> None:
+    ca = ca_issuing_into("southbound-crl")  # a CA of this test's own: its CRL changes nobody else's
+    controller, agent = ca.issue(Role.CONTROLLER, "controller"), ca.issue(Role.AGENT, "norte")
+    ca.revoke(Identity(Role.AGENT, "norte"), x509.ReasonFlags.key_compromise)
+    southbound = Southbound(controller.cert, controller.key, ca.cert_path, timeout_s=5, crl=ca.crl_path)
+    context = server_ssl_context(agent.cert, agent.key, ca.cert_path)
+
+    with serving(lambda: context) as revoked, pytest.raises(AgentUnavailable, match="certificate revoked"):
+        await southbound.node_tree(revoked.url)
+    await southbound.aclose()
+
+    assert revoked.paths == []

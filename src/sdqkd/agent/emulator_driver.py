@@ -208,13 +208,14 @@ class EmulatorDriver:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         http_client: httpx.AsyncClient | None = None,
+        crl: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.node_id = node_id
         self._stream_timeout = httpx.Timeout(timeout_s, read=heartbeat_timeout_s)
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._http, self._owns_http = async_https_client(
-            "EmulatorDriver", cert, key, ca, timeout_s, http_client, peer=Role.EMULATOR
+            "EmulatorDriver", cert, key, ca, timeout_s, http_client, peer=Role.EMULATOR, crl=crl
         )
         if self._owns_http:  # a client of the caller's stays as it was made
             carry_request_id(self._http)

@@ -131,12 +131,13 @@ class KmeReader:
         timeout_s: float = 0.8,
         http_client: httpx.AsyncClient | None = None,
         kme_id: str | None = None,
+        crl: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         # the node's own KME: a server presenting another certificate is refused at the handshake
         peer = Role.KME if kme_id is None else Identity(Role.KME, kme_id)
         self._http, self._owns_http = async_https_client(
-            "KmeReader", cert, key, ca, timeout_s, http_client, peer=peer
+            "KmeReader", cert, key, ca, timeout_s, http_client, peer=peer, crl=crl
         )
         if self._owns_http:  # a client of the caller's stays as it was made
             carry_request_id(self._http)

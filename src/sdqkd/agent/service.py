@@ -218,11 +218,12 @@ def run_agent(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None
     configure_logging(log_format, "agent", config.node_id)
     model = load_data_model(yang_dir(config.yang_dir))
     tls = config.tls.files()
-    driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id)
+    crl = config.tls.crl  # TlsFiles has no CRL member: taken from the configuration
+    driver = EmulatorDriver(config.driver.url, tls.cert, tls.key, tls.ca, config.node_id, crl=crl)
     kme = (
         None
         if config.kme_url is None
-        else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca, kme_id=config.node_id)
+        else KmeReader(config.kme_url, tls.cert, tls.key, tls.ca, kme_id=config.node_id, crl=crl)
     )
     agent = NodeAgent(config.node_id, config.location or config.node_id, driver, model, kme)
     call_home = None

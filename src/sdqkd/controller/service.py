@@ -36,10 +36,14 @@ def build_controller(config: ControllerConfig) -> tuple[Controller, ControllerSt
     store = ControllerStore(config.database)
     registered: list[Mapping[str, NodeView]] = [{}]  # the registry's nodes, once the controller exists
     southbound = Southbound(
-        config.tls.cert, config.tls.key, config.tls.ca, agent_transport=_qkd_tls(config, registered)
+        config.tls.cert,
+        config.tls.key,
+        config.tls.ca,
+        agent_transport=_qkd_tls(config, registered),
+        crl=config.tls.crl,
     )
     plant = (
-        PlantClient(config.plant_url, config.tls.cert, config.tls.key, config.tls.ca)
+        PlantClient(config.plant_url, config.tls.cert, config.tls.key, config.tls.ca, crl=config.tls.crl)
         if config.plant_url
         else None
     )

@@ -38,8 +38,8 @@ class _PeerCheckingTransport(httpx.AsyncBaseTransport):
     pool per expected identity (:func:`~sdqkd.pki.tls.client_ssl_context` with ``peer``), and one
     for origins not named (any agent or KME)."""
 
-    def __init__(self, cert: Path, key: Path, ca: Path, limits: httpx.Limits) -> None:
-        self._files, self._limits = (cert, key, ca), limits
+    def __init__(self, cert: Path, key: Path, ca: Path, crl: Path | None, limits: httpx.Limits) -> None:
+        self._files, self._crl, self._limits = (cert, key, ca), crl, limits
         self._expected: dict[tuple[str, str, int | None], Identity] = {}
         self._pools: dict[ExpectedPeer, httpx.AsyncHTTPTransport] = {}
         self._pool(_SOUTHBOUND_PEERS)  # fails now, not at the first request, on unusable files
@@ -50,7 +50,7 @@ class _PeerCheckingTransport(httpx.AsyncBaseTransport):
 
     def _pool(self, peer: ExpectedPeer) -> httpx.AsyncHTTPTransport:
         if (pool := self._pools.get(peer)) is None:
-            context = client_ssl_context(*self._files, peer=peer)
+            context = client_ssl_context(*self._files, peer=peer, crl=self._crl)
             pool = self._pools[peer] = httpx.AsyncHTTPTransport(verify=context, limits=self._limits)
         return pool
 
@@ -71,6 +71,7 @@ class Southbound:
         timeout_s: per request (the event stream has no read timeout).
         agent_transport: how RESTCONF reaches the agents when not with mutual TLS (QKD-TLS:
             :class:`sdqkd.qtls.http.QtlsTransport`); the KMEs are always reached with mutual TLS.
+        crl: the CA's CRL, read when each peer's connection pool is made (None: not checked).
     """
 
     def __init__(
@@ -80,9 +81,10 @@ class Southbound:
         ca: Path,
         timeout_s: float = 5.0,
         agent_transport: httpx.AsyncBaseTransport | None = None,
+        crl: Path | None = None,
     ) -> None:
         self._transport = _PeerCheckingTransport(
-            cert, key, ca, httpx.Limits(max_keepalive_connections=64, max_connections=256)
+            cert, key, ca, crl, httpx.Limits(max_keepalive_connections=64, max_connections=256)
         )
         self._http = carry_request_id(
             httpx.AsyncClient(transport=self._transport, timeout=httpx.Timeout(timeout_s))

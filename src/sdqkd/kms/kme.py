@@ -110,7 +110,7 @@ class Kme:
                 link.device.etsi014_url, cert=tls.cert, key=tls.key, ca=tls.ca
             )
             self._peers[link.id] = PeerClient(
-                link.peer_url, tls.cert, tls.key, tls.ca, peer_kme_id=link.peer_kme_id
+                link.peer_url, tls.cert, tls.key, tls.ca, peer_kme_id=link.peer_kme_id, crl=tls.crl
             )
             if supply:
                 self.loops.start(f"kme-{self.id}-supply-{link.id}", self._supply_round(link))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -107,13 +108,23 @@ class PeerClient:
     """This KME's client of one peer KME."""
 
     def __init__(
-        self, base_url: str, cert: Any, key: Any, ca: Any, timeout_s: float = 10.0, *, peer_kme_id: str
+        self,
+        base_url: str,
+        cert: Any,
+        key: Any,
+        ca: Any,
+        timeout_s: float = 10.0,
+        *,
+        peer_kme_id: str,
+        crl: Path | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         peer = Identity(Role.KME, peer_kme_id)  # the link's other end, and no other KME
         self._http = carry_request_id(  # a relay hop is logged under the SAE's request
             httpx.AsyncClient(
-                base_url=self.base_url, verify=client_ssl_context(cert, key, ca, peer=peer), timeout=timeout_s
+                base_url=self.base_url,
+                verify=client_ssl_context(cert, key, ca, peer=peer, crl=crl),
+                timeout=timeout_s,
             )
         )
 

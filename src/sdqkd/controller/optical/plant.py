@@ -63,12 +63,14 @@ class PlantClient:
         timeout_s: per request (the event stream has no read timeout).
     """
 
-    def __init__(self, url: str, cert: Path, key: Path, ca: Path, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, cert: Path, key: Path, ca: Path, timeout_s: float = 5.0, *, crl: Path | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self._http = carry_request_id(
             httpx.AsyncClient(
                 base_url=self.url,
-                verify=client_ssl_context(cert, key, ca, peer=Role.EMULATOR),
+                verify=client_ssl_context(cert, key, ca, peer=Role.EMULATOR, crl=crl),
                 timeout=httpx.Timeout(timeout_s),
             )
         )
