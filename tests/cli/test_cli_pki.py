@@ -326,3 +326,26 @@ def test_rotate_without_revoke_old_leaves_no_crl(sdqkd: Sdqkd, ca_dir: Path, ali
     assert result.returncode == 0, result.stderr
     assert "stays valid until revoked" in result.stdout
     assert not (ca_dir / "crl.pem").exists()
+
+
+def test_rotate_and_revoke_find_a_certificate_issued_elsewhere_with_dir(
+    sdqkd: Sdqkd, ca_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "app"
+    assert (
+        sdqkd(
+            "pki", "issue", "--ca", str(ca_dir), "--role", "sae", "--name", "app", "--out", str(out)
+        ).returncode
+        == 0
+    )
+    old = _certificate(out / "sae-app.crt").serial_number
+
+    rotated = sdqkd("pki", "rotate", "sae:app", "--ca", str(ca_dir), "--dir", str(out))
+    revoked = sdqkd("pki", "revoke", "sae:app", "--ca", str(ca_dir), "--dir", str(out))
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert revoked.returncode == 0, revoked.stderr
+    new = _certificate(out / "sae-app.crt").serial_number
+    assert new != old
+    assert [entry.serial_number for entry in _crl(ca_dir)] == [new]
+    assert not (ca_dir / "sae-app.crt").exists()

@@ -67,6 +67,12 @@ CaDirOption = Annotated[
 RunDirOption = Annotated[
     Path, typer.Option("--run-dir", metavar="DIR", help="The run directory whose CA (pki/) to use.")
 ]
+CertDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir", metavar="DIR", help="Where the certificate is, if issued with --out (default: the CA's)."
+    ),
+]
 _DEFAULT_RUN_DIR = Path("run")
 _REASONS = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -180,6 +186,7 @@ def revoke(
     ] = "unspecified",
     ca_dir: CaDirOption = None,
     run_dir: RunDirOption = _DEFAULT_RUN_DIR,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """Revoke a certificate: the CA re-signs its CRL (crl.pem beside ca.crt). Services re-read it at
     their next connection and refuse the certificate from then on."""
@@ -193,7 +200,7 @@ def revoke(
         raise typer.BadParameter(f"--serial {serial!r} is not a hexadecimal number") from exc
     ca = _ca_of(ca_dir, run_dir)
     try:
-        revoked = ca.revoke(target, _REASONS[reason])
+        revoked = ca.revoke(target, _REASONS[reason], cert_dir)
     except OSError as exc:
         raise PkiError(f"cannot write the CRL {ca.crl_path}: {exc.strerror or exc}") from exc
     console.print(Text(f"revoked {holder or 'serial'} (serial {revoked:x}, {reason}); CRL: {ca.crl_path}"))
@@ -207,13 +214,14 @@ def rotate(
     ] = False,
     ca_dir: CaDirOption = None,
     run_dir: RunDirOption = _DEFAULT_RUN_DIR,
+    cert_dir: CertDirOption = None,
 ) -> None:
     """Re-issue ROLE:NAME's certificate in place (new key, new serial, the same host names). Servers
     serve with it from their next connection; clients use it once restarted."""
     identity = _holder(holder)
     ca = _ca_of(ca_dir, run_dir)
     try:
-        issued = ca.rotate(identity, revoke_old=revoke_old)
+        issued = ca.rotate(identity, cert_dir, revoke_old=revoke_old)
     except OSError as exc:
         raise PkiError(
             f"cannot write {identity}'s certificate in {ca.directory}: {exc.strerror or exc}"
