@@ -41,6 +41,7 @@ def test_the_kmes_of_one_host_reach_their_peers_on_loopback_with_the_run_directo
     assert (n2.kme_id, n2.host, n2.port) == ("n2", "127.0.0.1", 18002)
     assert n2.tls.files().cert == run.pki / "kme-n2.crt"
     assert n2.tls.ca == run.ca_cert
+    assert n2.tls.crl == run.pki / "crl.pem"  # named even before anything is revoked
     assert n2.storage.path == run.kme_dir / "n2.db"
     assert n2.endpoint_file == run.kme_endpoint("n2")
     assert {link.peer_kme_id: link.peer_url for link in n2.links} == {
@@ -206,3 +207,19 @@ def test_a_service_manager_url_that_is_not_https_is_refused(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigError, match="service_managers"):
         load_controller_config(_write(tmp_path / "controller.json", config))
+
+
+def test_a_tls_section_without_a_crl_still_loads_and_a_relative_crl_is_the_files_neighbour(
+    tmp_path: Path,
+) -> None:
+    ports = {"n1": 18001, "n2": 18002, "n3": 18003}
+    config = kme_configs(load_topology("chain:3"), RunDir(tmp_path), "https://localhost:9000", ports)["n1"]
+    config["tls"] = {"cert": "pki/kme-n1.crt", "key": "pki/kme-n1.key", "ca": "pki/ca.crt"}  # written before
+    before = load_kme_config(_write(tmp_path / "before.json", config))
+    config["tls"] = {**config["tls"], "crl": "pki/crl.pem"}
+    after = load_kme_config(_write(tmp_path / "after.json", config))
+
+    assert before.tls.crl is None
+    assert "crl" not in before.tls.to_json()
+    assert after.tls.crl == tmp_path / "pki" / "crl.pem"
+    assert after.tls.to_json()["crl"] == str(tmp_path / "pki" / "crl.pem")
