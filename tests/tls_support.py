@@ -20,7 +20,7 @@ __all__ = ["LoopbackTlsServer", "serving"]
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Answers every GET with the caller's sdqkd identity (or ``-`` for none)."""
+    """Answers every GET and POST with the caller's sdqkd identity (or ``-`` for none)."""
 
     def do_GET(self) -> None:
         der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
@@ -30,6 +30,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body.encode())
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
         pass
