@@ -144,8 +144,8 @@ def issue(
     ] = None,
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Issue a certificate (TLS server and client) for ROLE:NAME, signed by the CA; writes
-    ROLE-NAME.crt and ROLE-NAME.key (mode 0600)."""
+    """Issue a certificate for ROLE:NAME, signed by the CA, with the role's key usages (sae, operator:
+    TLS client; web: TLS server; the others both); writes ROLE-NAME.crt and ROLE-NAME.key (mode 0600)."""
     chosen_hosts = _DEFAULT_HOSTS if not hosts else tuple(dict.fromkeys(_checked_host(h) for h in hosts))
     ca = CertificateAuthority.load(ca_dir)
     try:
