@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 from uuid import UUID
@@ -180,6 +181,7 @@ class CallHome:
         client: an HTTPS client already set up, left open.
         backoff: the waits between attempts.
         timeout_s: each attempt's time limit, seconds.
+        crl: the CA's CRL, checked against the controller's certificate (with ``tls``).
     """
 
     def __init__(
@@ -194,6 +196,7 @@ class CallHome:
         client: httpx.AsyncClient | None = None,
         backoff: Backoff | None = None,
         timeout_s: float = 5.0,
+        crl: Path | None = None,
     ) -> None:
         if (tls is None) == (client is None):
             raise ValueError("give the agent's TLS files or a client, not both")
@@ -202,6 +205,7 @@ class CallHome:
         self.location = location
         self.kme_url = kme_url
         self.advertise_url = advertise_url
+        self._crl = crl
         self.backoff = backoff or Backoff()
         self.attempts = 0
         self.state: CallHomeState = "idle"
@@ -258,7 +262,7 @@ class CallHome:
                 return
             assert self._tls is not None
             context = client_ssl_context(  # verification on, and the server must be the controller
-                self._tls.cert, self._tls.key, self._tls.ca, peer=Role.CONTROLLER
+                self._tls.cert, self._tls.key, self._tls.ca, peer=Role.CONTROLLER, crl=self._crl
             )
             async with carry_request_id(httpx.AsyncClient(verify=context, timeout=self._timeout_s)) as client:
                 await self._register(client, registration)

@@ -235,6 +235,7 @@ def run_agent(config_path: Path, log_format: LogFormat = LogFormat.TEXT) -> None
             kme_url=config.kme_url,
             advertise_url=config.advertise_url,
             tls=tls,
+            crl=crl,
         )
     app = AgentApp(agent, call_home)
     record = {"node_id": config.node_id, "control_channel": config.control_channel.kind}
