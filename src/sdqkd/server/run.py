@@ -1,5 +1,14 @@
 """Serving an app over HTTPS with mutual TLS: in the foreground (a service process, announced by its
-endpoint record: :func:`serve_role`) or in a background thread (tests, embedded runs)."""
+endpoint record: :func:`serve_role`) or in a background thread (tests, embedded runs).
+
+uvicorn runs the app, but it does not listen itself: the :class:`~sdqkd.server.guard.GuardedListener`
+accepts the TCP connections, bounds them, does the TLS handshake with a deadline, and hands each
+authenticated connection to uvicorn's HTTP protocol with request deadlines and size caps
+(:mod:`sdqkd.server.protocol`); the app reads bodies through :class:`~sdqkd.server.body_limit.BodyLimit`.
+The values and the reasons: :mod:`sdqkd.server.limits`.
+
+TLS: 1.3 preferred; 1.2 only with ECDHE key exchange and AEAD ciphers (:data:`TLS12_CIPHERS`), so
+neither CBC (padding-oracle attacks: Lucky 13) nor static-RSA key exchange (no forward secrecy)."""
 
 from __future__ import annotations
 
@@ -21,15 +30,19 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sdqkd.errors import SdqkdError
 from sdqkd.pki.identity import Identity
+from sdqkd.pki.tls import server_ssl_context
+from sdqkd.server.body_limit import BodyLimit
+from sdqkd.server.guard import GuardedListener, SslContextSource
 from sdqkd.server.identity import with_peer
+from sdqkd.server.limits import Limits, raise_open_files_limit
+from sdqkd.server.protocol import LimitedHttpToolsProtocol, limited_protocol
 from sdqkd.server.request_id import RequestIdMiddleware
-from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
 __all__ = [
+    "TLS12_CIPHERS",
     "BackgroundServer",
     "Front",
     "FrontedBy",
@@ -37,8 +50,13 @@ __all__ = [
     "bind_socket",
     "serve",
     "serve_role",
+    "server_context",
     "uvicorn_config",
 ]
+
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+"""The TLS 1.2 cipher suites a server accepts (OpenSSL syntax): ECDHE key exchange (forward secrecy)
+with an AEAD cipher only. TLS 1.3's suites are all AEAD and are not affected."""
 
 
 @dataclass(frozen=True)
@@ -50,23 +68,44 @@ class TlsFiles:
     ca: Path
 
 
+def server_context(tls: TlsFiles, *, client_cert_required: bool = True) -> ssl.SSLContext:
+    """A service's TLS context: its certificate, client certificates verified against its CA and
+    required (or, without ``client_cert_required``, verified when presented: see
+    :func:`uvicorn_config`), TLS 1.2 only with :data:`TLS12_CIPHERS`."""
+    context = server_ssl_context(tls.cert, tls.key, tls.ca)
+    context.verify_mode = ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_OPTIONAL
+    context.set_ciphers(TLS12_CIPHERS)
+    return context
+
+
 def uvicorn_config(
-    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0, *, client_cert_required: bool = True
+    app: Any,
+    tls: TlsFiles,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    client_cert_required: bool = True,
+    limits: Limits | None = None,
 ) -> uvicorn.Config:
-    """uvicorn configuration for ``app`` with mutual TLS: client certificates required, or (without
-    ``client_cert_required``) asked for and verified when presented, for an app that also admits
-    callers another way (the dashboard's browsers: a token)."""
+    """uvicorn configuration for ``app`` with mutual TLS done by uvicorn itself: client certificates
+    required, or (without ``client_cert_required``) asked for and verified when presented, for an app
+    that also admits callers another way (the dashboard's browsers: a token).
+
+    The services do not use it (:func:`serve` puts the guarded listener in front, which bounds
+    connections before and during their handshake); it is for a server that must be a plain
+    ``uvicorn.Server``. Its requests have the same deadlines and caps."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=TlsHttpToolsProtocol,  # C parser (httptools); TlsH11Protocol is the pure-Python equivalent
+        http=limited_protocol(limits or Limits()),  # C parser (httptools)
         loop="uvloop",
         ws="none",
         ssl_certfile=str(tls.cert),
         ssl_keyfile=str(tls.key),
         ssl_ca_certs=str(tls.ca),
         ssl_cert_reqs=ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_OPTIONAL,
+        ssl_ciphers=TLS12_CIPHERS,
         log_level="warning",
         log_config=None,  # uvicorn's records go to the process's own handler (sdqkd.server.logs)
         access_log=False,  # request lines carry key IDs: not logged
@@ -75,13 +114,63 @@ def uvicorn_config(
     )
 
 
+def _guarded_config(app: Any, limits: Limits) -> uvicorn.Config:
+    """uvicorn for an app behind the guarded listener: no listener and no TLS of its own."""
+    return uvicorn.Config(
+        app,
+        http=limited_protocol(limits),
+        loop="uvloop",
+        ws="none",
+        log_level="warning",
+        log_config=None,  # uvicorn's records go to the process's own handler (sdqkd.server.logs)
+        access_log=False,  # request lines carry key IDs: not logged
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+class _GuardedServer(uvicorn.Server):
+    """uvicorn's server with the guarded listener in place of its own: started once the app's
+    lifespan has started, closed first on shutdown (no new connections, handshakes aborted)."""
+
+    def __init__(
+        self, config: uvicorn.Config, sock: socket.socket, context: SslContextSource, limits: Limits
+    ):
+        super().__init__(config)
+        self._sock, self._context, self._limits = sock, context, limits
+        self.listener: GuardedListener | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the app's lifespan; no listener of uvicorn's own
+        protocol_class = self.config.http_protocol_class
+        assert issubclass(protocol_class, LimitedHttpToolsProtocol)
+        loop = asyncio.get_running_loop()
+
+        def protocol(on_lost: Callable[[], None]) -> asyncio.Protocol:
+            return protocol_class(
+                config=self.config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=loop,
+                on_lost=on_lost,
+            )
+
+        self.listener = GuardedListener(self._sock, self._context, protocol, self._limits)
+        self.listener.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.listener is not None:
+            await self.listener.close()
+        await super().shutdown(sockets)
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket (port 0: a free port chosen by the OS)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(2048)  # a flood of connections must not keep the kernel's queue full for the others
     sock.set_inheritable(True)
     return sock
 
@@ -113,19 +202,25 @@ class _Serving:
         sock: socket.socket,
         fronted: FrontedBy | None,
         client_cert_required: bool = True,
+        limits: Limits | None = None,
+        ssl_context: SslContextSource | None = None,
     ) -> None:
-        app = RequestIdMiddleware(app)
+        limits = limits or Limits()
+        raise_open_files_limit()  # the caps, not the file descriptors, must be what runs out first
+        app = BodyLimit(RequestIdMiddleware(app), limits.max_body_bytes)
         self.public, self.fronted = sock, fronted
-        host, port = sock.getsockname()[:2]
         self.private: Path | None = None
+        self.server: uvicorn.Server
         if fronted is None:
-            config = uvicorn_config(app, tls, host, port, client_cert_required=client_cert_required)
-            self.server = uvicorn.Server(config)
-            self.listening = sock
+            if ssl_context is None:
+                context = server_context(tls, client_cert_required=client_cert_required)
+                ssl_context = lambda: context  # noqa: E731
+            self.server = _GuardedServer(_guarded_config(app, limits), sock, ssl_context, limits)
+            self.listening: list[socket.socket] = []  # the guarded listener's, not uvicorn's
         else:
             self.private = Path(tempfile.mkdtemp(prefix="sdqkd-app-"))
-            self.server = uvicorn.Server(_plain_config(with_peer(app, fronted.peer)))
-            self.listening = _unix_socket(self.private / "app.sock")
+            self.server = uvicorn.Server(_plain_config(with_peer(app, fronted.peer), limits))
+            self.listening = [_unix_socket(self.private / "app.sock")]
 
     async def run(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until uvicorn stops; ``on_started()`` once it (and the front) accept connections."""
@@ -153,7 +248,7 @@ class _Serving:
     def close(self) -> None:
         self.public.close()
         if self.private is not None:
-            self.listening.close()
+            self.listening[0].close()
             shutil.rmtree(self.private, ignore_errors=True)
 
 
@@ -165,6 +260,9 @@ def serve(
     on_started: Callable[[str], None] | None = None,
     fronted: FrontedBy | None = None,
     client_cert_required: bool = True,
+    *,
+    limits: Limits | None = None,
+    ssl_context: SslContextSource | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; ``on_started(url)`` runs once it accepts connections
     (port 0: a free port, which the URL tells). Without ``client_cert_required`` a client
@@ -172,10 +270,14 @@ def serve(
 
     With ``fronted``, the public port is the front's: the app itself listens on a Unix socket in a
     directory of its own (mode 0700, removed at the end) where only the front and this user reach it.
+
+    ``limits``: the connection and request limits (None: the defaults of
+    :class:`~sdqkd.server.limits.Limits`). ``ssl_context``: gives the TLS context for each new
+    connection (None: :func:`server_context` of ``tls``, built once).
     """
     sock = bind_socket(host, port)
     url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{sock.getsockname()[1]}"
-    serving = _Serving(app, tls, sock, fronted, client_cert_required)
+    serving = _Serving(app, tls, sock, fronted, client_cert_required, limits, ssl_context)
 
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the handlers it
     # found; with the default ones the process would die there, skipping the caller's clean-up (its
@@ -194,11 +296,11 @@ def serve(
         serving.close()
 
 
-def _plain_config(app: Any) -> uvicorn.Config:
+def _plain_config(app: Any, limits: Limits) -> uvicorn.Config:
     """uvicorn for an app behind a front: HTTP on a Unix socket, no TLS of its own."""
     return uvicorn.Config(
         app,
-        http=HttpToolsProtocol,
+        http=limited_protocol(limits),
         loop="uvloop",
         ws="none",
         log_level="warning",
@@ -227,6 +329,9 @@ def serve_role(
     on_started: Callable[[str], None] | None = None,
     fronted: FrontedBy | None = None,
     client_cert_required: bool = True,
+    *,
+    limits: Limits | None = None,
+    ssl_context: SslContextSource | None = None,
 ) -> None:
     """Serve ``app`` as a service process (emulator, KME, agent, controller) until SIGINT/SIGTERM;
     with ``fronted``, behind that front (see :func:`serve`).
@@ -247,6 +352,8 @@ def serve_role(
         fronted: serve behind this front (QKD-TLS) instead of with mutual TLS.
         client_cert_required: refuse TLS connections without a client certificate (False: the app
             admits such callers otherwise, and must check who calls).
+        limits: connection and request limits (None: the defaults).
+        ssl_context: gives the TLS context for each new connection (None: one built from ``tls``).
     """
 
     def announce(url: str) -> None:
@@ -264,6 +371,8 @@ def serve_role(
             on_started=announce,
             fronted=fronted,
             client_cert_required=client_cert_required,
+            limits=limits,
+            ssl_context=ssl_context,
         )
     finally:
         if endpoint_file is not None:
@@ -278,8 +387,8 @@ def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
-    """``server.serve()`` on ``sock``, then abort the connections still open after its graceful
+async def _serve_until_stopped(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+    """``server.serve()`` on ``sockets``, then abort the connections still open after its graceful
     shutdown.
 
     uvicorn closes an idle keep-alive connection with a TLS close_notify and the connection stays
@@ -288,12 +397,14 @@ async def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> N
     closing, such transports end as "unclosed resource" warnings; aborted here they end at once.
     """
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
     finally:
         for connection in list(server.server_state.connections):
             transport = getattr(connection, "transport", None)
             if transport is not None:
                 transport.abort()
+        if isinstance(server, _GuardedServer) and server.listener is not None:
+            server.listener.abort_all()  # and those still in their TLS close (no longer uvicorn's)
         await asyncio.sleep(0)  # let the aborts' callbacks run before the loop closes
 
 
@@ -310,7 +421,8 @@ class BackgroundServer:
     thread.
 
     Use as a context manager; :attr:`url` is its base URL. Without ``client_cert_required`` a client
-    certificate is verified when presented but not required.
+    certificate is verified when presented but not required; ``limits`` and ``ssl_context`` as in
+    :func:`serve`.
     """
 
     def __init__(
@@ -320,11 +432,14 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         fronted: FrontedBy | None = None,
         client_cert_required: bool = True,
+        *,
+        limits: Limits | None = None,
+        ssl_context: SslContextSource | None = None,
     ) -> None:
         self._sock = bind_socket(host, 0)
         self.port: int = self._sock.getsockname()[1]
         self.url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
-        self._serving = _Serving(app, tls, self._sock, fronted, client_cert_required)
+        self._serving = _Serving(app, tls, self._sock, fronted, client_cert_required, limits, ssl_context)
         self._server = self._serving.server
         self._thread = threading.Thread(target=self._run, name=f"sdqkd-server-{self.port}", daemon=True)
         self._error: BaseException | None = None
