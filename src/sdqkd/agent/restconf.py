@@ -118,6 +118,8 @@ def _framework_refusal(request: Request, exc: HTTPError) -> Response:
         error = RestconfError(
             "protocol", "operation-not-supported", f"{request.method} is not supported here"
         )
+    elif exc.status_code == 413:  # RFC 8040 §7: too-big, the request is too large to handle
+        error = RestconfError("protocol", "too-big", str(exc.detail))
     else:
         error = RestconfError("protocol", "invalid-value", str(exc.detail))
     response = error_response(error, exc.status_code)

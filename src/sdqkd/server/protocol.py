@@ -15,8 +15,9 @@ This protocol adds, per request (values and reasons: :mod:`sdqkd.server.limits`)
   comes from the app (:mod:`sdqkd.server.body_limit` refuses its reading of the body); a route that
   never reads its body answers as it would and the connection closes all the same.
 
-A response sent before its request's body has fully arrived also closes the connection, so that the
-unread rest of a body can never be pushed through as the start of a "next request".
+A response sent before its request's body has fully arrived also ends the connection (an abort, not
+a TLS close, which would read on until the peer's close_notify), so that the unread rest of a body
+can neither be pushed in nor taken for the start of a "next request".
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class LimitedHttpToolsProtocol(TlsHttpToolsProtocol):
         self.on_lost = on_lost
         self._deadline: asyncio.TimerHandle | None = None
         self._awaiting_head = True  # between requests or inside a head: not in a body
-        self._head_bytes = 0
+        self._head_fed = 0  # bytes fed to the parser since the head began (coarse: the parser buffers)
+        self._head_parsed = 0  # bytes of the head the parser has passed on (exact)
         self._body_bytes = 0
         self._message_complete = True
         self._head_too_large = False
@@ -77,14 +79,10 @@ class LimitedHttpToolsProtocol(TlsHttpToolsProtocol):
         if self._head_too_large or self.parser is None:
             return
         if self._awaiting_head:
-            self._head_bytes += len(data)
+            self._head_fed += len(data)
         super().data_received(data)
         # still in a head after all of it: every byte counted since the head began belongs to it
-        if (
-            self._awaiting_head
-            and not self._head_too_large
-            and self._head_bytes > self.limits.max_header_bytes
-        ):
+        if self._awaiting_head and not self._head_too_large and self._head_fed > self.limits.max_header_bytes:
             self._refuse_head()
 
     def send_400_response(self, msg: str) -> None:
@@ -138,14 +136,14 @@ class LimitedHttpToolsProtocol(TlsHttpToolsProtocol):
         super().on_header(name, value)
 
     def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.limits.max_header_bytes:
+        self._head_parsed += size
+        if self._head_parsed > self.limits.max_header_bytes:
             self._head_too_large = True
             raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
-        self._head_bytes = 0
+        self._head_fed = self._head_parsed = 0
         self._arm(self.limits.body_timeout_s)
         super().on_headers_complete()
         length = _content_length(self.headers)
@@ -169,12 +167,15 @@ class LimitedHttpToolsProtocol(TlsHttpToolsProtocol):
         self._disarm()
         self._awaiting_head = True
         self._message_complete = True
-        self._head_bytes = 0
+        self._head_fed = self._head_parsed = 0
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        if not self._message_complete and not self.transport.is_closing():
-            self.transport.close()  # answered before the body arrived: do not read the rest
+        if not self._message_complete:
+            # Answered before the body arrived: read none of the rest. Not a TLS close (which reads
+            # on until the peer's close_notify, ``ssl_shutdown_timeout``, all the bytes the peer
+            # pushes meanwhile included) but an abort; the answer has gone to the socket already.
+            self.transport.abort()
         super().on_response_complete()
 
 
