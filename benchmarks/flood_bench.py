@@ -8,8 +8,10 @@ again whatever the KME closes), and meanwhile an SAE asks for a key with ETSI 01
 request on a NEW mutual-TLS connection (the hard case: every request needs a handshake while the
 flood holds the handshake slots).
 
-Prints, before and during the flood: SAE requests answered 200, failed, p50/p99/max latency (ms),
-and KME n1's RSS (MB) and open descriptors; and how many flood connections were open at the end.
+Prints, before, during and after the flood: SAE requests answered 200, failed, p50/p99/max latency
+(ms), and KME n1's RSS (MB) and open descriptors at the end of the phase; the highest RSS and
+descriptor count sampled during the flood; and how many flood connections the flooders believed open
+at the end (more than the KME holds: the kernel completes connections it has not handed over yet).
 
 Run: ``python benchmarks/flood_bench.py [--connections 20000] [--seconds 10]``.
 """
@@ -17,11 +19,13 @@ Run: ``python benchmarks/flood_bench.py [--connections 20000] [--seconds 10]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import resource
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +114,28 @@ def _descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class _Peak:
+    """The highest RSS and descriptor count of a process, sampled every 0.1 s in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.rss_mb, self.fds = pid, 0.0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(OSError):
+                self.rss_mb = max(self.rss_mb, _rss_mb(self.pid))
+                self.fds = max(self.fds, _descriptors(self.pid))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _report(label: str, sae: dict[str, float], pid: int) -> None:
     print(
         f"{label:<14}{sae['ok']:>6.0f}{sae['failed']:>8.0f}{sae['p50']:>9.1f}{sae['p99']:>9.1f}{sae['max']:>9.1f}"
@@ -155,7 +181,12 @@ def main() -> None:
             for flooder in flooders:
                 flooder.start()
             time.sleep(10)  # the flood builds up
-            _report("during flood", _sae_requests(url, root, args.seconds), pid)
+            peak = _Peak(pid)
+            peak.start()
+            during = _sae_requests(url, root, args.seconds)
+            peak.stop()
+            _report("during flood", during, pid)
+            print(f"KME n1 during the flood, at most: {peak.rss_mb:.0f} MB RSS, {peak.fds:,} descriptors")
             held = sum(opened.get() for _ in flooders)
             for flooder in flooders:
                 flooder.join()

@@ -97,6 +97,7 @@ class GuardedListener:
         self._accepting = False
         self._resume: asyncio.TimerHandle | None = None
         self._closing: set[_Connection] = set()  # lost to HTTP, maybe still in their TLS close
+        self._closing_prune_at = 64
 
     @property
     def connections(self) -> int:
@@ -246,8 +247,9 @@ class GuardedListener:
             if not self.per_address[connection.address]:
                 del self.per_address[connection.address]
             if connection.sock.fileno() != -1:  # still in its TLS close: abort it at the end
-                if len(self._closing) > 64:
+                if len(self._closing) >= self._closing_prune_at:  # amortised: forget the closed ones
                     self._closing = {c for c in self._closing if c.sock.fileno() != -1}
+                    self._closing_prune_at = max(64, 2 * len(self._closing))
                 self._closing.add(connection)
 
     def _discard(self, connection: _Connection) -> None:
