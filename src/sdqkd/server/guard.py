@@ -231,6 +231,8 @@ class GuardedListener:
         self.handshaking.pop(connection, None)
         connection.transport = transport
         if lost:  # gone between the handshake's end and now: release() has run
+            if connection.sock.fileno() != -1:  # maybe still in its TLS close: abort it at the end
+                self._closing.add(connection)
             return
         if not still_ours or self.per_address[connection.address] >= self.limits.max_per_address:
             self._closing.add(connection)
