@@ -18,7 +18,7 @@ def test_an_enc_keys_request_with_a_2_mib_body_is_answered_413_in_the_etsi_014_f
     with tls_connection(kme_server.port, pki.sae_a, pki.ca.cert_path) as sock:
         sock.sendall(
             b"POST /api/v1/keys/sae-b/enc_keys HTTP/1.1\r\nhost: localhost\r\n"
-            b"content-type: application/json\r\ncontent-length: 2097152\r\n\r\n"  # the answer comes before the body
+            b"content-type: application/json\r\ncontent-length: 2097152\r\n\r\n"  # answered before the body
         )
         answer = read_response(sock)
 
