@@ -43,7 +43,7 @@ def run_emulator(
     run = RunDir(run_dir)
     if tls is None:
         cert, key = run.require_certificate(Role.EMULATOR, "emulator")
-        tls = TlsFiles(cert=cert, key=key, ca=run.ca_cert)
+        tls = TlsFiles(cert=cert, key=key, ca=run.ca_cert, crl=run.pki / "crl.pem")
     topology = load_topology(topology_spec)
     run.emulator_dir.mkdir(parents=True, exist_ok=True)
     emulator = Emulator(

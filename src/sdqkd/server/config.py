@@ -44,7 +44,7 @@ class TlsConfig(BaseModel):
 
     def files(self) -> TlsFiles:
         """The files as the servers and clients take them."""
-        return TlsFiles(self.cert, self.key, self.ca)
+        return TlsFiles(self.cert, self.key, self.ca, self.crl)
 
     def to_json(self) -> dict[str, str]:
         """The section as a configuration file holds it (``crl`` only when there is one)."""

@@ -7,8 +7,11 @@ authenticated connection to uvicorn's HTTP protocol with request deadlines and s
 (:mod:`sdqkd.server.protocol`); the app reads bodies through :class:`~sdqkd.server.body_limit.BodyLimit`.
 The values and the reasons: :mod:`sdqkd.server.limits`.
 
-TLS: 1.3 preferred; 1.2 only with ECDHE key exchange and AEAD ciphers (:data:`TLS12_CIPHERS`), so
-neither CBC (padding-oracle attacks: Lucky 13) nor static-RSA key exchange (no forward secrecy)."""
+TLS: 1.3 preferred; 1.2 only with ECDHE key exchange and AEAD ciphers
+(:data:`sdqkd.pki.tls.TLS12_CIPHERS`), so neither CBC (padding-oracle attacks: Lucky 13) nor static-RSA
+key exchange (no forward secrecy). Each connection's context comes from
+:class:`~sdqkd.pki.server_contexts.ServerContexts`: a rotated certificate or a new CRL
+(``sdqkd pki rotate|revoke``) counts from the next connection, without a restart."""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ import uvicorn
 
 from sdqkd.errors import SdqkdError
 from sdqkd.pki.identity import Identity
-from sdqkd.pki.tls import server_ssl_context
+from sdqkd.pki.server_contexts import ServerContexts
+from sdqkd.pki.tls import TLS12_CIPHERS
 from sdqkd.server.body_limit import BodyLimit
 from sdqkd.server.guard import GuardedListener, SslContextSource
 from sdqkd.server.identity import with_peer
@@ -42,7 +46,6 @@ from sdqkd.server.protocol import LimitedHttpToolsProtocol, limited_protocol
 from sdqkd.server.request_id import RequestIdMiddleware
 
 __all__ = [
-    "TLS12_CIPHERS",
     "BackgroundServer",
     "Front",
     "FrontedBy",
@@ -50,32 +53,33 @@ __all__ = [
     "bind_socket",
     "serve",
     "serve_role",
-    "server_context",
+    "server_contexts",
     "uvicorn_config",
 ]
-
-TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-"""The TLS 1.2 cipher suites a server accepts (OpenSSL syntax): ECDHE key exchange (forward secrecy)
-with an AEAD cipher only. TLS 1.3's suites are all AEAD and are not affected."""
 
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """A service's certificate and key, and the CA its peers' certificates must chain to."""
+    """A service's certificate and key, the CA its peers' certificates must chain to, and the CA's
+    revocation list (None: none; a path that does not exist yet: checked once it appears)."""
 
     cert: Path
     key: Path
     ca: Path
+    crl: Path | None = None
 
 
-def server_context(tls: TlsFiles, *, client_cert_required: bool = True) -> ssl.SSLContext:
-    """A service's TLS context: its certificate, client certificates verified against its CA and
-    required (or, without ``client_cert_required``, verified when presented: see
-    :func:`uvicorn_config`), TLS 1.2 only with :data:`TLS12_CIPHERS`."""
-    context = server_ssl_context(tls.cert, tls.key, tls.ca)
-    context.verify_mode = ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_OPTIONAL
-    context.set_ciphers(TLS12_CIPHERS)
-    return context
+def server_contexts(tls: TlsFiles, *, client_cert_required: bool = True) -> SslContextSource:
+    """A service's TLS context for each new connection: its certificate, client certificates verified
+    against its CA and CRL and required (or, without ``client_cert_required``, verified when
+    presented: see :func:`uvicorn_config`), TLS 1.2 only with AEAD suites
+    (:data:`sdqkd.pki.tls.TLS12_CIPHERS`). A rotated certificate or a new CRL is taken up at the next
+    connection (:class:`~sdqkd.pki.server_contexts.ServerContexts`).
+
+    Raises:
+        PkiError: the files cannot be used.
+    """
+    return ServerContexts(tls.cert, tls.key, tls.ca, tls.crl, client_cert_required).current
 
 
 def uvicorn_config(
@@ -213,8 +217,7 @@ class _Serving:
         self.server: uvicorn.Server
         if fronted is None:
             if ssl_context is None:
-                context = server_context(tls, client_cert_required=client_cert_required)
-                ssl_context = lambda: context  # noqa: E731
+                ssl_context = server_contexts(tls, client_cert_required=client_cert_required)
             self.server = _GuardedServer(_guarded_config(app, limits), sock, ssl_context, limits)
             self.listening: list[socket.socket] = []  # the guarded listener's, not uvicorn's
         else:
@@ -273,7 +276,7 @@ def serve(
 
     ``limits``: the connection and request limits (None: the defaults of
     :class:`~sdqkd.server.limits.Limits`). ``ssl_context``: gives the TLS context for each new
-    connection (None: :func:`server_context` of ``tls``, built once).
+    connection (None: :func:`server_contexts` of ``tls``).
     """
     sock = bind_socket(host, port)
     url = f"https://{'localhost' if host in ('127.0.0.1', '::1') else host}:{sock.getsockname()[1]}"
