@@ -31,7 +31,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +56,7 @@ from sdqkd.server.errors import (
 )
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.openapi import ErrorAnswers, install_openapi
 from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_etsi014_app"]
@@ -76,11 +76,19 @@ _STATUS_OF: dict[type[SdqkdError], int] = {
     KeyDeliveryError: 503,
     Unavailable: 503,  # something the key service needs did not answer
 }
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": Error, "description": "Bad request format"},
-    401: {"model": Error, "description": "Unauthorized: no usable client certificate, or not these keys"},
-    503: {"model": Error, "description": "Error on the server side (e.g. not enough key material)"},
-}
+_ERROR_ANSWERS = ErrorAnswers(
+    name="Error",
+    schema=Error.model_json_schema(),
+    media_type="application/json",
+    statuses={
+        400: ("Bad request format", "always"),  # a repeated query parameter, on every route
+        401: ("Unauthorized: no usable client certificate, or not these keys", "always"),
+        413: ("The request body is too large", "body"),
+        503: ("Error on the server side (e.g. not enough key material)", "always"),
+    },
+)
+"""§5's answers, in the OpenAPI document: §6.5 Error bodies with 400/401/503, no 422 (validation
+failures are 400s), 413 for an oversized body."""
 _METHODS = {"status": "GET", "enc_keys": "GET, POST", "dec_keys": "GET, POST"}  # §5: the Allow header
 _UNEXPECTED = "the key server could not serve the request"
 _MAX_MESSAGE = 256  # characters of an Error's message
@@ -158,7 +166,6 @@ ServiceDep = Annotated[KeyService, Depends(_service)]
 # Who calls is checked first; the routes get the same (cached) identity through CallerDep.
 _router = APIRouter(
     prefix="/api/v1/keys",
-    responses=_ERROR_RESPONSES,
     dependencies=[Depends(_caller), Depends(_single_valued_query)],
     route_class=StrictJsonRoute,  # §6: one meaning per body (no repeated members), bounded depth
 )
@@ -260,33 +267,6 @@ _ERROR_TABLE: ErrorTable = {
 }
 
 
-class _Etsi014App(FastAPI):
-    """FastAPI whose OpenAPI document says what this server does: mutual TLS, §6.5 Error bodies
-    with 400/401/503, and no 422 (validation failures are 400s)."""
-
-    def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:
-            schema = get_openapi(
-                title=self.title, version=self.version, description=self.description, routes=self.routes
-            )
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
-            components = schema.setdefault("components", {})
-            for unused in ("HTTPValidationError", "ValidationError"):
-                components.get("schemas", {}).pop(unused, None)
-            components["securitySchemes"] = {
-                "mutualTLS": {
-                    "type": "mutualTLS",
-                    "description": "TLS 1.2+ client certificate from the network's CA, carrying the "
-                    "caller's identity urn:sdqkd:ROLE:NAME (an SAE's ID is its NAME)",
-                }
-            }
-            schema["security"] = [{"mutualTLS": []}]
-            self.openapi_schema = schema
-        return self.openapi_schema
-
-
 def create_etsi014_app(
     service: KeyService,
     *,
@@ -304,7 +284,7 @@ def create_etsi014_app(
             ``max_key_per_request``); more get 400 before the service is called. None: only the
             protocol-wide :data:`~sdqkd.etsi014.models.MAX_KEY_IDS`.
     """
-    app = _Etsi014App(
+    app = FastAPI(
         title=title,
         version="1.1.1",
         description="ETSI GS QKD 014 V1.1.1 (2019-02): REST-based key delivery to SAEs.",
@@ -318,6 +298,7 @@ def create_etsi014_app(
         NoStoreAndContain, error_response=lambda: _error(503, _UNEXPECTED), logger=logger, label="ETSI 014"
     )
     app.include_router(_router)
+    install_openapi(app, _ERROR_ANSWERS)
 
     install_error_handlers(app, _ERROR_TABLE)
     return app

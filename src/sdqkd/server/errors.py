@@ -25,6 +25,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from sdqkd.server.methods import allowed_methods
+
 __all__ = [
     "ErrorRenderer",
     "ErrorTable",
@@ -128,8 +130,10 @@ def problem_table(
         return problem_response(400, "Bad Request", f"{problem['field']}: {problem['problem']}", headers)
 
     def framework(request: Request, exc: StarletteHTTPException) -> Response:
-        # the exception's own headers too: a 405 carries its Allow
+        # the exception's own headers too: a 405 carries its Allow, of every route of the path
         merged = {**(exc.headers or {}), **(headers or {})}
+        if exc.status_code == 405:
+            merged["Allow"] = allowed_methods(request)
         return problem_response(exc.status_code, str(exc.detail), str(exc.detail), merged)
 
     table: dict[type[Exception], ErrorRenderer] = {
