@@ -31,7 +31,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -63,7 +63,9 @@ from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers, validation_problems
 from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import peer_identity
+from sdqkd.server.methods import allowed_methods
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.openapi import ErrorAnswers, install_openapi
 from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_controller_app"]
@@ -93,6 +95,14 @@ def _channel_refused(_: Request, exc: ChannelRefused) -> JSONResponse:
     return _error(409, str(exc), list(exc.details))
 
 
+def _framework_refusal(request: Request, exc: HTTPError) -> JSONResponse:
+    response = _error(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # RFC 9110 §15.5.6: every method of the path
+        response.headers["Allow"] = allowed_methods(request)
+    return response
+
+
 def _status(status: int, prefix: str = "") -> Callable[[Request, Exception], JSONResponse]:
     def render(_: Request, exc: Exception) -> JSONResponse:
         return _error(status, f"{prefix}{exc}")
@@ -102,7 +112,7 @@ def _status(status: int, prefix: str = "") -> Callable[[Request, Exception], JSO
 
 _ERRORS: ErrorTable = {
     RequestValidationError: _invalid,
-    HTTPError: lambda _, exc: _error(exc.status_code, str(exc.detail)),
+    HTTPError: _framework_refusal,
     ConfigError: _status(400),
     Unauthenticated: _status(401),
     Forbidden: _status(403),
@@ -115,6 +125,26 @@ _ERRORS: ErrorTable = {
     RestconfError: _agent_refused,
 }
 """Every error the API answers, and how (``{"message", "details"}``); anything else is a 500."""
+
+_ERROR_ANSWERS = ErrorAnswers(
+    name="Error",
+    schema={
+        "type": "object",
+        "properties": {"message": {"type": "string"}, "details": {"type": "array"}},
+        "required": ["message", "details"],
+    },
+    media_type="application/json",
+    statuses={
+        400: ("Malformed request (where and why), or a value the network cannot take", "input"),
+        401: ("No usable client certificate", "always"),
+        403: ("The caller's role or identity may not make this call", "always"),
+        404: ("No such node, link, application, service, fibre or switch", "path"),
+        409: ("Refused: admission, a channel or the optical plant said no", "write"),
+        413: ("The request body is too large", "body"),
+        502: ("An agent or the optical plant did not answer or did not take the change", "write"),
+    },
+)
+"""The answers of :data:`_ERRORS`, in the OpenAPI document."""
 
 
 def _caller(*roles: Role) -> Callable[[Request], Any]:
@@ -405,7 +435,9 @@ def create_controller_app(controller: Controller) -> ASGIApp:
     async def apps(_: OperatorDep) -> list[dict[str, Any]]:
         return [_app_json(controller, app) for app in controller.apps.values()]
 
-    @app.post("/api/v1/apps", status_code=201)
+    @app.post(
+        "/api/v1/apps", status_code=201, responses={404: {"description": "A node named has not called home"}}
+    )
     async def create_app(body: AppCreate, _: OperatorDep) -> dict[str, Any]:
         request = AppRequest(
             server_sae_id=body.server_sae_id,
@@ -463,9 +495,11 @@ def create_controller_app(controller: Controller) -> ASGIApp:
             "edges": [{"a": a, "b": b, **attrs} for a, b, attrs in graph.edges(data=True)],
         }
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(_: OperatorDep) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    install_openapi(app, _ERROR_ANSWERS)
 
     def internal_error() -> ASGIApp:
         return _error(500, "internal error")

@@ -43,6 +43,7 @@ from sdqkd.server.errors import install_error_handlers, problem_response, proble
 from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import PeerDep, require_roles
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
+from sdqkd.server.openapi import ErrorAnswers, install_openapi, problem_details_schema
 from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["create_kme_app"]
@@ -69,6 +70,20 @@ _ERROR_TABLE = problem_table(
     },
     headers=_NO_STORE,
 )
+_ERROR_ANSWERS = ErrorAnswers(
+    name="Problem",
+    schema=problem_details_schema(),
+    media_type="application/problem+json",
+    statuses={
+        400: ("Malformed request (where and why)", "input"),
+        401: ("No usable client certificate", "always"),
+        403: ("The caller's role or identity may not make this call", "always"),
+        413: ("The request body is too large", "body"),
+    },
+)
+_PEER_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "A peer KME or the QKD module did not answer, or not enough key"}
+}
 
 
 def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
@@ -107,16 +122,16 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     add_metrics_route(app, registry)
     add_health_route(app, kme.loops.states)  # the key supply and housekeeping loops
 
-    @app.post("/kmeapi/v1/links/{link_id}/blocks")
+    @app.post("/kmeapi/v1/links/{link_id}/blocks", responses=_PEER_DOWN)
     async def hold_blocks(link_id: str, body: BlocksRequest, caller: PeerDep) -> BlocksResponse:
         return await kme.hold_blocks(caller, link_id, body.block_ids)
 
-    @app.post("/kmeapi/v1/links/{link_id}/assignments")
+    @app.post("/kmeapi/v1/links/{link_id}/assignments", responses=_PEER_DOWN)
     async def assignments(link_id: str, body: AssignmentsRequest, caller: PeerDep) -> AssignmentsResponse:
         found = await kme.assignments(caller, link_id, body.key_ids, body.slave)
         return AssignmentsResponse(assignments=[WireAssignment.of(a) for a in found])
 
-    @app.post("/kmapi/v1/ext_keys")
+    @app.post("/kmapi/v1/ext_keys", responses=_PEER_DOWN)
     async def ext_keys(body: ExtKeysRequest, caller: PeerDep) -> AckContainer:
         return await kme.ext_keys(caller, body)
 
@@ -175,11 +190,17 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         response.status_code = 201 if kme.put_virtual_link(body) else 200
         return body.model_dump(mode="json")
 
-    @app.delete("/api/v1/kme/virtual_links/{virtual_link_id}", status_code=204)
+    @app.delete(
+        "/api/v1/kme/virtual_links/{virtual_link_id}",
+        status_code=204,
+        responses={404: {"description": "No such virtual link"}},
+    )
     async def delete_virtual_link(virtual_link_id: str, _: ProvisionerDep) -> Response:
         if not kme.remove_virtual_link(virtual_link_id):
             return problem_response(404, "Not Found", f"no virtual link {virtual_link_id!r}", _NO_STORE)
         return Response(status_code=204)
+
+    install_openapi(app, _ERROR_ANSWERS)
 
     # Everything else is ETSI GS QKD 014, for SAEs (routes above match first).
     etsi = create_etsi014_app(
@@ -188,5 +209,8 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         allowed_roles=frozenset({Role.SAE}),
         max_key_ids=kme.limits.max_keys_per_request,
     )
-    app.mount("/", etsi)
+    # The router's default, not a mount at "/": a mount's path pattern stops at a newline, so a
+    # request whose path holds one (%0A in an SAE ID) would miss it and get this app's 404.
+    app.router.default = etsi
+    app.state.etsi014 = etsi
     return app

@@ -1,0 +1,216 @@
+"""The fuzz driver: schemathesis generates requests from a service's OpenAPI document, valid ones and
+malformed ones, sends them to the app in process as a given certificate holder, and checks every
+answer against the document.
+
+What must hold, for every answer:
+
+- no server error, except a 502/503 the operation documents (ETSI GS QKD 014's 503 is a spec answer;
+  the controller's 502 says an agent did not take a change); a 500 is always a failure;
+- the status is documented for the operation, the content type is one documented for that status, the
+  body matches the documented schema, documented headers are present and valid (schemathesis'
+  ``status_code_conformance``, ``content_type_conformance``, ``response_schema_conformance``,
+  ``response_headers_conformance``);
+- for a caller whose role may not call, the answer is a refusal (401/403) and nothing else.
+
+Depth: ``SDQKD_FUZZ_EXAMPLES`` examples per operation and generation mode (default
+:data:`CI_EXAMPLES`, a bounded run for every test run; ``SDQKD_FUZZ_EXAMPLES=500`` is the
+nightly-style deep run). Generation is derandomized: the same examples on every run, so CI does not
+flake, and a failure reproduces.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import Case, GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.python import asgi as schemathesis_asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from asgi_support import WithClientCertificate
+from sdqkd.pki import IssuedCertificate
+
+CI_EXAMPLES = 4
+"""Examples per operation and generation mode in an ordinary test run (the whole fuzz suite stays well
+under a minute on one core)."""
+
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+_ALLOWED_SERVER_ERRORS = frozenset({502, 503})
+_CALL_TIMEOUT_S = 10.0
+
+
+def examples_per_operation() -> int:
+    """``SDQKD_FUZZ_EXAMPLES`` (a positive integer), else :data:`CI_EXAMPLES`."""
+    text = os.environ.get("SDQKD_FUZZ_EXAMPLES", "")
+    return int(text) if text.strip() else CI_EXAMPLES
+
+
+@dataclass
+class FuzzReport:
+    """What one fuzz run did: examples sent per operation, statuses seen, and the failures (one line
+    per distinct failure, with a request that shows it)."""
+
+    examples: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+    generation_s: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> int:
+        return len(self.examples)
+
+    def summary(self) -> str:
+        failures = "\n".join(f"  {key}\n    {example}" for key, example in sorted(self.failures.items()))
+        return (
+            f"{self.operations} operations, {sum(self.examples.values())} examples, statuses "
+            f"{dict(sorted(self.statuses.items()))}, {len(self.failures)} failures\n{failures}"
+        )
+
+
+def fuzz(
+    document: dict[str, Any],
+    app: Any,
+    caller: IssuedCertificate | None,
+    *,
+    refused: Collection[int] | None = None,
+    base_url: str = "http://testserver",
+    only: str = "",
+) -> FuzzReport:
+    """Fuzz every operation of ``document`` against ``app`` as ``caller``.
+
+    Args:
+        document: the OpenAPI document of ``app`` (what ``app.openapi()`` returns).
+        app: the ASGI app, called in process with ``caller``'s certificate in the TLS extension.
+        caller: the certificate presented (None: none).
+        refused: for a caller that may not call: the only statuses it may get (e.g. ``{403}``).
+        base_url: where the document's paths are (a mounted app: its mount point).
+        only: a regular expression: only the operations whose label (``"GET /path"``) it finds.
+
+    Returns:
+        The report; every answer is checked (see the module's description).
+    """
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.max_stream_events = 1  # an event stream is answered once its first event is in
+    wrapped = WithClientCertificate(app, caller.cert.read_text() if caller is not None else None)
+    report = FuzzReport()
+    examples = examples_per_operation()
+    # malformed requests only where the caller may call: one that may not is refused before its
+    # request is read, except a body that is not JSON at all (see test_fuzz_refusals.py)
+    negative = refused is None
+    with schemathesis_asgi.get_client(wrapped) as session:  # one client for every call
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            if not re.search(only, operation.label):
+                continue
+            modes = [GenerationMode.POSITIVE]
+            if negative and _negatable(operation.definition.raw):
+                modes.append(GenerationMode.NEGATIVE)
+            for mode in modes:
+
+                def call(case: Case) -> None:
+                    _call(case, wrapped, session, base_url, refused, report)
+
+                started_s = time.perf_counter()
+                _run(operation, mode, examples, call)
+                report.generation_s[f"{operation.label} {mode}"] += time.perf_counter() - started_s
+    return report
+
+
+_ANY_TEXT_KEYS = frozenset({"type", "title", "description"})
+
+
+def _negatable(operation: dict[str, Any]) -> bool:
+    """Whether a request of ``operation`` can be made invalid: it has a body, or a parameter that is
+    more than any text (any path segment is a valid free-form string; hypothesis would search in vain)."""
+    if "requestBody" in operation:
+        return True
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if schema.get("type") != "string" or set(schema) - _ANY_TEXT_KEYS:
+            return True
+    return False
+
+
+def _run(operation: Any, mode: GenerationMode, examples: int, call: Callable[[Case], None]) -> None:
+    @given(operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        derandomize=True,  # the same examples on every run
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def each(case: Case) -> None:
+        call(case)
+
+    each()
+
+
+def _call(
+    case: Case,
+    app: Any,
+    session: Any,
+    base_url: str,
+    refused: Collection[int] | None,
+    report: FuzzReport,
+) -> None:
+    label = case.operation.label
+    started_s = time.perf_counter()
+    response = case.call(app=app, session=session, base_url=base_url, timeout=_CALL_TIMEOUT_S)
+    report.seconds[label] += time.perf_counter() - started_s
+    status = response.status_code
+    report.examples[label] += 1
+    report.statuses[status] += 1
+    documented = set(case.operation.definition.raw.get("responses", {}))
+    problems: list[str] = []
+    if status >= 500 and (status not in _ALLOWED_SERVER_ERRORS or str(status) not in documented):
+        problems.append(f"server error {status}")
+    if refused is not None and status not in refused:
+        problems.append(f"{status} to a caller that may not call (expected one of {sorted(refused)})")
+    try:
+        case.validate_response(response, checks=CONFORMANCE)
+    except Failure as failure:
+        problems.append(_line(failure))
+    except FailureGroup as group:
+        problems.extend(_line(failure) for failure in group.exceptions)
+    for problem in problems:
+        key = f"{label}: {problem}"
+        if key not in report.failures:
+            body = response.text[:300].replace("\n", " ")
+            report.failures[key] = f"{case.as_curl_command()} -> {status} {body}"
+
+
+def _line(failure: Failure) -> str:
+    first = failure.message.strip().splitlines()[0] if failure.message.strip() else ""
+    return f"{failure.title}: {first}"
+
+
+@contextmanager
+def in_process_lifespans() -> Iterator[None]:
+    """Stop, on exit, the lifespans schemathesis started for the apps it called (it keeps each app's
+    lifespan running until the interpreter exits otherwise)."""
+    try:
+        yield
+    finally:
+        schemathesis_asgi.shutdown_lifespans()

@@ -1,0 +1,92 @@
+"""Fuzzing a KME in process: its ETSI GS QKD 014 API (for SAEs) and its own routes (KME↔KME for the
+peer KME, management for the controller), each as the role allowed and as roles that are not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fuzz_support import fuzz, in_process_lifespans
+
+from conftest import FuzzPki
+from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
+
+pytestmark = pytest.mark.fuzz
+
+_PEER_API = "/kmeapi/|/kmapi/"
+_MANAGEMENT = "/api/v1/kme"
+_CLOSED_PORT = "https://127.0.0.1:9"  # nothing listens: the peer and the device do not answer (503)
+
+
+@pytest.fixture
+def kme_app(fuzz_pki: FuzzPki, tmp_path: Path) -> Iterator[FastAPI]:
+    """KME n1 with one link to n2 whose peer and QKD module do not answer, local SAEs n1-app and
+    n1-other, and no key supply (key requests over the link find no key: 503)."""
+    store = SqliteKeyStore(tmp_path / "n1.db")
+    tls = fuzz_pki.kme
+    config = KmeConfig.model_validate(
+        {
+            "kme_id": "n1",
+            "tls": {"cert": str(tls.cert), "key": str(tls.key), "ca": str(fuzz_pki.ca.cert_path)},
+            "storage": {"backend": "sqlite", "path": str(store.path)},
+            "saes": {"n1-app": "n1", "n1-other": "n1", "n2-app": "n2"},
+            "links": [
+                {
+                    "id": "n1-n2",
+                    "peer_kme_id": "n2",
+                    "peer_url": _CLOSED_PORT,
+                    "device": {"etsi014_url": f"{_CLOSED_PORT}/devices/n1-tx", "peer_sae_id": "n2"},
+                }
+            ],
+        }
+    )
+    try:
+        with in_process_lifespans():
+            yield create_kme_app(Kme(config, store), supply=False)
+    finally:
+        store.close()
+
+
+def etsi014_document(app: FastAPI) -> dict[str, Any]:
+    etsi014: FastAPI = app.state.etsi014
+    return etsi014.openapi()
+
+
+def test_fuzz_kme_etsi014_as_an_sae(kme_app: FastAPI, fuzz_pki: FuzzPki) -> None:
+    report = fuzz(etsi014_document(kme_app), kme_app, fuzz_pki.sae)
+    assert report.operations == 5
+    assert not report.failures, report.summary()
+
+
+@pytest.mark.parametrize("caller", ["controller", "peer_kme", None])
+def test_fuzz_kme_etsi014_refuses_every_other_caller_with_401(
+    kme_app: FastAPI, fuzz_pki: FuzzPki, caller: str | None
+) -> None:
+    certificate = getattr(fuzz_pki, caller) if caller else None
+    report = fuzz(etsi014_document(kme_app), kme_app, certificate, refused={401})  # §5 has no 403
+    assert not report.failures, report.summary()
+
+
+def test_fuzz_kme_peer_api_as_the_peer_kme(kme_app: FastAPI, fuzz_pki: FuzzPki) -> None:
+    report = fuzz(kme_app.openapi(), kme_app, fuzz_pki.peer_kme, only=_PEER_API)
+    assert report.operations == 3
+    assert not report.failures, report.summary()
+
+
+def test_fuzz_kme_management_as_the_controller(kme_app: FastAPI, fuzz_pki: FuzzPki) -> None:
+    report = fuzz(kme_app.openapi(), kme_app, fuzz_pki.controller, only=_MANAGEMENT)
+    assert report.operations == 4
+    assert not report.failures, report.summary()
+
+
+@pytest.mark.parametrize(("caller", "refused"), [("sae", 403), ("emulator", 403), (None, 401)])
+def test_fuzz_kme_own_routes_refuse_other_callers(
+    kme_app: FastAPI, fuzz_pki: FuzzPki, caller: str | None, refused: int
+) -> None:
+    certificate = getattr(fuzz_pki, caller) if caller else None
+    report = fuzz(kme_app.openapi(), kme_app, certificate, refused={refused})
+    assert report.operations == 7
+    assert not report.failures, report.summary()
