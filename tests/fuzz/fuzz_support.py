@@ -56,6 +56,7 @@ CONFORMANCE = [
 ]
 _ALLOWED_SERVER_ERRORS = frozenset({502, 503})
 _CALL_TIMEOUT_S = 10.0
+_STREAM_TIMEOUT_S = 0.3  # an event stream opens with a comment or a retry field: no event to wait for
 
 
 def examples_per_operation() -> int:
@@ -95,6 +96,7 @@ def fuzz(
     refused: Collection[int] | None = None,
     base_url: str = "http://testserver",
     only: str = "",
+    path_parameters: dict[str, str] | None = None,
 ) -> FuzzReport:
     """Fuzz every operation of ``document`` against ``app`` as ``caller``.
 
@@ -105,6 +107,7 @@ def fuzz(
         refused: for a caller that may not call: the only statuses it may get (e.g. ``{403}``).
         base_url: where the document's paths are (a mounted app: its mount point).
         only: a regular expression: only the operations whose label (``"GET /path"``) it finds.
+        path_parameters: path parameters given, not generated (a resource that exists).
 
     Returns:
         The report; every answer is checked (see the module's description).
@@ -131,7 +134,8 @@ def fuzz(
                     _call(case, wrapped, session, base_url, refused, report)
 
                 started_s = time.perf_counter()
-                _run(operation, mode, examples, call)
+                strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
+                _run(strategy, examples, call)
                 report.generation_s[f"{operation.label} {mode}"] += time.perf_counter() - started_s
     return report
 
@@ -151,8 +155,14 @@ def _negatable(operation: dict[str, Any]) -> bool:
     return False
 
 
-def _run(operation: Any, mode: GenerationMode, examples: int, call: Callable[[Case], None]) -> None:
-    @given(operation.as_strategy(generation_mode=mode))
+def _streams(operation: dict[str, Any]) -> bool:
+    """Whether ``operation`` answers an event stream (read until the timeout, then cut)."""
+    ok = operation.get("responses", {}).get("200", {})
+    return "text/event-stream" in ok.get("content", {})
+
+
+def _run(strategy: Any, examples: int, call: Callable[[Case], None]) -> None:
+    @given(strategy)
     @settings(
         max_examples=examples,
         derandomize=True,  # the same examples on every run
@@ -177,7 +187,8 @@ def _call(
 ) -> None:
     label = case.operation.label
     started_s = time.perf_counter()
-    response = case.call(app=app, session=session, base_url=base_url, timeout=_CALL_TIMEOUT_S)
+    timeout_s = _STREAM_TIMEOUT_S if _streams(case.operation.definition.raw) else _CALL_TIMEOUT_S
+    response = case.call(app=app, session=session, base_url=base_url, timeout=timeout_s)
     report.seconds[label] += time.perf_counter() - started_s
     status = response.status_code
     report.examples[label] += 1

@@ -28,6 +28,9 @@ Access (mutual TLS; the caller's identity is its client certificate's): reading 
 allowed: 403 (error-tag ``access-denied``). ``/metrics`` is for ``metrics_readers`` only (the operator):
 the owner's collector and the durations of the datastore's writes, by method and status.
 
+The OpenAPI document of these routes (:mod:`sdqkd.agent.restconf_openapi`) is ``app.openapi()``, in
+process only.
+
 Errors are always an ``ietf-restconf:errors`` body (§7.1, :mod:`sdqkd.restconf.codec`) with the status
 of §7's table (400
 invalid-value/malformed-message/unknown-element, 401/403 access-denied, 404 no such resource, 405
@@ -50,6 +53,7 @@ from prometheus_client.registry import Collector
 
 from sdqkd import __version__
 from sdqkd.agent.datastore import Content, Datastore
+from sdqkd.agent.restconf_openapi import restconf_openapi
 from sdqkd.errors import Forbidden, ResourceNotFound, RestconfError, Unauthenticated
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.codec import MEDIA_TYPE, error_response
@@ -63,6 +67,7 @@ from sdqkd.server.identity import peer_identity
 from sdqkd.server.loops import LoopState
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.whole_paths import match_whole_paths
 
 __all__ = ["create_restconf_app"]
 
@@ -250,6 +255,9 @@ def create_restconf_app(
         health: the owner's background loops, shown at ``/health`` (:mod:`sdqkd.server.health`).
     """
     app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    # not served (RESTCONF describes itself in YANG): in process, for tools and the fuzz tests
+    document = restconf_openapi(title, __version__, stream=stream.name if stream is not None else None)
+    app.openapi = lambda: document  # type: ignore[method-assign]
     app.add_middleware(
         NoStoreAndContain,
         error_response=lambda: error_response(
@@ -376,4 +384,5 @@ def create_restconf_app(
             heartbeat_s=heartbeat_s,
         )
 
+    match_whole_paths(app)  # a key with a newline (%0A) is a resource path too, checked like any other
     return app

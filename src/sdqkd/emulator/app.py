@@ -42,7 +42,9 @@ from sdqkd.server.errors import install_error_handlers, problem_table
 from sdqkd.server.health import add_health_route
 from sdqkd.server.identity import require_roles
 from sdqkd.server.metrics import add_metrics_route
+from sdqkd.server.openapi import EVENT_STREAM_ROUTE, ErrorAnswers, install_openapi, problem_details_schema
 from sdqkd.server.strict_json import StrictJsonRoute
+from sdqkd.server.whole_paths import mount
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
 __all__ = ["create_emulator_app"]
@@ -93,6 +95,20 @@ _ERROR_TABLE = problem_table(
         DeviceError: (409, "Refused by the device"),
     }
 )
+_ERROR_ANSWERS = ErrorAnswers(
+    name="Problem",
+    schema=problem_details_schema(),
+    media_type="application/problem+json",
+    statuses={
+        400: ("Malformed request (where and why)", "input"),
+        401: ("No usable client certificate", "always"),
+        403: ("The caller's role or node may not make this call", "always"),
+        404: ("No such module, fibre, channel or switch", "input"),
+        409: ("Refused by the device or the plant", "write"),
+        413: ("The request body is too large", "body"),
+    },
+)
+"""The answers of :data:`_ERROR_TABLE`, in the OpenAPI document."""
 
 
 def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAPI:
@@ -302,7 +318,7 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
 
     # Events ------------------------------------------------------------------------------------------
 
-    @app.get("/api/v1/events")
+    @app.get("/api/v1/events", **EVENT_STREAM_ROUTE)
     async def events(request: Request, _: ReaderDep, module: str | None = None) -> StreamingResponse:
         if module is not None:
             world.module(module)
@@ -319,10 +335,13 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
             headers={"Cache-Control": "no-store"},
         )
 
+    install_openapi(app, _ERROR_ANSWERS)
+
     # ETSI GS QKD 014 per module ------------------------------------------------------------------------
 
     for module in world.topology.qkd_modules:
-        app.mount(
+        mount(
+            app,
             f"/devices/{module.id}",
             create_etsi014_app(
                 ModuleKeyService(emulator, module.id),

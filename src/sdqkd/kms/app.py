@@ -45,6 +45,7 @@ from sdqkd.server.identity import PeerDep, require_roles
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.openapi import ErrorAnswers, install_openapi, problem_details_schema
 from sdqkd.server.strict_json import StrictJsonRoute
+from sdqkd.server.whole_paths import mount
 
 __all__ = ["create_kme_app"]
 
@@ -209,8 +210,5 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         allowed_roles=frozenset({Role.SAE}),
         max_key_ids=kme.limits.max_keys_per_request,
     )
-    # The router's default, not a mount at "/": a mount's path pattern stops at a newline, so a
-    # request whose path holds one (%0A in an SAE ID) would miss it and get this app's 404.
-    app.router.default = etsi
-    app.state.etsi014 = etsi
+    mount(app, "/", etsi)  # a path with a newline is ETSI 014's too (sdqkd.server.whole_paths)
     return app

@@ -28,8 +28,10 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import StreamingResponse
 
 __all__ = [
+    "EVENT_STREAM_ROUTE",
     "MUTUAL_TLS",
     "Applies",
     "ErrorAnswers",
@@ -49,6 +51,23 @@ MUTUAL_TLS: dict[str, Any] = {
     "urn:sdqkd:ROLE:NAME; the role decides what the caller may do",
 }
 """The security scheme of every sdqkd service (OpenAPI 3.1 ``mutualTLS``)."""
+
+
+class _EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+EVENT_STREAM_ROUTE: dict[str, Any] = {
+    "response_class": _EventStream,
+    "responses": {
+        200: {
+            "description": "Server-sent events (HTML Living Standard §9.2), until the client leaves",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+}
+"""Options of a route that answers an event stream (``@app.get(path, **EVENT_STREAM_ROUTE)``), so that
+its document says ``text/event-stream``, not FastAPI's default JSON."""
 
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
