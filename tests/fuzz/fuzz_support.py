@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from asgi_support import WithClientCertificate
-from sdqkd.pki import IssuedCertificate
+from sdqkd.pki import CertificateAuthority, IssuedCertificate
 
 CI_EXAMPLES = 4
 """Examples per operation and generation mode in an ordinary test run (the whole fuzz suite stays well
@@ -63,6 +63,20 @@ def examples_per_operation() -> int:
     """``SDQKD_FUZZ_EXAMPLES`` (a positive integer), else :data:`CI_EXAMPLES`."""
     text = os.environ.get("SDQKD_FUZZ_EXAMPLES", "")
     return int(text) if text.strip() else CI_EXAMPLES
+
+
+@dataclass(frozen=True)
+class FuzzPki:
+    """A certificate for every role the services tell apart."""
+
+    ca: CertificateAuthority
+    operator: IssuedCertificate
+    controller: IssuedCertificate
+    emulator: IssuedCertificate
+    agent: IssuedCertificate  # agent:n1 (the KME n1's node; a node of the chain topologies)
+    kme: IssuedCertificate  # kme:n1
+    peer_kme: IssuedCertificate  # kme:n2, n1's peer on the link n1-n2
+    sae: IssuedCertificate  # sae:n1-app, attached to n1
 
 
 @dataclass

@@ -3,28 +3,15 @@ call everything), one module's ETSI GS QKD 014 as a KME, and both as callers tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fuzz_support import fuzz, in_process_lifespans
-
-from conftest import FuzzPki
-from sdqkd.emulator.app import create_emulator_app
-from sdqkd.emulator.engine import Emulator
-from sdqkd.topology.loader import load_topology
+from fuzz_support import FuzzPki, fuzz
 
 pytestmark = pytest.mark.fuzz
 
 _MODULE = "norte-rx"
-
-
-@pytest.fixture
-def emulator_app() -> Iterator[FastAPI]:
-    """An emulated Madrid, nothing configured, its clock not running."""
-    with in_process_lifespans():
-        yield create_emulator_app(Emulator(load_topology("madrid")), run_clock=False)
 
 
 def module_etsi014_document(app: FastAPI) -> dict[str, Any]:

@@ -3,52 +3,17 @@ peer KME, management for the controller), each as the role allowed and as roles 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fuzz_support import fuzz, in_process_lifespans
+from fuzz_support import FuzzPki, fuzz
 from starlette.routing import Mount
-
-from conftest import FuzzPki
-from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
 
 pytestmark = pytest.mark.fuzz
 
 _PEER_API = "/kmeapi/|/kmapi/"
 _MANAGEMENT = "/api/v1/kme"
-_CLOSED_PORT = "https://127.0.0.1:9"  # nothing listens: the peer and the device do not answer (503)
-
-
-@pytest.fixture
-def kme_app(fuzz_pki: FuzzPki, tmp_path: Path) -> Iterator[FastAPI]:
-    """KME n1 with one link to n2 whose peer and QKD module do not answer, local SAEs n1-app and
-    n1-other, and no key supply (key requests over the link find no key: 503)."""
-    store = SqliteKeyStore(tmp_path / "n1.db")
-    tls = fuzz_pki.kme
-    config = KmeConfig.model_validate(
-        {
-            "kme_id": "n1",
-            "tls": {"cert": str(tls.cert), "key": str(tls.key), "ca": str(fuzz_pki.ca.cert_path)},
-            "storage": {"backend": "sqlite", "path": str(store.path)},
-            "saes": {"n1-app": "n1", "n1-other": "n1", "n2-app": "n2"},
-            "links": [
-                {
-                    "id": "n1-n2",
-                    "peer_kme_id": "n2",
-                    "peer_url": _CLOSED_PORT,
-                    "device": {"etsi014_url": f"{_CLOSED_PORT}/devices/n1-tx", "peer_sae_id": "n2"},
-                }
-            ],
-        }
-    )
-    try:
-        with in_process_lifespans():
-            yield create_kme_app(Kme(config, store), supply=False)
-    finally:
-        store.close()
 
 
 def etsi014_document(app: FastAPI) -> dict[str, Any]:

@@ -5,64 +5,13 @@ CV-QKD interface."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from fastapi import FastAPI
-from fuzz_support import fuzz, in_process_lifespans
-
-from conftest import FuzzPki
-from sdqkd.agent.datastore import Datastore
-from sdqkd.agent.restconf import create_restconf_app
-from sdqkd.etsi015 import load_data_model, packaged_yang_dir
-from sdqkd.pki import Role
-from sdqkd.restconf.notifications import NotificationStream
+from fuzz_support import FuzzPki, fuzz
 
 pytestmark = pytest.mark.fuzz
 
-_TYPES = "etsi-qkd-node-types:"
-_NODE: dict[str, Any] = {
-    "etsi-qkd-sdn-node:qkd_node": {
-        "qkdn_id": "5f0e3c1e-8d7a-4b5e-9c61-2a4d9e0b7c11",
-        "qkdn_status": f"{_TYPES}OPERATING",
-        "qkdn_location_id": "madrid-norte",
-        "qkd_interfaces": {
-            "qkd_interface": [
-                {
-                    "qkdi_id": 1,
-                    "qkdi_model": "sdqkd emulated GG02 transmitter",
-                    "qkdi_type": f"{_TYPES}CV-QKD",
-                    "qkdi_att_point": {"device": "switch-norte", "port": 3},
-                    "qkdi_capabilities": {
-                        "role_support": f"{_TYPES}TRANSMITTER",
-                        "wavelength_range": "20-60",
-                    },
-                    "qkdi_status": f"{_TYPES}ENABLED",
-                }
-            ]
-        },
-    }
-}
 _NOT_METRICS = "^(?!GET /metrics)"
-
-
-@pytest.fixture(scope="module")
-def model() -> Any:
-    return load_data_model(packaged_yang_dir())
-
-
-@pytest.fixture
-def restconf_app(model: Any) -> Iterator[FastAPI]:
-    """The RESTCONF server of a node: the controller and the operator write, agents read."""
-    app = create_restconf_app(
-        Datastore(model, _NODE),
-        readers=frozenset({Role.AGENT}),
-        writers=frozenset({Role.OPERATOR, Role.CONTROLLER}),
-        stream=NotificationStream(model=model),
-    )
-    with in_process_lifespans():
-        yield app
 
 
 def test_fuzz_restconf_as_the_controller(restconf_app: FastAPI, fuzz_pki: FuzzPki) -> None:

@@ -348,6 +348,9 @@ def create_restconf_app(
             await caller(request, may_read, "read")
         else:
             await caller(request, writers, "write")
+        if resource is None and method not in _ALLOW_DATASTORE:
+            # before the body is read: PUT /restconf/data without a JSON body is 405, not 415
+            raise RestconfError("protocol", "operation-not-supported", f"{method} is not supported here")
         if method == "OPTIONS":
             allow = _ALLOW_RESOURCE if resource else _ALLOW_DATASTORE
             return Response(status_code=200, headers={"Allow": allow, "Accept-Patch": MEDIA_TYPE})

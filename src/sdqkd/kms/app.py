@@ -210,5 +210,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         allowed_roles=frozenset({Role.SAE}),
         max_key_ids=kme.limits.max_keys_per_request,
     )
-    mount(app, "/", etsi)  # a path with a newline is ETSI 014's too (sdqkd.server.whole_paths)
+    # ETSI 014 takes its own paths (with a newline too: sdqkd.server.whole_paths), no others: a wrong
+    # method on this app's routes is 405 here, an unknown path this app's 404
+    mount(app, "/", etsi, under=("/api/v1/keys", "/openapi.json"))
     return app

@@ -16,7 +16,8 @@ __all__ = ["allowed_methods"]
 
 def allowed_methods(request: Request) -> str:
     """The ``Allow`` value for ``request``'s path: the methods of every route of its app that matches
-    the path (HEAD with GET, as Starlette serves it), sorted; empty if none does."""
+    the path, sorted; empty if none does. (A Starlette route serves HEAD with GET and lists it; a
+    FastAPI ``@app.get`` route does neither.)"""
     scope = dict(request.scope)
     methods: set[str] = set()
     for route in request.app.router.routes:
@@ -25,6 +26,4 @@ def allowed_methods(request: Request) -> str:
         match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods |= route.methods
-    if "GET" in methods:
-        methods.add("HEAD")
     return ", ".join(sorted(methods))

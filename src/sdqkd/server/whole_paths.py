@@ -13,8 +13,8 @@ import re
 
 from fastapi import FastAPI
 from starlette.convertors import PathConvertor
-from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import ASGIApp, Scope
 
 __all__ = ["WholePathMount", "match_whole_paths", "mount"]
 
@@ -24,16 +24,33 @@ def _whole(pattern: re.Pattern[str]) -> re.Pattern[str]:
 
 
 class WholePathMount(Mount):
-    """A :class:`~starlette.routing.Mount` whose pattern matches any path under its prefix."""
+    """A :class:`~starlette.routing.Mount` whose pattern matches any path under its prefix.
 
-    def __init__(self, path: str, app: ASGIApp, name: str | None = None) -> None:
-        super().__init__(path, app=app, name=name)
+    Args:
+        path: the mount point.
+        app: the app mounted.
+        under: if given, the mount takes only these paths and those below them; any other is left to
+            the outer app's routes. A mount at ``/`` that takes every path would also take a request
+            for one of the outer app's own paths with a method that path has not (a mount matches any
+            method), and answer 404 where the outer app answers 405 with ``Allow``.
+    """
+
+    def __init__(self, path: str, app: ASGIApp, *, under: tuple[str, ...] = ()) -> None:
+        super().__init__(path, app=app)
         self.path_regex = _whole(self.path_regex)
+        self.under = under
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self.under and scope["type"] == "http":
+            path = scope["path"].removeprefix(scope.get("root_path", ""))
+            if not any(path == prefix or path.startswith(prefix + "/") for prefix in self.under):
+                return Match.NONE, {}
+        return super().matches(scope)
 
 
-def mount(app: FastAPI, path: str, sub: ASGIApp) -> None:
+def mount(app: FastAPI, path: str, sub: ASGIApp, *, under: tuple[str, ...] = ()) -> None:
     """Mount ``sub`` at ``path`` of ``app`` (as ``app.mount``) with a :class:`WholePathMount`."""
-    app.router.routes.append(WholePathMount(path, sub))
+    app.router.routes.append(WholePathMount(path, sub, under=under))
 
 
 def match_whole_paths(app: FastAPI) -> None:
