@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast fuzz-deep lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not slow' -q
+
+fuzz-deep: $(STAMP)
+	SDQKD_FUZZ_EXAMPLES=$${SDQKD_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz tests/fuzz -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/physics_bench.py

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fuzz_support import FuzzPki, in_process_lifespans
+from fuzz_support import RUNS, FuzzPki, examples_per_operation, in_process_lifespans
 
 from sdqkd.agent.datastore import Datastore
 from sdqkd.agent.restconf import create_restconf_app
@@ -26,6 +26,25 @@ from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.restconf.notifications import NotificationStream
 from sdqkd.topology.loader import load_topology
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures of the fuzz runs: operations, examples and failures per test."""
+    if not RUNS:
+        return
+    write = terminalreporter.write_line
+    write(f"fuzz: {examples_per_operation()} examples per operation and generation mode")
+    for test, report in RUNS:
+        statuses = ", ".join(f"{status}: {count}" for status, count in sorted(report.statuses.items()))
+        write(
+            f"  {test.removeprefix('tests/fuzz/')}: {report.operations} operations, "
+            f"{sum(report.examples.values())} requests, {len(report.failures)} failures ({statuses})"
+        )
+    write(
+        f"fuzz total: {sum(r.operations for _, r in RUNS)} operations fuzzed, "
+        f"{sum(sum(r.examples.values()) for _, r in RUNS)} requests, "
+        f"{sum(len(r.failures) for _, r in RUNS)} failures"
+    )
 
 
 @pytest.fixture

@@ -59,6 +59,10 @@ _CALL_TIMEOUT_S = 10.0
 _STREAM_TIMEOUT_S = 0.3  # an event stream opens with a comment or a retry field: no event to wait for
 
 
+RUNS: list[tuple[str, FuzzReport]] = []
+"""Every fuzz run of the session, by test: the conftest prints their figures at the end."""
+
+
 def examples_per_operation() -> int:
     """``SDQKD_FUZZ_EXAMPLES`` (a positive integer), else :data:`CI_EXAMPLES`."""
     text = os.environ.get("SDQKD_FUZZ_EXAMPLES", "")
@@ -130,6 +134,7 @@ def fuzz(
     schema.config.max_stream_events = 1  # an event stream is answered once its first event is in
     wrapped = WithClientCertificate(app, caller.cert.read_text() if caller is not None else None)
     report = FuzzReport()
+    RUNS.append((os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0], report))
     examples = examples_per_operation()
     # malformed requests only where the caller may call: one that may not is refused before its
     # request is read, except a body that is not JSON at all (see test_fuzz_refusals.py)

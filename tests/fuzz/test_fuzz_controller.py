@@ -41,3 +41,22 @@ def test_fuzz_controller_refuses_other_callers(
     certificate = getattr(fuzz_pki, caller) if caller else None
     report = fuzz(document, app, certificate, refused={refused})
     assert not report.failures, report.summary()
+
+
+def test_fuzz_controller_elements_that_exist_as_the_operator(
+    controller_app: tuple[Any, dict[str, Any]], fuzz_pki: FuzzPki
+) -> None:
+    # generated bodies for a node, a fibre, a channel and a switch of the topology
+    app, document = controller_app
+    existing = {
+        "node_id": "norte",
+        "fibre_id": "concepcion-norte",
+        "channel_id": "c10g-20",
+        "switch_id": "concepcion-switch",
+        "link_id": "concepcion-norte",
+    }
+    report = fuzz(
+        document, app, fuzz_pki.operator, only="^(?!PUT /api/v1/nodes/)(.*[{])", path_parameters=existing
+    )
+    assert report.operations >= 8
+    assert not report.failures, report.summary()

@@ -52,3 +52,17 @@ def test_fuzz_emulator_module_etsi014_refuses_other_callers_with_401(
     document = module_etsi014_document(emulator_app)
     report = fuzz(document, emulator_app, certificate, refused={401}, base_url=base_url)
     assert not report.failures, report.summary()
+
+
+def test_fuzz_emulator_elements_that_exist_as_the_operator(emulator_app: FastAPI, fuzz_pki: FuzzPki) -> None:
+    # generated bodies and actions for a module, a fibre, a channel and a switch that exist
+    existing = {
+        "module_id": "norte-rx",
+        "fibre_id": "concepcion-norte",
+        "channel_id": "c10g-20",
+        "switch_id": "concepcion-switch",
+    }
+    document = emulator_app.openapi()
+    report = fuzz(document, emulator_app, fuzz_pki.operator, only="[{]", path_parameters=existing)
+    assert report.operations == 11
+    assert not report.failures, report.summary()
