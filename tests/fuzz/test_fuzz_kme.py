@@ -57,3 +57,20 @@ def test_fuzz_kme_own_routes_refuse_other_callers(
     report = fuzz(kme_app.openapi(), kme_app, certificate, refused={refused})
     assert report.operations == 7
     assert not report.failures, report.summary()
+
+
+@pytest.mark.parametrize("other_sae", ["n1-other", "n2-app"])
+def test_fuzz_kme_etsi014_with_an_sae_it_serves(kme_app: FastAPI, fuzz_pki: FuzzPki, other_sae: str) -> None:
+    # n1-other is local (keys made here), n2-app over the link whose module does not answer (503)
+    sae_ids = {"slave_SAE_ID": other_sae, "master_SAE_ID": other_sae}
+    report = fuzz(etsi014_document(kme_app), kme_app, fuzz_pki.sae, path_parameters=sae_ids)
+    assert report.operations == 5
+    assert not report.failures, report.summary()
+
+
+def test_fuzz_kme_peer_api_on_its_link(kme_app: FastAPI, fuzz_pki: FuzzPki) -> None:
+    report = fuzz(
+        kme_app.openapi(), kme_app, fuzz_pki.peer_kme, only="/kmeapi/", path_parameters={"link_id": "n1-n2"}
+    )
+    assert report.operations == 2
+    assert not report.failures, report.summary()
