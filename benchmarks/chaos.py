@@ -38,7 +38,8 @@ to ``--settle-seconds``. Verdict (each figure in the report):
   reported too: ``orphan_blocks = B.held - A.ready - A.pending``, B's copies of blocks A no longer
   has (pads of lost hops, keys whose ``enc_keys`` answer died with A); they expire with the key TTL.
 
-Prints a table (or ``--format json``); exits 1 when the verdict fails. Keys are never printed or
+Prints a table (or ``--format json``), writes the JSON to ``RUN/chaos-report.json`` too; exits 1
+when the verdict fails. Keys are never printed or
 logged: only their hashes are kept.
 
 Run: ``python benchmarks/chaos.py --minutes 10 --seed 1 [--run-dir DIR] [--format json]``.
@@ -393,6 +394,10 @@ def settle(run: RunDir, until: float) -> float | None:
     started = time.monotonic()
     while time.monotonic() < until:
         try:
+            with operator_client(run) as plant:  # nothing stays cut (e.g. a restore lost in a kill)
+                for fibre in plant.fibres():
+                    if fibre["cut"]:
+                        plant.fibre_action(fibre["id"], "restore")
             if _serving(network_status(run)):
                 return round(time.monotonic() - started, 1)
         except Exception:  # a role not answering yet
@@ -571,6 +576,7 @@ def main() -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args()
     report = run_chaos(args)
+    Path(report["run_dir"], "chaos-report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
