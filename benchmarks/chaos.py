@@ -13,9 +13,10 @@ fixed norte-quintin link (direct, each direction drawing on its own end's blocks
 concepcion→quintin behind Concepción's optical switch: one of them direct, the other relayed through
 the third node, as the switch (the controller's schedule, and this benchmark) stands.
 
-Chaos, from ``--seed``: every ``--kill-interval`` seconds a role is killed (``kill -9``): a kind
-(kme, agent, controller, emulator) at random, then a node; every ``--plant-interval`` seconds either a
-fibre is cut (restored ``--cut-seconds`` later) or the switch is moved to its other port.
+Chaos, from ``--seed``: every ``--kill-interval`` seconds a role is killed (``kill -9``): the kinds
+(kme, agent, controller, emulator) in rounds that take each once in random order, the node at
+random; every ``--plant-interval`` seconds either a fibre is cut (restored ``--cut-seconds`` later)
+or the switch is moved to its other port.
 
 Then every fibre is restored and the run settles (every role up, the slaves still claiming) for up
 to ``--settle-seconds``. Verdict (each figure in the report):
@@ -264,8 +265,12 @@ def processes(run: RunDir) -> dict[str, int]:
     return {name: int(pid) for name, pid in run.read_json(run.network).get("processes", {}).items()}
 
 
-def kill_one(run: RunDir, rng: random.Random, chaos: Chaos, nodes: list[str]) -> None:
-    kind = rng.choice(KINDS)
+def kill_one(run: RunDir, rng: random.Random, chaos: Chaos, nodes: list[str], kinds: list[str]) -> None:
+    """``kill -9`` one role: the next kind of a round that takes every kind once, in random order
+    (``kinds`` holds what is left of the round), at a random node."""
+    if not kinds:
+        kinds[:] = rng.sample(KINDS, len(KINDS))
+    kind = kinds.pop()
     name = kind if kind in ("controller", "emulator") else f"{kind}-{rng.choice(nodes)}"
     pid = processes(run).get(name)
     if pid is None:
@@ -335,11 +340,12 @@ async def chaos_loop(
     next_plant = start + args.plant_interval / 2
     next_watch = start
     cut: dict[str, float] = {}
+    kinds: list[str] = []
     while time.monotonic() < end:
         now = time.monotonic()
         if now >= next_kill:
             next_kill += args.kill_interval
-            await asyncio.to_thread(kill_one, run, rng, chaos, nodes)
+            await asyncio.to_thread(kill_one, run, rng, chaos, nodes, kinds)
         if now >= next_plant:
             next_plant += args.plant_interval
             try:

@@ -50,7 +50,8 @@ def test_keys_survive_kills_cuts_and_switch_moves_exactly_once(tmp_path: Path) -
     )
     kills, totals = report["kills"], report["totals"]
     assert kills["total"] >= 6, kills
-    assert report["fibre_cuts"] + report["switch_moves"] >= 3, report
+    assert all(kills[kind] >= 1 for kind in ("kme", "agent", "controller", "emulator")), kills
+    assert report["fibre_cuts"] + report["switch_moves"] >= 2, report
     assert totals["keys_delivered"] > 50, totals  # the load ran, through the chaos
     # a key is lost only where the slave's KME delivered it and a kill cut its answer off (its
     # database records the delivery): deliver-once, so a retry is refused
