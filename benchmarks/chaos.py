@@ -1,10 +1,9 @@
 """Chaos: under steady SAE load on the Madrid network, kill roles with SIGKILL, cut and restore fibres and
 move the optical switch for N minutes; then check that nothing was lost and nothing duplicated.
 
-The network is ``sdqkd up --topology madrid`` (every role its own process, on loopback), started by
-``benchmarks/chaos_network.py``: the launcher unchanged, except that every role that dies is started
-again the way the launcher started it, on the same port. (``sdqkd up`` itself restarts only KMEs, at
-most 3 times a minute, and stops the network when the emulator, the controller or an agent dies.)
+The network is ``sdqkd up --topology madrid`` itself (every role its own process, on loopback): its
+supervisor starts every role that dies again, as it started it and on the same port
+(:mod:`sdqkd.runtime.supervisor`, at most 5 times a minute per process).
 
 Load: for each SAE pair a master calls ETSI GS QKD 014 ``enc_keys`` (one 256-bit key) every
 ``--period`` seconds and keeps, per key ID, a SHA-256 of the key (never the key); its slave claims
@@ -75,7 +74,7 @@ from sdqkd.etsi014.client import Etsi014ClientError
 from sdqkd.runtime.rundir import RunDir, sae_id
 from sdqkd.runtime.status import network_status, operator_client, operator_http
 
-NETWORK = Path(__file__).with_name("chaos_network.py")
+SDQKD = [sys.executable, "-c", "from sdqkd.cli.app import run; run()"]  # `sdqkd` of this interpreter
 PAIRS = [  # (master node, slave node, how its keys travel)
     ("norte", "quintin", "direct"),
     ("quintin", "norte", "direct"),
@@ -468,9 +467,10 @@ def run_chaos(args: argparse.Namespace) -> dict[str, Any]:
     run = RunDir(root.resolve())
     run.root.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
+    time_scale = ["--time-scale", str(args.time_scale)]
     with (run.root / "chaos-up.log").open("ab") as log:
         up = subprocess.Popen(
-            [sys.executable, str(NETWORK), "--run-dir", str(run.root), "--time-scale", str(args.time_scale)],
+            [*SDQKD, "up", "--topology", "madrid", "--run-dir", str(run.root), *time_scale],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

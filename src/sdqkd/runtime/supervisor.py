@@ -1,16 +1,19 @@
 """The service processes of ``sdqkd up``: starting them, waiting until each serves, watching them
 while the network runs, and stopping them all, in order, however ``up`` ends.
 
-A KME that dies (a crash, ``kill -9``, the OOM killer) is started again on the same port and
-database: its key store is crash-safe, so keys it handed out stay retrievable by their slaves. A
-KME that keeps dying (more than :data:`KME_RESTARTS` times within :data:`KME_RESTART_WINDOW_S`)
-stops the network, as does the death of any other process (the emulator holds the state of the
-optical plant; the controller and the agents the control plane).
+A process that dies (a crash, ``kill -9``, the OOM killer) is started again, as it was started and
+on the same port: a KME on its crash-safe key store (keys it handed out stay retrievable by their
+slaves), the emulator from its state file (the plant and module configuration), the controller from
+its database; an agent is configured again by the controller. One that keeps dying (more than
+:data:`RESTARTS` times within :data:`RESTART_WINDOW_S`) stops the network.
+``benchmarks/chaos.py`` kills every kind of role under load and checks that no key is lost or
+delivered twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import time
@@ -20,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from sdqkd.errors import SdqkdError
 from sdqkd.runtime.processes import is_alive, spawn_sdqkd, terminate
@@ -27,8 +31,10 @@ from sdqkd.runtime.rundir import RunDir
 from sdqkd.server.logs import LogFormat
 
 __all__ = [
-    "KME_RESTARTS",
-    "KME_RESTART_WINDOW_S",
+    "RESTARTS",
+    "RESTART_WINDOW_S",
+    "RETRY_PAUSES_S",
+    "START_ATTEMPTS",
     "START_TIMEOUT_S",
     "LaunchError",
     "Supervisor",
@@ -37,9 +43,14 @@ __all__ = [
 
 START_TIMEOUT_S = 30.0
 """How long a service process may take to serve (its endpoint record appears)."""
-KME_RESTARTS = 3
-"""How many times ``up`` restarts one KME within :data:`KME_RESTART_WINDOW_S` before it gives up."""
-KME_RESTART_WINDOW_S = 60.0
+RESTARTS = 5
+"""How many times ``up`` restarts one child (any role) within :data:`RESTART_WINDOW_S` before it
+gives up and stops the network."""
+RESTART_WINDOW_S = 60.0
+START_ATTEMPTS = 10
+"""How many restarts in a row that do not serve ``up`` tries before it stops the network."""
+RETRY_PAUSES_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""The pause before the next try after a restart that did not serve (the last one repeats)."""
 
 
 class LaunchError(SdqkdError):
@@ -60,6 +71,21 @@ def stop_on_signals() -> Iterator[list[bool]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _on_port(arguments: list[str], port: int) -> list[str]:
+    """``arguments`` that start a role again on ``port``: the emulator gets ``--port``; a role
+    started from a configuration file whose ``port`` is 0 (a free one, chosen at start) gets the file
+    rewritten with ``port`` (a KME's port is in its file already)."""
+    if arguments[0] == "emulator":
+        return arguments if "--port" in arguments else [*arguments, "--port", str(port)]
+    if "--config" in arguments:
+        path = Path(arguments[arguments.index("--config") + 1])
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.get("port") == 0:
+            config["port"] = port
+            path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return arguments
 
 
 def _exit_reason(returncode: int) -> str:
@@ -95,11 +121,16 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.record: dict[str, Any] | None = None
         self._restarts: dict[str, list[float]] = defaultdict(list)
+        self._started: dict[str, tuple[list[str], Path, Path]] = {}  # how each child was started
+        self._ports: dict[str, int] = {}  # the port each child served on
+        self._failed_starts: dict[str, int] = defaultdict(int)  # restarts in a row that did not serve
+        self._retry_at: dict[str, float] = {}  # when to try a child that did not start again
 
     def spawn(self, name: str, arguments: list[str], log: Path, endpoint: Path) -> None:
         """Start ``sdqkd ARGUMENTS --log-format F`` as the child ``name``; a previous process's
         ``endpoint`` record (a killed one leaves it behind) is removed first, so that
         :meth:`wait_ready` sees this one's."""
+        self._started[name] = (list(arguments), log, endpoint)
         endpoint.unlink(missing_ok=True)
         self.children[name] = spawn_sdqkd([*arguments, "--log-format", self.log_format.value], log)
 
@@ -115,6 +146,8 @@ class Supervisor:
             if endpoint.exists():
                 found = RunDir(endpoint.parent).read_json(endpoint)
                 if found.get("pid") == pid:
+                    if (port := urlsplit(str(found.get("url", ""))).port) is not None:
+                        self._ports[name] = port
                     return found
             if not is_alive(pid):
                 text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
@@ -133,36 +166,51 @@ class Supervisor:
         self.run.write_json(self.run.network, record)
 
     def check(self) -> None:
-        """Look at every child once; restart the KMEs that died (waiting until they serve).
+        """Look at every child once; restart those that died (waiting until they serve), on the
+        port they served on (the other roles know them by URL).
+
+        A restart that does not serve (an agent started while the emulator is down exits) is
+        reported and tried again after a pause that doubles each time (:data:`RETRY_PAUSES_S`).
 
         Raises:
-            LaunchError: the emulator, the controller or an agent died, a KME kept dying, or a
-                restarted KME did not start.
+            LaunchError: a child that served died more than :data:`RESTARTS` times within
+                :data:`RESTART_WINDOW_S`, or did not start again in :data:`START_ATTEMPTS` tries.
         """
-        for name, child in list(self.children.items()):
-            if self.stop[0] or child.poll() is None:
-                continue
-            reason = _exit_reason(child.returncode)
-            if not name.startswith("kme-"):  # the emulator, the controller or an agent
-                raise LaunchError(f"{name} {reason}; see the logs in {self.run.root}")
-            self._restart_kme(name, reason)
-
-    def _restart_kme(self, name: str, reason: str) -> None:
-        node_id = name.removeprefix("kme-")
         now = time.monotonic()
-        recent = [t for t in self._restarts[name] if now - t < KME_RESTART_WINDOW_S]
-        if len(recent) >= KME_RESTARTS:
-            raise LaunchError(
-                f"{name} {reason}, {len(recent) + 1} times within {KME_RESTART_WINDOW_S:.0f} s: "
-                f"not restarting it; see {self.run.kme_log(node_id)}"
-            )
-        self._restarts[name] = [*recent, now]
-        self.say(f"{name} {reason}; restarting it ({len(recent) + 1}/{KME_RESTARTS})")
-        endpoint, log = self.run.kme_endpoint(node_id), self.run.kme_log(node_id)
-        self.spawn(name, ["kme", "--config", str(self.run.kme_config(node_id))], log, endpoint)
+        for name, child in list(self.children.items()):
+            if self.stop[0] or child.poll() is None or now < self._retry_at.get(name, 0.0):
+                continue
+            self._restart(name, _exit_reason(child.returncode))
+
+    def _restart(self, name: str, reason: str) -> None:
+        now = time.monotonic()
+        arguments, log, endpoint = self._started[name]
+        failed_starts = self._failed_starts[name]
+        if failed_starts == 0:  # a process that served died: count it against the crash budget
+            recent = [t for t in self._restarts[name] if now - t < RESTART_WINDOW_S]
+            if len(recent) >= RESTARTS:
+                raise LaunchError(
+                    f"{name} {reason}, {len(recent) + 1} times within {RESTART_WINDOW_S:.0f} s: "
+                    f"not restarting it; see {log}"
+                )
+            self._restarts[name] = [*recent, now]
+            self.say(f"{name} {reason}; restarting it ({len(recent) + 1}/{RESTARTS})")
+        elif failed_starts >= START_ATTEMPTS:
+            raise LaunchError(f"{name} did not start again in {START_ATTEMPTS} tries; see {log}")
+        if name in self._ports:
+            arguments = _on_port(arguments, self._ports[name])
+        self.spawn(name, arguments, log, endpoint)
         if self.record is not None:  # `down` must find it while it starts
             self.publish(self.record)
-        found = self.wait_ready(name, endpoint, log)
+        try:
+            found = self.wait_ready(name, endpoint, log)
+        except LaunchError as exc:
+            pause = RETRY_PAUSES_S[min(failed_starts, len(RETRY_PAUSES_S) - 1)]
+            self._failed_starts[name] = failed_starts + 1
+            self._retry_at[name] = time.monotonic() + pause
+            self.say(f"{name} did not start again ({exc}); trying again in {pause:.1f} s")
+            return
+        self._failed_starts[name] = 0
         if found is not None:
             self.say(f"{name} serves again at {found['url']}")
 

@@ -27,7 +27,7 @@ from kme_process_support import (
 
 from sdqkd.etsi014 import Etsi014Client, Etsi014ClientError
 from sdqkd.runtime.rundir import RunDir
-from sdqkd.runtime.supervisor import KME_RESTART_WINDOW_S, KME_RESTARTS
+from sdqkd.runtime.supervisor import RESTART_WINDOW_S, RESTARTS
 
 pytestmark = pytest.mark.integration
 
@@ -240,7 +240,7 @@ def assert_restarted(output: Path, name: str, restart: int) -> None:
         5,
         f"{name} restarted {restart} time(s)",
     )
-    assert f"{name} was killed by SIGKILL; restarting it ({restart}/{KME_RESTARTS})" in text, text
+    assert f"{name} was killed by SIGKILL; restarting it ({restart}/{RESTARTS})" in text, text
 
 
 @pytest.mark.slow
@@ -322,7 +322,7 @@ def test_a_kme_that_keeps_dying_stops_the_network_and_leaves_no_process(
     up = up_network("chain:2", run_dir, output)
     wait_until_pools_ready(run_dir, up, output, LINK)
 
-    for restart in range(1, KME_RESTARTS + 1):
+    for restart in range(1, RESTARTS + 1):
         old = kill_kme(run_dir, "n2")
         wait_until_kme_restarted(run_dir, "n2", old)
         assert_restarted(output, "kme-n2", restart)
@@ -331,8 +331,8 @@ def test_a_kme_that_keeps_dying_stops_the_network_and_leaves_no_process(
     assert up.wait(timeout=15) == 1
     text = output.read_text()
     assert (
-        f"sdqkd: error: kme-n2 was killed by SIGKILL, {KME_RESTARTS + 1} times within "
-        f"{KME_RESTART_WINDOW_S:.0f} s: not restarting it" in text
+        f"sdqkd: error: kme-n2 was killed by SIGKILL, {RESTARTS + 1} times within "
+        f"{RESTART_WINDOW_S:.0f} s: not restarting it" in text
     ), text
     wait_for(lambda: processes_mentioning(str(run_dir)), lambda left: left == [], 5, "no process left")
     assert not RunDir(run_dir).network.exists()
