@@ -187,6 +187,8 @@ PUBLIC_API = {
         "ResourceNotFound",
         "RestconfError",
         "SdqkdError",
+        "SubscriptionsFull",
+        "TooManySubscriptions",
         "TopologyError",
         "TunnelError",
         "Unauthenticated",

@@ -23,8 +23,10 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── Unauthenticated           → 401: no usable client certificate (no sdqkd identity)
     ├── Forbidden                 → 403: a known identity this operation is not for (ETSI 014: 401)
     │   └── Unauthorized          → 401: not these keys (ETSI 014; also a KeyDeliveryError)
+    ├── TooManySubscriptions      → 429: this caller holds as many event streams as one caller may
     │
     ├── Unavailable               a remote service did not answer, or not as its protocol says
+    │   ├── SubscriptionsFull     → 503: the service holds as many event streams as it serves
     │   ├── AgentUnavailable      → 502: a node agent or KME, for the controller (also ControlPlaneError)
     │   ├── KmeUnavailable        the node's KME, for its agent                   (sdqkd.agent.kme)
     │   ├── Etsi014ClientError    a KME or QKD module's ETSI 014 API              (sdqkd.etsi014.client)
@@ -91,6 +93,8 @@ __all__ = [
     "ResourceNotFound",
     "RestconfError",
     "SdqkdError",
+    "SubscriptionsFull",
+    "TooManySubscriptions",
     "TopologyError",
     "TunnelError",
     "Unauthenticated",
@@ -148,9 +152,18 @@ class Forbidden(SdqkdError):
     """
 
 
+class TooManySubscriptions(SdqkdError):
+    """The caller already holds as many event streams of this service as one identity may (429): one
+    client must not take every subscription (DESIGN §7)."""
+
+
 class Unavailable(SdqkdError):
     """A remote service (an agent, a KME, a peer KME, a QKD device, the emulator) did not answer, or did
     not answer as its protocol says. The caller may retry later."""
+
+
+class SubscriptionsFull(Unavailable):
+    """The service already serves as many event streams as it will (503): retry when one closes."""
 
 
 class KeyDeliveryError(SdqkdError):

@@ -18,7 +18,7 @@ from sdqkd.errors import (
     KeyServiceUnavailable,
     Unauthorized,
 )
-from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.etsi014.app import create_etsi014_app, etsi014_table
 from sdqkd.pki import Identity, Role
 
 pytestmark = pytest.mark.anyio
@@ -340,8 +340,8 @@ async def test_a_role_that_is_not_allowed_gets_401(
     assert service.calls == []
 
 
-async def test_allowed_roles_restrict_the_callers(pki: Pki, service: FakeKeyService) -> None:
-    app = create_etsi014_app(service, allowed_roles=frozenset({Role.SAE}))
+async def test_the_table_restricts_the_callers(pki: Pki, service: FakeKeyService) -> None:
+    app = create_etsi014_app(service, table=etsi014_table("SAEs only", Role.SAE))
 
     async def status_as(certificate_pem: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=WithClientCertificate(app, certificate_pem))
@@ -400,8 +400,12 @@ async def test_no_log_record_of_a_delivery_names_its_keys(
         assert not any(secret in text for secret in secrets), record.name
 
 
-async def test_openapi_describes_mutual_tls_and_the_error_format(sae_a: httpx.AsyncClient) -> None:
-    response = await sae_a.get("/openapi.json")
+async def test_the_openapi_document_is_the_operators_not_an_saes(sae_a: httpx.AsyncClient) -> None:
+    assert_error(await sae_a.get("/openapi.json"), 401)
+
+
+async def test_openapi_describes_mutual_tls_and_the_error_format(call_as: CallAs, pki: Pki) -> None:
+    response = await call_as(pki.operator).get("/openapi.json")
     assert response.status_code == 200
     document = response.json()
     assert document["openapi"].startswith("3.1")  # mutualTLS is an OpenAPI 3.1 scheme
@@ -432,8 +436,8 @@ async def test_openapi_describes_mutual_tls_and_the_error_format(sae_a: httpx.As
             assert schema == {"$ref": "#/components/schemas/Error"}
 
 
-async def test_openapi_uses_the_spec_wire_names(sae_a: httpx.AsyncClient) -> None:
-    document = (await sae_a.get("/openapi.json")).json()
+async def test_openapi_uses_the_spec_wire_names(call_as: CallAs, pki: Pki) -> None:
+    document = (await call_as(pki.operator).get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
 
     def properties(name: str) -> set[str]:

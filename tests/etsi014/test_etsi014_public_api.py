@@ -36,7 +36,8 @@ def test_the_app_and_client_take_their_options_by_keyword() -> None:
     app_parameters = inspect.signature(create_etsi014_app).parameters
     assert [name for name, p in app_parameters.items() if p.kind is p.KEYWORD_ONLY] == [
         "title",
-        "allowed_roles",
+        "table",
+        "checks",
         "max_key_ids",
     ]
     client_parameters = inspect.signature(Etsi014Client.__init__).parameters

@@ -323,6 +323,8 @@ def test_every_etsi_answer_is_marked_no_store(network: Network) -> None:
 
 def test_the_published_openapi_lists_the_etsi_014_paths(network: Network) -> None:
     with network.http("n1", network.pki.n1_app) as http:
+        assert http.get("/openapi.json").status_code == 401  # the operator's, not the SAEs'
+    with network.http("n1", network.pki.operator) as http:
         response = http.get("/openapi.json")
     assert response.status_code == 200
     document = response.json()

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from sdqkd.pki import CertificateAuthority, Identity, Role, client_ssl_context
 from sdqkd.qtls import app_front, open_connection
 from sdqkd.qtls.http import QtlsTransport
-from sdqkd.server import BackgroundServer, TlsFiles, require_roles
+from sdqkd.server import BackgroundServer, PeerDep, TlsFiles
+from sdqkd.server.authz import Table, allow, authorise
 from sdqkd.server.run import FrontedBy
 from standin_kmes import StandInKmes
 
@@ -29,8 +30,8 @@ CONTROLLER = Identity(Role.CONTROLLER, "controller")
 def make_app() -> FastAPI:
     app = FastAPI()
 
-    @app.get("/whoami")
-    def whoami(peer: Annotated[Identity, Depends(require_roles(Role.CONTROLLER))]) -> dict[str, str]:
+    @app.get("/whoami", dependencies=[authorise(Table("test", {("GET", "/whoami"): allow(Role.CONTROLLER)}))])
+    def whoami(peer: PeerDep) -> dict[str, str]:
         return {"role": str(peer.role), "name": peer.name}
 
     @app.get("/events")

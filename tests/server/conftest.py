@@ -4,16 +4,17 @@ FastAPI app that reports who called it, and one real mutual-TLS server on loopba
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sdqkd.errors import Forbidden, SdqkdError, Unauthenticated
-from sdqkd.pki import CertificateAuthority, Identity, IssuedCertificate, Role, client_ssl_context
-from sdqkd.server import BackgroundServer, PeerDep, TlsFiles, require_roles
+from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role, client_ssl_context
+from sdqkd.server import BackgroundServer, PeerDep, TlsFiles
+from sdqkd.server.authz import Table, allow, authorise
 from sdqkd.server.errors import ErrorRenderer, install_error_handlers
 
 
@@ -71,8 +72,10 @@ def make_app() -> FastAPI:
             "tls_version": tls["tls_version"],
         }
 
-    @app.get("/operators-only")
-    def operators_only(peer: Annotated[Identity, Depends(require_roles(Role.OPERATOR))]) -> dict[str, str]:
+    operators = Table("probe", {("GET", "/operators-only"): allow(Role.OPERATOR)})
+
+    @app.get("/operators-only", dependencies=[authorise(operators)])
+    def operators_only(peer: PeerDep) -> dict[str, str]:
         return {"admitted": str(peer)}
 
     return app

@@ -6,18 +6,18 @@ one that may not call (403)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
 from uuid import UUID
 
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from asgi_support import CallAs, clients_presenting
 from sdqkd.errors import DeviceError, Forbidden, NotFound, SdqkdError, Unauthenticated
-from sdqkd.pki import CertificateAuthority, Identity, Role
+from sdqkd.pki import CertificateAuthority, Role
+from sdqkd.server.authz import Table, allow, authorise
 from sdqkd.server.errors import (
     ErrorRenderer,
     HTTPError,
@@ -25,7 +25,7 @@ from sdqkd.server.errors import (
     problem_table,
     validation_problems,
 )
-from sdqkd.server.identity import require_roles
+from sdqkd.server.identity import PeerDep
 
 pytestmark = pytest.mark.anyio
 
@@ -80,8 +80,10 @@ def _app() -> FastAPI:
     async def count(body: _Body) -> dict[str, int]:
         return {"count": body.count}
 
-    @app.get("/operators")
-    async def operators(caller: Annotated[Identity, Depends(require_roles(Role.OPERATOR))]) -> dict[str, str]:
+    @app.get(
+        "/operators", dependencies=[authorise(Table("test", {("GET", "/operators"): allow(Role.OPERATOR)}))]
+    )
+    async def operators(caller: PeerDep) -> dict[str, str]:
         return {"caller": str(caller)}
 
     return app
@@ -141,7 +143,7 @@ async def test_a_known_caller_of_another_role_is_forbidden(call_as: CallAs, ca: 
     response = await call_as(ca.issue(Role.SAE, "sae-1")).get("/operators")
     assert (response.status_code, response.json()) == (
         403,
-        {"class": "Forbidden", "message": "sae:sae-1 may not call this"},
+        {"class": "Forbidden", "message": "sae:sae-1 may not GET /operators"},
     )
 
 

@@ -149,7 +149,7 @@ def test_the_role_guard_refuses_a_known_caller_of_another_role_as_forbidden(
     response = client_of(kme_cert).get("/operators-only")
 
     assert response.status_code == 403
-    assert response.json() == {"error": "Forbidden", "message": "kme:kme-b may not call this"}
+    assert response.json() == {"error": "Forbidden", "message": "kme:kme-b may not GET /operators-only"}
 
 
 def test_the_tls_extension_carries_the_client_certificate_its_name_and_the_tls_version(

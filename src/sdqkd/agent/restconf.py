@@ -23,10 +23,13 @@ stream's location is advertised beside the API resource in ``GET /restconf``: me
 ``ietf-restconf-monitoring:restconf-state`` shaped as that module's ``streams`` (§9.3). No replay, no
 filter. Comment lines (``: keep-alive``) keep idle connections open.
 
-Access (mutual TLS; the caller's identity is its client certificate's): reading needs a role in
-``readers`` or ``writers``, writing a role in ``writers``. No usable certificate: 401; a role not
-allowed: 403 (error-tag ``access-denied``). ``/metrics`` is for ``metrics_readers`` only (the operator):
-the owner's collector and the durations of the datastore's writes, by method and status.
+Access (mutual TLS; the caller's identity is its client certificate's) is the app's
+:class:`~sdqkd.server.authz.Table`, per method: :func:`restconf_table` gives the read methods and the
+stream to ``readers``, the write methods to ``writers``, ``/metrics`` to the operator (the owner's
+collector and the durations of the datastore's writes, by method and status); the node agent's is
+:data:`AGENT_TABLE`. No usable certificate: 401; a caller not admitted: 403 (error-tag
+``access-denied``). At most ``max_subscribers`` event streams are open at once (503), at most
+``max_subscribers_per_caller`` per certificate identity (429), both error-tag ``resource-denied``.
 
 The OpenAPI document of these routes (:mod:`sdqkd.agent.restconf_openapi`) is ``app.openapi()``, in
 process only.
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,22 +57,31 @@ from prometheus_client.registry import Collector
 from sdqkd import __version__
 from sdqkd.agent.datastore import Content, Datastore
 from sdqkd.agent.restconf_openapi import restconf_openapi
-from sdqkd.errors import Forbidden, ResourceNotFound, RestconfError, Unauthenticated
-from sdqkd.pki.identity import Identity, Role
+from sdqkd.errors import (
+    Forbidden,
+    ResourceNotFound,
+    RestconfError,
+    SubscriptionsFull,
+    TooManySubscriptions,
+    Unauthenticated,
+)
+from sdqkd.pki.identity import Role
 from sdqkd.restconf.codec import MEDIA_TYPE, error_response
 from sdqkd.restconf.notifications import NotificationStream, notification_event
 from sdqkd.restconf.paths import JsonValue
 from sdqkd.restconf.sse import EVENT_STREAM, event_stream_response, format_comment
 from sdqkd.server import strict_json
+from sdqkd.server.authz import OWN_NODE, Check, Condition, Grant, Rule, Table, allow, authorise
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers
-from sdqkd.server.health import add_health_route
+from sdqkd.server.health import HEALTH_READERS, add_health_route
 from sdqkd.server.identity import peer_identity
 from sdqkd.server.loops import LoopState
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.streams import StreamLimits
 from sdqkd.server.whole_paths import match_whole_paths
 
-__all__ = ["create_restconf_app"]
+__all__ = ["AGENT_TABLE", "create_restconf_app", "restconf_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +150,13 @@ _ERROR_TABLE: ErrorTable = {
     _NotAcceptable: lambda _, exc: error_response(exc, 406),
     Unauthenticated: lambda _, exc: error_response(RestconfError("protocol", "access-denied", str(exc)), 401),
     Forbidden: lambda _, exc: error_response(RestconfError("protocol", "access-denied", str(exc)), 403),
+    # RFC 8040 §7: resource-denied, "request could not be completed because of insufficient resources"
+    TooManySubscriptions: lambda _, exc: error_response(
+        RestconfError("application", "resource-denied", str(exc)), 429
+    ),
+    SubscriptionsFull: lambda _, exc: error_response(
+        RestconfError("application", "resource-denied", str(exc)), 503
+    ),
     RequestValidationError: lambda _, exc: error_response(
         RestconfError("protocol", "invalid-value", "the request is not valid")
     ),
@@ -219,6 +238,39 @@ async def _read_json(request: Request) -> JsonValue:
     return value
 
 
+def restconf_table(service: str, readers: Rule, writers: Rule, note: str = "") -> Table:
+    """The table of a RESTCONF app: ``readers`` on every read (GET, HEAD, OPTIONS, the API resource,
+    the event stream), ``writers`` on every write (PUT, POST, PATCH, DELETE), the operator on
+    ``/metrics``."""
+    rules: dict[tuple[str, str], Rule] = {
+        ("GET", path): readers
+        for path in (
+            "/.well-known/host-meta",
+            "/restconf",
+            "/restconf/yang-library-version",
+            "/restconf/operations",
+            "/restconf/streams/{name}/json",
+        )
+    }
+    for path in ("/restconf/data", "/restconf/data/{resource:path}"):
+        for method in _DATA_METHODS:
+            rules[(method, path)] = readers if method in _READ_METHODS else writers
+    rules[("GET", "/metrics")] = allow(Role.OPERATOR)
+    rules[("GET", "/health")] = HEALTH_READERS
+    return Table(service, rules, note)
+
+
+AGENT_TABLE = restconf_table(
+    "Node agent (`sdqkd agent`): ETSI GS QKD 015 over RESTCONF",
+    # DESIGN §7: an agent is read by the controller and its own node's KME (and by the operator, who
+    # only reads); only the controller writes it
+    readers=allow(Role.CONTROLLER, Role.OPERATOR, Grant(Role.KME, OWN_NODE)),
+    writers=allow(Role.CONTROLLER),
+    note="Over a QKD-TLS control channel the agent's front attributes every request to the controller.",
+)
+"""Who may call a node agent."""
+
+
 def _write_operation(method: str, path: str) -> str | None:
     """A write to the datastore is timed under its method; nothing else is."""
     if method in _READ_METHODS or not path.startswith("/restconf/data"):
@@ -232,29 +284,39 @@ def _write_operation(method: str, path: str) -> str | None:
 def create_restconf_app(
     datastore: Datastore,
     *,
-    readers: frozenset[Role],
-    writers: frozenset[Role],
+    table: Table,
+    checks: Mapping[Condition, Check] | None = None,
     stream: NotificationStream | None = None,
     heartbeat_s: float = 15.0,
     title: str = "sdqkd RESTCONF",
     metrics: Collector | None = None,
-    metrics_readers: frozenset[Role] = frozenset({Role.OPERATOR}),
     health: Callable[[], list[LoopState]] | None = None,
+    max_subscribers: int = 32,
+    max_subscribers_per_caller: int = 4,
 ) -> FastAPI:
     """A RESTCONF server of ``datastore`` (see the module's description).
 
     Args:
         datastore: what is served.
-        readers: certificate roles that may read (GET, HEAD, OPTIONS, the event stream).
-        writers: certificate roles that may also write (PUT, POST, PATCH, DELETE).
+        table: who may call what (:func:`restconf_table`).
+        checks: the predicates of the table's conditions.
         stream: the notification stream to serve, if any.
         heartbeat_s: seconds between keep-alive comments on an idle event stream.
         title: the app's title.
         metrics: the owner's figures, served at ``/metrics`` beside the writes' durations.
-        metrics_readers: certificate roles that may read ``/metrics``.
-        health: the owner's background loops, shown at ``/health`` (:mod:`sdqkd.server.health`).
+        health: the owner's background loops, shown at ``/health`` (:mod:`sdqkd.server.health`; none:
+            an empty list).
+        max_subscribers: event streams open at once, all callers together.
+        max_subscribers_per_caller: event streams open at once for one certificate identity.
     """
-    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[authorise(table, checks)],
+    )
     # not served (RESTCONF describes itself in YANG): in process, for tools and the fuzz tests
     document = restconf_openapi(title, __version__, stream=stream.name if stream is not None else None)
     app.openapi = lambda: document  # type: ignore[method-assign]
@@ -267,13 +329,7 @@ def create_restconf_app(
         label="RESTCONF",
         traceback=True,  # no key material in a datastore of configuration and state
     )
-    may_read = readers | writers
-
-    async def caller(request: Request, allowed: frozenset[Role], action: str) -> Identity:
-        identity = await peer_identity(request)  # Unauthenticated → 401
-        if identity.role not in allowed:
-            raise Forbidden(f"{identity} may not {action} this datastore")  # → 403 access-denied
-        return identity
+    limits = StreamLimits(max_subscribers, max_subscribers_per_caller)
 
     install_error_handlers(app, _ERROR_TABLE)
     registry = CollectorRegistry()  # the server's own: other services may share the process
@@ -285,14 +341,12 @@ def create_restconf_app(
         "time to apply a write to the datastore (PUT, POST, PATCH, DELETE), by method and status, seconds",
     )
     app.add_middleware(TimedRequests, histogram=writes, operation=_write_operation)
-    add_metrics_route(app, registry, tuple(metrics_readers))
-    if health is not None:
-        add_health_route(app, health)
+    add_metrics_route(app, registry)
+    add_health_route(app, health or list)
 
     @app.get("/.well-known/host-meta", include_in_schema=False)
     async def host_meta(request: Request) -> Response:
         # RFC 8040 §3.1 (RFC 6415 host-meta): where the RESTCONF API lives.
-        await caller(request, may_read, "read")
         xrd = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
@@ -303,7 +357,6 @@ def create_restconf_app(
 
     @app.get("/restconf", include_in_schema=False)
     async def api_root(request: Request) -> Response:
-        await caller(request, may_read, "read")
         _query(request, frozenset())
         _check_accept(request, _JSON_TYPES)
         body: dict[str, Any] = {
@@ -331,12 +384,10 @@ def create_restconf_app(
 
     @app.get("/restconf/yang-library-version", include_in_schema=False)
     async def yang_library_version(request: Request) -> Response:
-        await caller(request, may_read, "read")
         return _yang_json({"ietf-restconf:yang-library-version": _YANG_LIBRARY_VERSION})
 
     @app.get("/restconf/operations", include_in_schema=False)
     async def operations(request: Request) -> Response:
-        await caller(request, may_read, "read")
         return _yang_json({"ietf-restconf:operations": {}})
 
     @app.api_route("/restconf/data", methods=_DATA_METHODS, include_in_schema=False)
@@ -344,16 +395,12 @@ def create_restconf_app(
     async def data(request: Request) -> Response:
         method = request.method
         resource = _resource_of(request)
-        if method in _READ_METHODS:
-            await caller(request, may_read, "read")
-        else:
-            await caller(request, writers, "write")
         if resource is None and method not in _ALLOW_DATASTORE:
             # before the body is read: PUT /restconf/data without a JSON body is 405, not 415
             raise RestconfError("protocol", "operation-not-supported", f"{method} is not supported here")
         if method == "OPTIONS":
-            allow = _ALLOW_RESOURCE if resource else _ALLOW_DATASTORE
-            return Response(status_code=200, headers={"Allow": allow, "Accept-Patch": MEDIA_TYPE})
+            methods = _ALLOW_RESOURCE if resource else _ALLOW_DATASTORE
+            return Response(status_code=200, headers={"Allow": methods, "Accept-Patch": MEDIA_TYPE})
         if method in ("GET", "HEAD"):
             content, depth = _read_parameters(request)
             _check_accept(request, _JSON_TYPES)
@@ -374,17 +421,19 @@ def create_restconf_app(
 
     @app.get("/restconf/streams/{name}/json", include_in_schema=False)
     async def events(request: Request, name: str) -> StreamingResponse:
-        await caller(request, may_read, "read")
         if stream is None or name != stream.name:
             raise ResourceNotFound(f"no event stream {name!r}")
         _query(request, frozenset())  # no replay (start-time), no filter
         _check_accept(request, frozenset({EVENT_STREAM}))
-        return event_stream_response(
-            stream.broker,
-            notification_event,
-            is_disconnected=request.is_disconnected,
-            opening=format_comment("subscribed"),  # the client knows it is subscribed once this arrives
-            heartbeat_s=heartbeat_s,
+        return limits.held_by(
+            await peer_identity(request),
+            event_stream_response(
+                stream.broker,
+                notification_event,
+                is_disconnected=request.is_disconnected,
+                opening=format_comment("subscribed"),  # the client knows it is subscribed once this arrives
+                heartbeat_s=heartbeat_s,
+            ),
         )
 
     match_whole_paths(app)  # a key with a newline (%0A) is a resource path too, checked like any other

@@ -47,11 +47,12 @@ from sdqkd.agent.emulator_driver import EmulatorDriver
 from sdqkd.agent.kme import KmeReader
 from sdqkd.agent.metrics import AgentCollector
 from sdqkd.agent.node import NodeAgent
-from sdqkd.agent.restconf import create_restconf_app
+from sdqkd.agent.restconf import AGENT_TABLE, create_restconf_app
 from sdqkd.etsi014.client import Etsi014Client
 from sdqkd.etsi015 import load_data_model, yang_dir
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.qtls import app_front
+from sdqkd.server.authz import OWN_NODE, own_node
 from sdqkd.server.config import TLS_PATHS, TlsConfig, load_config_file
 from sdqkd.server.logs import LogFormat, configure_logging
 from sdqkd.server.run import FrontedBy, serve_role
@@ -192,8 +193,8 @@ class AgentApp:
                     return
                 self.restconf = create_restconf_app(
                     self.agent.datastore,
-                    readers=frozenset({Role.KME}),
-                    writers=frozenset({Role.CONTROLLER, Role.OPERATOR}),
+                    table=AGENT_TABLE,
+                    checks={OWN_NODE: own_node(self.agent.node_id)},
                     stream=self.agent.stream,
                     title=f"sdqkd agent {self.agent.node_id}: ETSI GS QKD 015 over RESTCONF",
                     metrics=AgentCollector(self.agent),

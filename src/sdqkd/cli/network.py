@@ -215,7 +215,8 @@ def up_command(
         if status["controller"]["url"]:
             operator = status["operator"]
             console.print(
-                f"\nSDN controller: {status['controller']['url']} (OpenAPI at /docs; operator certificate):\n"
+                f"\nSDN controller: {status['controller']['url']} "
+                "(OpenAPI at /openapi.json; operator certificate):\n"
                 f"  curl --cacert {status['ca']} --cert {operator['cert']} --key {operator['key']} \\\n"
                 f"       '{status['controller']['url']}/api/v1/links'",
                 soft_wrap=True,

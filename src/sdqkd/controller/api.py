@@ -1,5 +1,5 @@
 """The controller's HTTPS API (mutual TLS): call-home for agents, the northbound API for operators,
-Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
+Prometheus metrics. OpenAPI at ``/openapi.json`` (the operator's; no interactive pages).
 
     PUT    /api/v1/nodes/{node_id}     call-home: only the agent certificate of that node
     GET    /api/v1/nodes[/{node_id}]   registered nodes: URLs, reachability, interfaces
@@ -13,7 +13,8 @@ Prometheus metrics. OpenAPI at ``/openapi.json`` (and ``/docs``).
     GET    /metrics                    Prometheus text exposition format
     GET    /health                     the background loops' states (200 all running, 503 one failing)
 
-Everything but call-home needs an operator or controller certificate. Errors are
+Who may call what is :data:`CONTROLLER_TABLE`: everything but call-home needs an operator or
+controller certificate. Errors are
 ``{"message": ..., "details": [...]}`` with 400 (bad request), 401 (no usable certificate),
 403 (a certificate not allowed), 404 (no such node, link or application), 409 (admission refused),
 502 (an agent did not take the change).
@@ -26,10 +27,10 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -60,9 +61,9 @@ from sdqkd.errors import (
     UnknownResource,
 )
 from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
+from sdqkd.server.authz import Condition, Grant, Table, allow, authorise
 from sdqkd.server.errors import ErrorTable, HTTPError, install_error_handlers, validation_problems
-from sdqkd.server.health import add_health_route
-from sdqkd.server.identity import peer_identity
+from sdqkd.server.health import HEALTH_READERS, add_health_route
 from sdqkd.server.methods import allowed_methods
 from sdqkd.server.middleware import NoStoreAndContain
 from sdqkd.server.openapi import ErrorAnswers, install_openapi
@@ -147,18 +148,55 @@ _ERROR_ANSWERS = ErrorAnswers(
 """The answers of :data:`_ERRORS`, in the OpenAPI document."""
 
 
-def _caller(*roles: Role) -> Callable[[Request], Any]:
-    async def dependency(request: Request) -> Identity:
-        identity = await peer_identity(request)  # no usable certificate: 401
-        if identity.role not in roles:
-            raise Forbidden(f"{identity} may not call this")
-        return identity
+ITS_OWN_NODE = Condition("the node it registers", "the node id in the path is the certificate's name")
 
-    return dependency
+_NORTHBOUND = allow(Role.OPERATOR, Role.CONTROLLER)
+
+CONTROLLER_TABLE = Table(
+    "SDN controller (`sdqkd controller`)",
+    {
+        ("PUT", "/api/v1/nodes/{node_id}"): allow(Grant(Role.AGENT, ITS_OWN_NODE)),  # call-home
+        **{
+            (method, path): _NORTHBOUND
+            for method, path in (
+                ("GET", "/api/v1/nodes"),
+                ("GET", "/api/v1/nodes/{node_id}"),
+                ("GET", "/api/v1/links"),
+                ("GET", "/api/v1/links/{link_id}"),
+                ("GET", "/api/v1/apps"),
+                ("POST", "/api/v1/apps"),
+                ("GET", "/api/v1/apps/{app_id}"),
+                ("DELETE", "/api/v1/apps/{app_id}"),
+                ("GET", "/api/v1/services"),
+                ("POST", "/api/v1/services"),
+                ("PUT", "/api/v1/services/{service_id}/route"),
+                ("GET", "/api/v1/services/{service_id}"),
+                ("DELETE", "/api/v1/services/{service_id}"),
+                ("GET", "/api/v1/alarms"),
+                ("GET", "/api/v1/topology"),
+                ("GET", "/metrics"),
+                # the optical routes (sdqkd.controller.optical.routes)
+                ("GET", "/api/v1/optical/fibres"),
+                ("GET", "/api/v1/optical/fibres/{fibre_id}"),
+                ("POST", "/api/v1/optical/fibres/{fibre_id}/channels"),
+                ("DELETE", "/api/v1/optical/fibres/{fibre_id}/channels/{channel_id}"),
+                ("GET", "/api/v1/optical/actions"),
+                ("GET", "/api/v1/optical/policy"),
+                ("PUT", "/api/v1/optical/policy"),
+                ("GET", "/api/v1/switches"),
+                ("GET", "/api/v1/switches/{switch_id}"),
+            )
+        },
+        ("GET", "/openapi.json"): allow(Role.OPERATOR),
+        ("GET", "/health"): HEALTH_READERS,
+    },
+)
+"""Who may call the controller: agents call home for their own node; the northbound API is the
+operator's (and the controller's own certificate's); its OpenAPI description the operator's."""
 
 
-OperatorDep = Annotated[Identity, Depends(_caller(Role.OPERATOR, Role.CONTROLLER))]
-AgentDep = Annotated[Identity, Depends(_caller(Role.AGENT))]
+def _its_own_node(caller: Identity, request: Request) -> bool:
+    return request.path_params.get("node_id") == caller.name
 
 
 # Wire schemas -----------------------------------------------------------------------------------------
@@ -377,21 +415,23 @@ def create_controller_app(controller: Controller) -> ASGIApp:
         version=__version__,
         description="Node registry (call-home), QKD links, applications and alarms of an SD-QKD network.",
         lifespan=lifespan,
+        docs_url=None,  # the interactive pages load scripts from a CDN; the description is below
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[authorise(CONTROLLER_TABLE, {ITS_OWN_NODE: _its_own_node})],
     )
     app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Metrics(controller))
 
     install_error_handlers(app, _ERRORS)
-    add_optical_routes(app, controller.optical, _caller(Role.OPERATOR, Role.CONTROLLER))
+    add_optical_routes(app, controller.optical)
     add_health_route(app, controller.services.loops.states)  # GET /health: the background loops
 
     # Call-home ------------------------------------------------------------------------------------------
 
     @app.put("/api/v1/nodes/{node_id}", status_code=200)
-    async def call_home(node_id: str, body: Registration, caller: AgentDep) -> JSONResponse:
-        if caller.name != node_id:
-            raise Forbidden(f"{caller} may not register node {node_id!r}")
+    async def call_home(node_id: str, body: Registration) -> JSONResponse:
         if not _SAE_ID.fullmatch(node_id):
             raise ConfigError(f"invalid node id {node_id!r}")
         record = NodeRecord(
@@ -408,37 +448,37 @@ def create_controller_app(controller: Controller) -> ASGIApp:
     # Northbound ----------------------------------------------------------------------------------------
 
     @app.get("/api/v1/nodes")
-    async def nodes(_: OperatorDep) -> list[dict[str, Any]]:
+    async def nodes() -> list[dict[str, Any]]:
         return [_node_json(view) for _, view in sorted(controller.nodes.items())]
 
     @app.get("/api/v1/nodes/{node_id}")
-    async def node(node_id: str, _: OperatorDep) -> dict[str, Any]:
+    async def node(node_id: str) -> dict[str, Any]:
         view = controller.nodes.get(node_id)
         if view is None:
             raise UnknownResource(f"no node {node_id!r} has called home")
         return _node_json(view)
 
     @app.get("/api/v1/links")
-    async def links(_: OperatorDep) -> list[dict[str, Any]]:
+    async def links() -> list[dict[str, Any]]:
         physical = [_link_json(controller, link) for link in controller.links]
         virtual = sorted(controller.virtual.values(), key=lambda v: v.id)
         return physical + [_virtual_json(controller, v) for v in virtual]
 
     @app.get("/api/v1/links/{link_id}")
-    async def link(link_id: str, _: OperatorDep) -> dict[str, Any]:
+    async def link(link_id: str) -> dict[str, Any]:
         for virtual in controller.virtual.values():
             if virtual.id == link_id:
                 return _virtual_json(controller, virtual)
         return _link_json(controller, controller.link(link_id))
 
     @app.get("/api/v1/apps")
-    async def apps(_: OperatorDep) -> list[dict[str, Any]]:
+    async def apps() -> list[dict[str, Any]]:
         return [_app_json(controller, app) for app in controller.apps.values()]
 
     @app.post(
         "/api/v1/apps", status_code=201, responses={404: {"description": "A node named has not called home"}}
     )
-    async def create_app(body: AppCreate, _: OperatorDep) -> dict[str, Any]:
+    async def create_app(body: AppCreate) -> dict[str, Any]:
         request = AppRequest(
             server_sae_id=body.server_sae_id,
             server_node=body.server_node,
@@ -450,44 +490,44 @@ def create_controller_app(controller: Controller) -> ASGIApp:
         return _app_json(controller, await controller.create_app(request))
 
     @app.get("/api/v1/apps/{app_id}")
-    async def get_app(app_id: UUID, _: OperatorDep) -> dict[str, Any]:
+    async def get_app(app_id: UUID) -> dict[str, Any]:
         found = controller.apps.get(app_id)
         if found is None:
             raise UnknownResource(f"no application {app_id}")
         return _app_json(controller, found)
 
     @app.delete("/api/v1/apps/{app_id}", status_code=204)
-    async def delete_app(app_id: UUID, _: OperatorDep) -> Response:
+    async def delete_app(app_id: UUID) -> Response:
         await controller.delete_app(app_id)
         return Response(status_code=204)
 
     @app.get("/api/v1/services")
-    async def services(_: OperatorDep) -> list[dict[str, Any]]:
+    async def services() -> list[dict[str, Any]]:
         return controller.services.list()
 
     @app.post("/api/v1/services", status_code=201)
-    async def create_service(body: ServiceIntent, _: OperatorDep) -> dict[str, Any]:
+    async def create_service(body: ServiceIntent) -> dict[str, Any]:
         return await controller.services.create(body)
 
     @app.put("/api/v1/services/{service_id}/route")
-    async def route_service(service_id: UUID, body: ServiceRoute, _: OperatorDep) -> dict[str, Any]:
+    async def route_service(service_id: UUID, body: ServiceRoute) -> dict[str, Any]:
         return await controller.services.route(str(service_id), body.via)
 
     @app.get("/api/v1/services/{service_id}")
-    async def get_service(service_id: UUID, _: OperatorDep) -> dict[str, Any]:
+    async def get_service(service_id: UUID) -> dict[str, Any]:
         return await controller.services.show(str(service_id))
 
     @app.delete("/api/v1/services/{service_id}", status_code=204)
-    async def delete_service(service_id: UUID, _: OperatorDep) -> Response:
+    async def delete_service(service_id: UUID) -> Response:
         await controller.services.delete(str(service_id))
         return Response(status_code=204)
 
     @app.get("/api/v1/alarms")
-    async def alarms(_: OperatorDep, active: bool = False) -> list[dict[str, Any]]:
+    async def alarms(active: bool = False) -> list[dict[str, Any]]:
         return [_alarm_json(alarm) for alarm in controller.store.alarms(active_only=active)]
 
     @app.get("/api/v1/topology")
-    async def topology(_: OperatorDep) -> dict[str, Any]:
+    async def topology() -> dict[str, Any]:
         graph = controller.graph()
         return {
             "name": controller.topology.name,
@@ -496,8 +536,12 @@ def create_controller_app(controller: Controller) -> ASGIApp:
         }
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics(_: OperatorDep) -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     install_openapi(app, _ERROR_ANSWERS)
 

@@ -11,9 +11,11 @@ plant API, the event stream, and each module's ETSI GS QKD 014 key delivery.
 Errors of the management and plant APIs are RFC 9457 problem details, from one table: no usable
 client certificate 401, a known caller that may not make the call 403, no such element 404, a change
 the device refuses 409, a malformed request 400 (where and why, never what was sent); ETSI 014
-errors are the spec's own. Callers: the operator and the controller everywhere; an agent
-(``agent:NODE``) reads everything and configures the modules of its node; KMEs only reach ETSI 014;
-the metrics are the operator's.
+errors are the spec's own. Who may call what is :data:`EMULATOR_TABLE` and
+:func:`module_etsi014_table`: the operator and the controller manage everything; an agent
+(``agent:NODE``) reads everything and configures the modules of its node; only the KME of a module's
+node takes keys from it (never the operator: key material is not for people); the metrics are the
+operator's.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,25 +36,71 @@ from sdqkd.emulator.engine import Emulator
 from sdqkd.emulator.events import Event
 from sdqkd.emulator.metrics import EmulatorCollector
 from sdqkd.emulator.world import PairState
-from sdqkd.errors import DeviceError, Forbidden, NotFound, Unauthenticated
-from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.errors import (
+    DeviceError,
+    Forbidden,
+    NotFound,
+    SubscriptionsFull,
+    TooManySubscriptions,
+    Unauthenticated,
+)
+from sdqkd.etsi014.app import create_etsi014_app, etsi014_table
 from sdqkd.pki.identity import Identity, Role
 from sdqkd.restconf.sse import event_stream_response, format_event
+from sdqkd.server.authz import OWN_NODE, Condition, Grant, Table, allow, authorise, own_node
 from sdqkd.server.errors import install_error_handlers, problem_table
-from sdqkd.server.health import add_health_route
-from sdqkd.server.identity import require_roles
+from sdqkd.server.health import HEALTH_READERS, add_health_route
+from sdqkd.server.identity import peer_identity
 from sdqkd.server.metrics import add_metrics_route
 from sdqkd.server.openapi import EVENT_STREAM_ROUTE, ErrorAnswers, install_openapi, problem_details_schema
+from sdqkd.server.streams import StreamLimits
 from sdqkd.server.strict_json import StrictJsonRoute
 from sdqkd.server.whole_paths import mount
 from sdqkd.topology.models import ClassicalChannel, FibreAttachment, QkdModule, quantum_wavelength_nm
 
-__all__ = ["create_emulator_app"]
+__all__ = ["EMULATOR_TABLE", "MODULE_OF_ITS_NODE", "create_emulator_app", "module_etsi014_table"]
 
-_READERS = require_roles(Role.OPERATOR, Role.CONTROLLER, Role.AGENT)
-_PLANT = require_roles(Role.OPERATOR, Role.CONTROLLER)
-ReaderDep = Annotated[Identity, Depends(_READERS)]
-PlantDep = Annotated[Identity, Depends(_PLANT)]
+MODULE_OF_ITS_NODE = Condition("module of its node", "the module named in the path is on the caller's node")
+
+_READERS = allow(Role.OPERATOR, Role.CONTROLLER, Role.AGENT)
+_PLANT = allow(Role.OPERATOR, Role.CONTROLLER)
+
+EMULATOR_TABLE = Table(
+    "Emulator (`sdqkd emulator`)",
+    {
+        ("GET", "/api/v1/modules"): _READERS,
+        ("GET", "/api/v1/modules/{module_id}"): _READERS,
+        ("GET", "/api/v1/modules/{module_id}/status"): _READERS,
+        ("PUT", "/api/v1/modules/{module_id}/config"): allow(
+            Role.OPERATOR, Role.CONTROLLER, Grant(Role.AGENT, MODULE_OF_ITS_NODE)
+        ),
+        ("GET", "/api/v1/modules/{module_id}/performance"): _READERS,
+        ("POST", "/api/v1/modules/{module_id}/{action}"): _PLANT,
+        ("GET", "/api/v1/links"): _READERS,
+        ("GET", "/api/v1/plant/fibres"): _READERS,
+        ("GET", "/api/v1/plant/fibres/{fibre_id}"): _READERS,
+        ("PUT", "/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}"): _PLANT,
+        ("POST", "/api/v1/plant/fibres/{fibre_id}/channels"): _PLANT,
+        ("DELETE", "/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}"): _PLANT,
+        ("POST", "/api/v1/plant/fibres/{fibre_id}/{action}"): _PLANT,
+        ("GET", "/api/v1/plant/switches"): _READERS,
+        ("PUT", "/api/v1/plant/switches/{switch_id}"): _PLANT,
+        ("GET", "/api/v1/events"): _READERS,
+        ("GET", "/metrics"): allow(Role.OPERATOR),
+        ("GET", "/health"): HEALTH_READERS,
+    },
+    note="Paths under `/devices/{module_id}/` are that module's ETSI GS QKD 014 app (next table).",
+)
+"""Who may call the emulator's management, plant and event routes."""
+
+
+def module_etsi014_table() -> Table:
+    """Who may call a module's ETSI GS QKD 014 app: the KME of the module's node only."""
+    return etsi014_table(
+        "Emulator: each module's ETSI GS QKD 014 (`/devices/{module_id}`)", Grant(Role.KME, OWN_NODE)
+    )
+
+
 _HEARTBEAT_S = 15.0
 
 
@@ -93,6 +141,8 @@ _ERROR_TABLE = problem_table(
         Forbidden: (403, "Forbidden"),
         NotFound: (404, "Not Found"),
         DeviceError: (409, "Refused by the device"),
+        TooManySubscriptions: (429, "Too Many Requests"),
+        SubscriptionsFull: (503, "Service Unavailable"),
     }
 )
 _ERROR_ANSWERS = ErrorAnswers(
@@ -111,8 +161,11 @@ _ERROR_ANSWERS = ErrorAnswers(
 """The answers of :data:`_ERROR_TABLE`, in the OpenAPI document."""
 
 
-def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAPI:
-    """The emulator's app. With ``run_clock`` the world advances in real time while it serves."""
+def create_emulator_app(
+    emulator: Emulator, *, run_clock: bool = True, streams: StreamLimits | None = None
+) -> FastAPI:
+    """The emulator's app. With ``run_clock`` the world advances in real time while it serves;
+    ``streams`` limits the event streams open at once (default: :class:`StreamLimits`'s)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -123,27 +176,31 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         finally:
             await emulator.stop()
 
+    world = emulator.world
+    limits = streams or StreamLimits()
+
+    def module_of_its_node(caller: Identity, request: Request) -> bool:
+        module_id = request.path_params.get("module_id")
+        modules = {module.id: module for module in world.topology.qkd_modules}
+        return module_id in modules and modules[module_id].node == caller.name
+
     app = FastAPI(
         title="sdqkd emulator",
         version=__version__,
         description="Emulated optical plant and CV-QKD modules (mutual TLS; see docs/emulator.md).",
         lifespan=lifespan,
+        docs_url=None,  # nothing is served that the table does not name
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[authorise(EMULATOR_TABLE, {MODULE_OF_ITS_NODE: module_of_its_node})],
     )
     app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
-    world = emulator.world
 
     install_error_handlers(app, _ERROR_TABLE)
     registry = CollectorRegistry()  # the emulator's own: other services may share the process
     registry.register(EmulatorCollector(emulator))
     add_metrics_route(app, registry)
     add_health_route(app, emulator.loops.states)  # GET /health: the clock loop
-
-    def require_module_writer(caller: Identity, module: QkdModule) -> None:
-        if caller.role in (Role.OPERATOR, Role.CONTROLLER):
-            return
-        if caller.role is Role.AGENT and caller.name == module.node:
-            return
-        raise Forbidden(f"{caller} may not configure module {module.id}")
 
     def describe(module: QkdModule) -> dict[str, Any]:
         profile = world.topology.profile(module.profile)
@@ -205,20 +262,20 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
     # Modules -----------------------------------------------------------------------------------------
 
     @app.get("/api/v1/modules")
-    async def list_modules(_: ReaderDep) -> dict[str, Any]:
+    async def list_modules() -> dict[str, Any]:
         return {"modules": [describe(m) for m in world.topology.qkd_modules]}
 
     @app.get("/api/v1/modules/{module_id}")
-    async def get_module(module_id: str, _: ReaderDep) -> dict[str, Any]:
+    async def get_module(module_id: str) -> dict[str, Any]:
         return describe(world.module(module_id))
 
     @app.get("/api/v1/modules/{module_id}/status")
-    async def get_status(module_id: str, _: ReaderDep) -> dict[str, Any]:
+    async def get_status(module_id: str) -> dict[str, Any]:
         return status(module_id)
 
     @app.put("/api/v1/modules/{module_id}/config")
-    async def put_config(module_id: str, body: ModuleConfigBody, caller: ReaderDep) -> dict[str, Any]:
-        require_module_writer(caller, world.module(module_id))
+    async def put_config(module_id: str, body: ModuleConfigBody) -> dict[str, Any]:
+        world.module(module_id)
         emulator.change(
             "module_configured",
             {"module": module_id, **body.model_dump()},
@@ -228,18 +285,18 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         return status(module_id)
 
     @app.get("/api/v1/modules/{module_id}/performance")
-    async def get_performance(module_id: str, _: ReaderDep) -> dict[str, Any]:
+    async def get_performance(module_id: str) -> dict[str, Any]:
         return performance(module_id)
 
     @app.post("/api/v1/modules/{module_id}/{action}")
-    async def module_action(module_id: str, action: Literal["fail", "repair"], _: PlantDep) -> dict[str, Any]:
+    async def module_action(module_id: str, action: Literal["fail", "repair"]) -> dict[str, Any]:
         world.module(module_id)
         act = world.fail_module if action == "fail" else world.repair_module
         emulator.change(f"module_{action}ed", {"module": module_id}, lambda: act(module_id), (module_id,))
         return status(module_id)
 
     @app.get("/api/v1/links")
-    async def list_links(_: ReaderDep) -> dict[str, Any]:
+    async def list_links() -> dict[str, Any]:
         return {"links": [_pair_json(emulator, p) for p in emulator.pairs()]}
 
     # Optical plant -----------------------------------------------------------------------------------
@@ -257,15 +314,15 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         }
 
     @app.get("/api/v1/plant/fibres")
-    async def list_fibres(_: ReaderDep) -> dict[str, Any]:
+    async def list_fibres() -> dict[str, Any]:
         return {"fibres": [fibre_json(f.id) for f in world.topology.fibres]}
 
     @app.get("/api/v1/plant/fibres/{fibre_id}")
-    async def get_fibre(fibre_id: str, _: ReaderDep) -> dict[str, Any]:
+    async def get_fibre(fibre_id: str) -> dict[str, Any]:
         return fibre_json(fibre_id)
 
     @app.put("/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}")
-    async def set_channel(fibre_id: str, channel_id: str, body: ChannelBody, _: PlantDep) -> dict[str, Any]:
+    async def set_channel(fibre_id: str, channel_id: str, body: ChannelBody) -> dict[str, Any]:
         current = world.channel(fibre_id, channel_id)
         power_dbm = current.launch_power_dbm if body.launch_power_dbm is None else body.launch_power_dbm
         data: dict[str, Any] = {"fibre": fibre_id, "channel": channel_id}
@@ -285,33 +342,33 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
         return fibre_json(fibre_id)
 
     @app.post("/api/v1/plant/fibres/{fibre_id}/channels", status_code=201)
-    async def add_channel(fibre_id: str, body: dict[str, Any], _: PlantDep) -> dict[str, Any]:
+    async def add_channel(fibre_id: str, body: dict[str, Any]) -> dict[str, Any]:
         emulator.change(
             "channel_added", {"fibre": fibre_id, **body}, lambda: world.add_channel(fibre_id, body)
         )
         return fibre_json(fibre_id)
 
     @app.delete("/api/v1/plant/fibres/{fibre_id}/channels/{channel_id}")
-    async def remove_channel(fibre_id: str, channel_id: str, _: PlantDep) -> dict[str, Any]:
+    async def remove_channel(fibre_id: str, channel_id: str) -> dict[str, Any]:
         data = {"fibre": fibre_id, "channel": channel_id}
         emulator.change("channel_removed", data, lambda: world.remove_channel(fibre_id, channel_id))
         return fibre_json(fibre_id)
 
     @app.post("/api/v1/plant/fibres/{fibre_id}/{action}")
-    async def fibre_action(fibre_id: str, action: Literal["cut", "restore"], _: PlantDep) -> dict[str, Any]:
+    async def fibre_action(fibre_id: str, action: Literal["cut", "restore"]) -> dict[str, Any]:
         act = world.cut_fibre if action == "cut" else world.restore_fibre
         event = "fibre_cut" if action == "cut" else "fibre_restored"
         emulator.change(event, {"fibre": fibre_id}, lambda: act(fibre_id))
         return fibre_json(fibre_id)
 
     @app.get("/api/v1/plant/switches")
-    async def list_switches(_: ReaderDep) -> dict[str, Any]:
+    async def list_switches() -> dict[str, Any]:
         return {
             "switches": [s.model_dump(mode="json", exclude={"provenance"}) for s in world.topology.switches]
         }
 
     @app.put("/api/v1/plant/switches/{switch_id}")
-    async def set_switch(switch_id: str, body: SwitchBody, _: PlantDep) -> dict[str, Any]:
+    async def set_switch(switch_id: str, body: SwitchBody) -> dict[str, Any]:
         data = {"switch": switch_id, "port": body.port}
         switch = emulator.change("switch_changed", data, lambda: world.set_switch(switch_id, body.port))
         return switch.model_dump(mode="json", exclude={"provenance"})
@@ -319,20 +376,25 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
     # Events ------------------------------------------------------------------------------------------
 
     @app.get("/api/v1/events", **EVENT_STREAM_ROUTE)
-    async def events(request: Request, _: ReaderDep, module: str | None = None) -> StreamingResponse:
+    async def events(request: Request, module: str | None = None) -> StreamingResponse:
         if module is not None:
             world.module(module)
 
         def render(event: Event) -> str | None:
             return _sse(event) if module is None or module in event.modules else None
 
-        return event_stream_response(
-            emulator.events.broker,
-            render,
-            is_disconnected=request.is_disconnected,
-            opening=format_event(retry_ms=2000),  # sent once subscribed: nothing published after is missed
-            heartbeat_s=_HEARTBEAT_S,
-            headers={"Cache-Control": "no-store"},
+        return limits.held_by(
+            await peer_identity(request),
+            event_stream_response(
+                emulator.events.broker,
+                render,
+                is_disconnected=request.is_disconnected,
+                opening=format_event(
+                    retry_ms=2000
+                ),  # sent once subscribed: nothing published after is missed
+                heartbeat_s=_HEARTBEAT_S,
+                headers={"Cache-Control": "no-store"},
+            ),
         )
 
     install_openapi(app, _ERROR_ANSWERS)
@@ -346,7 +408,8 @@ def create_emulator_app(emulator: Emulator, *, run_clock: bool = True) -> FastAP
             create_etsi014_app(
                 ModuleKeyService(emulator, module.id),
                 title=f"sdqkd emulated module {module.id}: ETSI GS QKD 014",
-                allowed_roles=frozenset({Role.KME, Role.OPERATOR}),
+                table=module_etsi014_table(),
+                checks={OWN_NODE: own_node(module.node)},
             ),
         )
     return app

@@ -1,7 +1,9 @@
 """ETSI GS QKD 014 key delivery of one emulated QKD module, with its node's KME as the SAE.
 
 SAE IDs here are KME IDs: the KME of node N (certificate ``kme:N``) is the SAE of N's modules, and
-its SAE ID is N. The operator may call on any module on behalf of its node (for demos and tests).
+its SAE ID is N. Nobody else takes keys from a module, the operator included: the app's table
+(:func:`sdqkd.emulator.app.module_etsi014_table`) refuses every other caller first, and the service
+checks again here, where the keys are.
 The ``source_KME_ID``/``target_KME_ID`` of the status are the two modules' ids: the devices are the
 key managers of this link.
 """
@@ -27,7 +29,7 @@ class ModuleKeyService:
         self.node = emulator.world.module(module_id).node
 
     def _authorise(self, caller: Identity) -> None:
-        if caller.role is Role.OPERATOR or (caller.role is Role.KME and caller.name == self.node):
+        if caller.role is Role.KME and caller.name == self.node:
             return
         raise Unauthorized("this device serves only the KME of its node")
 

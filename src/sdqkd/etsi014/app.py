@@ -6,10 +6,13 @@ Routes (§5.1–§5.3), under ``/api/v1/keys``::
     POST|GET  {slave_SAE_ID}/enc_keys   → Key container   (body Key request | query number, size)
     POST|GET  {master_SAE_ID}/dec_keys  → Key container   (body Key IDs | query key_ID)
 
-The caller's identity comes from its TLS client certificate (:func:`sdqkd.server.peer_identity`);
-callers whose role is not allowed get 401 (a :class:`~sdqkd.errors.Forbidden`: §5 has no 403). The
-identity is handed to the service, which decides what the caller may see and enforces its own limits
-(key counts and sizes, extensions). The app adds one rule of its own: sizes are whole bytes.
+and ``GET /openapi.json`` (the operator's: the API's description is no business of SAEs).
+
+The caller's identity comes from its TLS client certificate; who may call is the app's
+:class:`~sdqkd.server.authz.Table` (:func:`etsi014_table`), enforced before any route runs; a caller it
+refuses gets 401 (a :class:`~sdqkd.errors.Forbidden`: §5 has no 403). The identity is handed to the
+service, which decides what the caller may see and enforces its own limits (key counts and sizes,
+extensions). The app adds one rule of its own: sizes are whole bytes.
 
 Every answer carries ``Cache-Control: no-store``; every failure is a §6.5 Error body (``message``,
 ``details`` when there are any) with 400, 401 or 503 as §5 prescribes, or 404/405 for a route or
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -47,6 +51,7 @@ from sdqkd.errors import (
 from sdqkd.etsi014.models import Error, KeyContainer, KeyId, KeyIds, KeyRequest, Status
 from sdqkd.etsi014.service import KeyService
 from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.authz import Check, Condition, Grant, Table, allow, authorise
 from sdqkd.server.errors import (
     ErrorRenderer,
     ErrorTable,
@@ -59,7 +64,7 @@ from sdqkd.server.middleware import NoStoreAndContain
 from sdqkd.server.openapi import ErrorAnswers, install_openapi
 from sdqkd.server.strict_json import StrictJsonRoute
 
-__all__ = ["create_etsi014_app"]
+__all__ = ["create_etsi014_app", "etsi014_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,16 +148,8 @@ async def _single_valued_query(request: Request) -> None:
 
 
 async def _caller(request: Request) -> Identity:
-    """The caller's identity, if its role may use this app.
-
-    Raises:
-        Unauthenticated: no usable client certificate.
-        Forbidden: a role not allowed.
-    """
-    caller = await peer_identity(request)
-    if caller.role not in request.app.state.allowed_roles:
-        raise Forbidden(f"{caller} may not call this API")
-    return caller
+    """The caller's identity (the app-wide authorisation has admitted it by then)."""
+    return await peer_identity(request)
 
 
 async def _service(request: Request) -> KeyService:
@@ -163,12 +160,30 @@ async def _service(request: Request) -> KeyService:
 CallerDep = Annotated[Identity, Depends(_caller)]
 ServiceDep = Annotated[KeyService, Depends(_service)]
 
-# Who calls is checked first; the routes get the same (cached) identity through CallerDep.
+# Who calls is checked first (the app's authorisation dependency); the routes get the same (cached)
+# identity through CallerDep.
 _router = APIRouter(
     prefix="/api/v1/keys",
-    dependencies=[Depends(_caller), Depends(_single_valued_query)],
+    dependencies=[Depends(_single_valued_query)],
     route_class=StrictJsonRoute,  # §6: one meaning per body (no repeated members), bounded depth
 )
+
+_KEY_ROUTES = (
+    ("GET", "/api/v1/keys/{slave_SAE_ID}/status"),
+    ("POST", "/api/v1/keys/{slave_SAE_ID}/enc_keys"),
+    ("GET", "/api/v1/keys/{slave_SAE_ID}/enc_keys"),
+    ("POST", "/api/v1/keys/{master_SAE_ID}/dec_keys"),
+    ("GET", "/api/v1/keys/{master_SAE_ID}/dec_keys"),
+)
+
+
+def etsi014_table(service: str, *key_callers: Role | Grant) -> Table:
+    """The table of an ETSI 014 app: ``key_callers`` on the five key routes (the key service then
+    decides which keys each may see), the operator on ``/openapi.json``."""
+    keys = allow(*key_callers)
+    return Table(
+        service, {**dict.fromkeys(_KEY_ROUTES, keys), ("GET", "/openapi.json"): allow(Role.OPERATOR)}
+    )
 
 
 @_router.get("/{slave_SAE_ID}/status", response_model_exclude_none=True, summary="Get status (§5.1)")
@@ -271,7 +286,8 @@ def create_etsi014_app(
     service: KeyService,
     *,
     title: str = "sdqkd ETSI GS QKD 014 key delivery",
-    allowed_roles: frozenset[Role] = frozenset({Role.SAE, Role.KME}),
+    table: Table | None = None,
+    checks: Mapping[Condition, Check] | None = None,
     max_key_ids: int | None = None,
 ) -> FastAPI:
     """The ETSI GS QKD 014 API serving ``service``.
@@ -279,21 +295,30 @@ def create_etsi014_app(
     Args:
         service: what holds the keys (a KME, an emulated QKD module).
         title: the OpenAPI title.
-        allowed_roles: certificate roles that may call; others get 401.
+        table: who may call (default: SAEs and KMEs on the key routes, :func:`etsi014_table`);
+            others get 401.
+        checks: the predicates of the table's conditions.
         max_key_ids: the most key IDs one Key IDs request may name (the service's
             ``max_key_per_request``); more get 400 before the service is called. None: only the
             protocol-wide :data:`~sdqkd.etsi014.models.MAX_KEY_IDS`.
     """
+    table = table or etsi014_table("ETSI GS QKD 014", Role.SAE, Role.KME)
     app = FastAPI(
         title=title,
         version="1.1.1",
         description="ETSI GS QKD 014 V1.1.1 (2019-02): REST-based key delivery to SAEs.",
         docs_url=None,  # the interactive docs load scripts from a CDN: not on a key server
         redoc_url=None,
+        openapi_url=None,  # served below, behind the table like every other route
+        dependencies=[authorise(table, checks)],
     )
     app.state.key_service = service
-    app.state.allowed_roles = allowed_roles
     app.state.max_key_ids = max_key_ids
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     app.add_middleware(
         NoStoreAndContain, error_response=lambda: _error(503, _UNEXPECTED), logger=logger, label="ETSI 014"
     )

@@ -5,27 +5,28 @@
     /kmeapi/v1/links/{link}/assignments    KME↔KME: which keys did you make for this slave (peer KME only)
     /kmapi/v1/ext_keys                     KME↔KME: one hop of a key relay (ETSI GS QKD 020, peer KME only)
     /api/v1/kme                            pool levels per link, local keys (operator, controller, agent)
-    /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (controller, agent)
+    /api/v1/kme/virtual_links[/{id}]       virtual links: GET (readers), PUT/DELETE (the controller)
     /metrics                               Prometheus text format (operator; sdqkd.kms.metrics)
 
-ETSI 014 errors are the spec's (its own app's table: a caller not allowed is 401 there); the others
-are RFC 9457 problem details, from this app's table: no usable client certificate 401, a known caller
-that may not make the call 403, a malformed request 400, a peer KME or QKD module that did not answer
-503.
+Who may call what is :data:`KME_TABLE` (and :func:`kme_etsi014_table` for the mounted ETSI 014 app),
+enforced by :func:`sdqkd.server.authz.authorise`. ETSI 014 errors are the spec's (its own app's table:
+a caller not allowed is 401 there), and so is a 404 under ``/api/v1/keys``; the others are RFC 9457
+problem details, from this app's table: no usable client certificate 401, a known caller that may not
+make the call 403, a malformed request 400, a peer KME or QKD module that did not answer 503.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from sdqkd import __version__
 from sdqkd.errors import Forbidden, KeyRequestInvalid, KeyServiceUnavailable, Unauthenticated, Unavailable
-from sdqkd.etsi014.app import create_etsi014_app
+from sdqkd.etsi014.app import create_etsi014_app, etsi014_table
 from sdqkd.kms.config import VirtualLinkConfig
 from sdqkd.kms.kme import Kme
 from sdqkd.kms.metrics import KmeCollector, etsi014_operation
@@ -39,18 +40,52 @@ from sdqkd.kms.peer import (
 from sdqkd.kms.relay import AckContainer, ExtKeysRequest
 from sdqkd.kms.store import LOCAL_SCOPE
 from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.authz import OWN_NODE, Condition, Grant, Table, allow, authorise, own_node
 from sdqkd.server.errors import install_error_handlers, problem_response, problem_table
-from sdqkd.server.health import add_health_route
-from sdqkd.server.identity import PeerDep, require_roles
+from sdqkd.server.health import HEALTH_READERS, add_health_route
+from sdqkd.server.identity import PeerDep
 from sdqkd.server.metrics import TimedRequests, add_metrics_route, request_duration_histogram
 from sdqkd.server.openapi import ErrorAnswers, install_openapi, problem_details_schema
 from sdqkd.server.strict_json import StrictJsonRoute
 from sdqkd.server.whole_paths import mount
 
-__all__ = ["create_kme_app"]
+__all__ = ["ATTACHED_SAE", "KME_TABLE", "PEER_KME", "create_kme_app", "kme_etsi014_table"]
 
-ReaderDep = Annotated[Identity, Depends(require_roles(Role.OPERATOR, Role.CONTROLLER, Role.AGENT))]
-ProvisionerDep = Annotated[Identity, Depends(require_roles(Role.CONTROLLER, Role.AGENT))]
+PEER_KME = Condition(
+    "peer KME",
+    "the KME at the far end of one of this KME's configured links (the KME then checks that it is the "
+    "peer of the very link, or hop of a relay, the call names)",
+)
+ATTACHED_SAE = Condition(
+    "attached SAE",
+    "an SAE that the KME configuration's `saes` maps to this KME (the KME then serves it only its own keys)",
+)
+
+_READERS = allow(Role.OPERATOR, Role.CONTROLLER, Grant(Role.AGENT, OWN_NODE))
+_PEER = allow(Grant(Role.KME, PEER_KME))
+
+KME_TABLE = Table(
+    "KME (`sdqkd kme`): KME↔KME and management",
+    {
+        ("POST", "/kmeapi/v1/links/{link_id}/blocks"): _PEER,
+        ("POST", "/kmeapi/v1/links/{link_id}/assignments"): _PEER,
+        ("POST", "/kmapi/v1/ext_keys"): _PEER,
+        ("GET", "/api/v1/kme"): _READERS,
+        ("GET", "/api/v1/kme/virtual_links"): _READERS,
+        # DESIGN §7: only the controller writes KME virtual links
+        ("PUT", "/api/v1/kme/virtual_links/{virtual_link_id}"): allow(Role.CONTROLLER),
+        ("DELETE", "/api/v1/kme/virtual_links/{virtual_link_id}"): allow(Role.CONTROLLER),
+        ("GET", "/metrics"): allow(Role.OPERATOR),
+        ("GET", "/health"): HEALTH_READERS,
+    },
+    note="Paths under `/api/v1/keys` and `/openapi.json` are the mounted ETSI GS QKD 014 app's (next table).",
+)
+"""Who may call the KME's own routes."""
+
+
+def kme_etsi014_table() -> Table:
+    """Who may call the KME's ETSI GS QKD 014 app: the SAEs attached to it, nobody else."""
+    return etsi014_table("KME (`sdqkd kme`): ETSI GS QKD 014", Grant(Role.SAE, ATTACHED_SAE))
 
 
 _VIRTUAL_COUNTERS = (
@@ -98,6 +133,12 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         finally:
             await kme.stop()
 
+    def peer_kme(caller: Identity, request: Request) -> bool:
+        return any(link.peer_kme_id == caller.name for link in kme.links.values())
+
+    def attached_sae(caller: Identity, request: Request) -> bool:
+        return kme.config.saes.get(caller.name) == kme.id
+
     app = FastAPI(
         title=f"sdqkd KME {kme.id}",
         version=__version__,
@@ -108,6 +149,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         # /openapi.json is the mounted ETSI 014 app's: the API SAEs use (the KME↔KME API is
         # documented in sdqkd.kms.peer). Served here, it would hide that one.
         openapi_url=None,
+        dependencies=[authorise(KME_TABLE, {OWN_NODE: own_node(kme.id), PEER_KME: peer_kme})],
     )
     app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     install_error_handlers(app, _ERROR_TABLE)
@@ -153,7 +195,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         return found
 
     @app.get("/api/v1/kme")
-    async def pools(_: ReaderDep) -> dict[str, Any]:
+    async def pools() -> dict[str, Any]:
         links = []
         for levels in kme.levels():
             counters = kme.store.counters(levels.link_id)
@@ -179,12 +221,12 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         return {"kme_id": kme.id, "links": links, "virtual_links": virtual_links(), "local": local}
 
     @app.get("/api/v1/kme/virtual_links")
-    async def list_virtual_links(_: ReaderDep) -> dict[str, Any]:
+    async def list_virtual_links() -> dict[str, Any]:
         return {"virtual_links": virtual_links()}
 
     @app.put("/api/v1/kme/virtual_links/{virtual_link_id}")
     async def put_virtual_link(
-        virtual_link_id: str, body: VirtualLinkConfig, _: ProvisionerDep, response: Response
+        virtual_link_id: str, body: VirtualLinkConfig, response: Response
     ) -> dict[str, Any]:
         if body.id != virtual_link_id:
             raise KeyRequestInvalid("the body's id is not the path's")
@@ -196,7 +238,7 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
         status_code=204,
         responses={404: {"description": "No such virtual link"}},
     )
-    async def delete_virtual_link(virtual_link_id: str, _: ProvisionerDep) -> Response:
+    async def delete_virtual_link(virtual_link_id: str) -> Response:
         if not kme.remove_virtual_link(virtual_link_id):
             return problem_response(404, "Not Found", f"no virtual link {virtual_link_id!r}", _NO_STORE)
         return Response(status_code=204)
@@ -207,10 +249,12 @@ def create_kme_app(kme: Kme, *, supply: bool = True) -> FastAPI:
     etsi = create_etsi014_app(
         kme,
         title=f"sdqkd KME {kme.id}: ETSI GS QKD 014",
-        allowed_roles=frozenset({Role.SAE}),
+        table=kme_etsi014_table(),
+        checks={ATTACHED_SAE: attached_sae},
         max_key_ids=kme.limits.max_keys_per_request,
     )
     # ETSI 014 takes its own paths (with a newline too: sdqkd.server.whole_paths), no others: a wrong
-    # method on this app's routes is 405 here, an unknown path this app's 404
+    # method on this app's routes is 405 here, an unknown path this app's 404 (problem details), one
+    # under /api/v1/keys the ETSI app's (its Error body)
     mount(app, "/", etsi, under=("/api/v1/keys", "/openapi.json"))
     return app

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Response
+from fastapi import FastAPI, Path, Response
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,16 +26,27 @@ from sdqkd.errors import Forbidden, Unauthenticated
 from sdqkd.nfv.kinds import ProcessRefused
 from sdqkd.nfv.metrics import SupervisorCollector
 from sdqkd.nfv.supervisor import PROCESS_ID_PATTERN, ProcessInfo, State, Supervisor, UnknownProcess
-from sdqkd.pki.identity import Identity, Role
+from sdqkd.pki.identity import Role
+from sdqkd.server.authz import Table, allow, authorise
 from sdqkd.server.errors import install_error_handlers, problem_table
-from sdqkd.server.identity import require_roles
 from sdqkd.server.metrics import add_metrics_route
 from sdqkd.server.strict_json import StrictJsonRoute
 
 __all__ = ["ProcessOrder", "ProcessStatus", "create_service_manager_app"]
 
-OrdererDep = Annotated[Identity, Depends(require_roles(Role.CONTROLLER))]
-ReaderDep = Annotated[Identity, Depends(require_roles(Role.CONTROLLER, Role.OPERATOR))]
+_READERS = allow(Role.CONTROLLER, Role.OPERATOR)
+
+SERVICE_MANAGER_TABLE = Table(
+    "Service manager (`sdqkd nfv`)",
+    {
+        ("GET", "/api/v1/nfv/processes"): _READERS,
+        ("GET", "/api/v1/nfv/processes/{process_id}"): _READERS,
+        ("PUT", "/api/v1/nfv/processes/{process_id}"): allow(Role.CONTROLLER),
+        ("DELETE", "/api/v1/nfv/processes/{process_id}"): allow(Role.CONTROLLER),
+        ("GET", "/metrics"): allow(Role.OPERATOR),
+    },
+)
+"""Who may call a node's service manager: the controller orders, the operator reads."""
 ProcessId = Annotated[str, Path(pattern=PROCESS_ID_PATTERN)]
 
 _ERROR_TABLE = problem_table(
@@ -102,6 +113,7 @@ def create_service_manager_app(supervisor: Supervisor) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[authorise(SERVICE_MANAGER_TABLE)],
     )
     app.router.route_class = StrictJsonRoute  # no repeated members, bounded depth
     install_error_handlers(app, _ERROR_TABLE)
@@ -110,25 +122,23 @@ def create_service_manager_app(supervisor: Supervisor) -> FastAPI:
     add_metrics_route(app, registry)
 
     @app.get("/api/v1/nfv/processes")
-    async def list_processes(_: ReaderDep) -> ProcessList:
+    async def list_processes() -> ProcessList:
         return ProcessList(
             node_id=supervisor.site.node_id, processes=[ProcessStatus.of(p) for p in supervisor.list()]
         )
 
     @app.get("/api/v1/nfv/processes/{process_id}")
-    async def get_process(process_id: ProcessId, _: ReaderDep) -> ProcessStatus:
+    async def get_process(process_id: ProcessId) -> ProcessStatus:
         return ProcessStatus.of(supervisor.get(process_id))
 
     @app.put("/api/v1/nfv/processes/{process_id}")
-    async def put_process(
-        process_id: ProcessId, order: ProcessOrder, _: OrdererDep, response: Response
-    ) -> ProcessStatus:
+    async def put_process(process_id: ProcessId, order: ProcessOrder, response: Response) -> ProcessStatus:
         outcome = await supervisor.put(process_id, order.kind, order.args)
         response.status_code = 201 if outcome == "created" else 200
         return ProcessStatus.of(supervisor.get(process_id))
 
     @app.delete("/api/v1/nfv/processes/{process_id}", status_code=204)
-    async def delete_process(process_id: ProcessId, _: OrdererDep) -> Response:
+    async def delete_process(process_id: ProcessId) -> Response:
         await supervisor.delete(process_id)
         return Response(status_code=204)
 

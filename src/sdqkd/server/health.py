@@ -2,25 +2,26 @@
 
 200 when every loop is running, 503 when any is backing off after failures; the body lists each
 loop's state either way (name, state, failures in a row and in all, last error class, last success),
-never an error's message. Read by the operator and the controller (their certificates); others get
-the app's own 401/403.
+never an error's message. Who may read it is the app's table's to say (:mod:`sdqkd.server.authz`):
+:data:`HEALTH_READERS`, the operator and the controller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from sdqkd.pki.identity import Role
-from sdqkd.server.identity import require_roles
+from sdqkd.server.authz import Rule, allow
 from sdqkd.server.loops import LoopState
 
 __all__ = ["HEALTH_READERS", "add_health_route", "health_body"]
 
-HEALTH_READERS = frozenset({Role.OPERATOR, Role.CONTROLLER})
-"""Who may read ``/health``: it tells when a service is failing and why (by class)."""
+HEALTH_READERS: Rule = allow(Role.OPERATOR, Role.CONTROLLER)
+"""Who may read ``/health`` (each app's table entry ``("GET", "/health")``): it tells when a service is
+failing and why (by class)."""
 
 
 def health_body(states: list[LoopState]) -> tuple[int, dict[str, object]]:
@@ -33,12 +34,11 @@ def health_body(states: list[LoopState]) -> tuple[int, dict[str, object]]:
     return (503 if failing else 200), body
 
 
-def add_health_route(
-    app: FastAPI, states: Callable[[], list[LoopState]], *, readers: frozenset[Role] = HEALTH_READERS
-) -> None:
-    """Serve ``GET /health`` on ``app`` from ``states`` (read at each request)."""
+def add_health_route(app: FastAPI, states: Callable[[], list[LoopState]]) -> None:
+    """Serve ``GET /health`` on ``app`` from ``states`` (read at each request), to whom the app's
+    table says (:data:`HEALTH_READERS`)."""
 
-    @app.get("/health", dependencies=[Depends(require_roles(*readers))], include_in_schema=False)
+    @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
         status, body = health_body(states())
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

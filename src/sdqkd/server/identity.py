@@ -1,7 +1,8 @@
 """Who is calling: the sdqkd identity of the client certificate of a mutually authenticated
 connection, as a FastAPI dependency.
 
-Two refusals, told apart here once for every service: :class:`~sdqkd.errors.Unauthenticated` when
+Who may call what is each service's table (:mod:`sdqkd.server.authz`). Two refusals, told apart here
+once for every service: :class:`~sdqkd.errors.Unauthenticated` when
 there is no usable certificate (none, or one without an sdqkd identity: who calls is unknown), and
 :class:`~sdqkd.errors.Forbidden` when the caller is known but its role may not make the call. Each
 app's error table gives them their status (401 and 403; ETSI GS QKD 014 answers 401 for both).
@@ -15,10 +16,10 @@ from typing import Annotated, Any
 from cryptography import x509
 from fastapi import Depends, Request
 
-from sdqkd.errors import Forbidden, PkiError, Unauthenticated
-from sdqkd.pki.identity import Identity, Role, identity_of_certificate
+from sdqkd.errors import PkiError, Unauthenticated
+from sdqkd.pki.identity import Identity, identity_of_certificate
 
-__all__ = ["PEER_EXTENSION", "PeerDep", "Unauthenticated", "peer_identity", "require_roles", "with_peer"]
+__all__ = ["PEER_EXTENSION", "PeerDep", "Unauthenticated", "peer_identity", "with_peer"]
 
 _CACHE_KEY = "sdqkd.identity"
 
@@ -70,22 +71,3 @@ async def peer_identity(request: Request) -> Identity:
 
 
 PeerDep = Annotated[Identity, Depends(peer_identity)]
-
-
-def require_roles(*roles: Role) -> Callable[[Request], Awaitable[Identity]]:
-    """A dependency that admits only callers of the given roles.
-
-    Raises:
-        Unauthenticated: no client certificate, or one without an sdqkd identity.
-        Forbidden: a caller of another role.
-    """
-    allowed = frozenset(roles)
-
-    async def dependency(request: Request) -> Identity:
-        # async: FastAPI would run a plain function in a worker thread, a thread hop per request
-        identity = _identity_from_scope(request.scope)
-        if identity.role not in allowed:
-            raise Forbidden(f"{identity} may not call this")
-        return identity
-
-    return dependency

@@ -7,9 +7,10 @@ services may run in one process (tests, embedded runs) and must not see each oth
 figures are read at scrape time from the service's state by a collector; what only passes by (a
 request's duration) is recorded by :class:`TimedRequests`.
 
-Who may read: the roles given to :func:`add_metrics_route` (the operator's certificate by default);
-without a usable client certificate :class:`~sdqkd.errors.Unauthenticated`, another role
-:class:`~sdqkd.errors.Forbidden`, which the app's own error table answers (401, 403) in its format.
+Who may read: the app's authorisation table (:mod:`sdqkd.server.authz`) names ``GET /metrics`` like
+any other route (the operator's certificate in every service); without a usable client certificate
+:class:`~sdqkd.errors.Unauthenticated`, another caller :class:`~sdqkd.errors.Forbidden`, which the
+app's own error table answers (401, 403) in its format.
 Metrics never carry key material or key IDs: labels are links, nodes, SAEs and operations.
 """
 
@@ -18,14 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from sdqkd.pki.identity import Role
-from sdqkd.server.identity import require_roles
 
 __all__ = [
     "CONTENT_TYPE",
@@ -43,15 +41,13 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 about a millisecond, one relayed over several hops or waiting on a peer up to seconds."""
 
 
-def add_metrics_route(
-    app: FastAPI, registry: CollectorRegistry, readers: tuple[Role, ...] = (Role.OPERATOR,)
-) -> None:
-    """Serve ``registry`` at ``GET /metrics`` of ``app`` to callers of the ``readers`` roles.
+def add_metrics_route(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Serve ``registry`` at ``GET /metrics`` of ``app`` (to whom the app's table says: the operator).
 
     Add it before any mount at ``/`` (a mounted app would answer the path first).
     """
 
-    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_roles(*readers))])
+    @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         # collectors read the service's state here, on the event loop: no lock is needed against
         # the routes that change it

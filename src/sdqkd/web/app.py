@@ -6,8 +6,10 @@
     GET /api/events     text/event-stream: ``event: snapshot`` at once, then every ``interval_s``;
                         ``: keep-alive`` after 15 s without one
 
-Every path is behind :class:`~sdqkd.web.auth.Gate` (401 without the operator's credential). Errors
-are ``{"message", "details"}``, as the controller's.
+Every path is behind :class:`~sdqkd.web.auth.Gate` (401 without the operator's credential), which
+hands the routes the operator it admitted; :data:`WEB_TABLE` then says who may call each route (the
+operator), as every service's table does. At most 32 event streams are open at once (503), 4 per
+operator credential (429). Errors are ``{"message", "details"}``, as the controller's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,14 +33,18 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from sdqkd import __version__
-from sdqkd.errors import UnknownResource
+from sdqkd.errors import Forbidden, SubscriptionsFull, TooManySubscriptions, UnknownResource
+from sdqkd.pki.identity import Role
 from sdqkd.restconf.sse import event_stream_response, format_event
+from sdqkd.server.authz import Table, allow, authorise
 from sdqkd.server.errors import HTTPError, install_error_handlers
+from sdqkd.server.identity import peer_identity
 from sdqkd.server.middleware import NoStoreAndContain
+from sdqkd.server.streams import StreamLimits
 from sdqkd.web.auth import Gate, Sessions
 from sdqkd.web.feed import SnapshotFeed
 
-__all__ = ["KEEP_ALIVE_S", "STATIC_DIR", "create_web_app"]
+__all__ = ["KEEP_ALIVE_S", "STATIC_DIR", "WEB_TABLE", "create_web_app"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,21 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 KEEP_ALIVE_S = 15.0
 """Seconds without a snapshot before the event stream sends a keep-alive comment."""
+
+
+WEB_TABLE = Table(
+    "Dashboard (`sdqkd web`)",
+    {
+        ("GET", "/"): allow(Role.OPERATOR),
+        ("GET", "/metrics"): allow(Role.OPERATOR),
+        ("GET", "/api/snapshot"): allow(Role.OPERATOR),
+        ("GET", "/api/events"): allow(Role.OPERATOR),
+    },
+    note="The gate admits the operator's certificate, the token `sdqkd up` printed (`Authorization: "
+    "Bearer`) or a browser session opened with it; each passes as the operator. `/static/*` (the "
+    "page's files) is behind the gate too.",
+)
+"""Who may call the dashboard's routes."""
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -59,6 +80,13 @@ def _framework(request: Request, exc: HTTPError) -> Response:
 
 def _unknown(request: Request, exc: UnknownResource) -> Response:
     return _error(404, str(exc))
+
+
+def _status(status: int) -> Callable[[Request, Exception], Response]:
+    def render(request: Request, exc: Exception) -> Response:
+        return _error(status, str(exc))
+
+    return render
 
 
 def _snapshot_event(snapshot: dict[str, Any]) -> str:
@@ -125,8 +153,19 @@ def create_web_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        dependencies=[authorise(WEB_TABLE)],
     )
-    install_error_handlers(app, {HTTPError: _framework, UnknownResource: _unknown})
+    limits = StreamLimits()
+    install_error_handlers(
+        app,
+        {
+            HTTPError: _framework,
+            UnknownResource: _unknown,
+            Forbidden: _status(403),
+            TooManySubscriptions: _status(429),
+            SubscriptionsFull: _status(503),
+        },
+    )
     if static_dir.is_dir():  # without its files the dashboard still serves the API (the page: 404)
         app.mount("/static", StaticFiles(directory=static_dir), name="static")
 
@@ -150,14 +189,18 @@ def create_web_app(
 
     @app.get("/api/events")
     async def events(request: Request) -> StreamingResponse:
+        caller = await peer_identity(request)
         first = await feed.current()
-        return event_stream_response(
-            feed.broker,
-            _snapshot_event,
-            is_disconnected=request.is_disconnected,
-            opening=_snapshot_event(first),
-            heartbeat_s=keep_alive_s,
-            headers={"X-Accel-Buffering": "no"},
+        return limits.held_by(
+            caller,
+            event_stream_response(
+                feed.broker,
+                _snapshot_event,
+                is_disconnected=request.is_disconnected,
+                opening=_snapshot_event(first),
+                heartbeat_s=keep_alive_s,
+                headers={"X-Accel-Buffering": "no"},
+            ),
         )
 
     def internal_error() -> ASGIApp:

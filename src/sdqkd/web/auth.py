@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sdqkd.errors import ConfigError, Unauthenticated
-from sdqkd.pki.identity import Role
-from sdqkd.server.identity import peer_identity
+from sdqkd.pki.identity import Identity, Role
+from sdqkd.server.identity import PEER_EXTENSION, peer_identity
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -170,29 +170,33 @@ class Gate:
                 log.warning("dashboard: a wrong token was offered")  # never the token itself
                 await _refuse(request, send_with_headers, "the token is not this dashboard's")
             return
-        refusal = await self._refusal(request)
-        if refusal is None:
+        admitted = await self._admitted(request)
+        if isinstance(admitted, Identity):
+            # who passed, for the app's table: the operator, by certificate, token or session
+            scope["extensions"] = {**(scope.get("extensions") or {}), PEER_EXTENSION: admitted}
             await self.app(scope, receive, send_with_headers)
         else:
-            await _refuse(request, send_with_headers, refusal)
+            await _refuse(request, send_with_headers, admitted)
 
-    async def _refusal(self, request: Request) -> str | None:
-        """Why ``request`` may not pass (None: it may)."""
+    async def _admitted(self, request: Request) -> Identity | str:
+        """Who ``request`` passes as (always an operator), or why it may not pass."""
         authorization = request.headers.get("authorization")
         if authorization is not None:
             scheme, _, credential = authorization.partition(" ")
             if scheme.lower() == "bearer" and self._is_token(credential.strip()):
-                return None
+                return Identity(Role.OPERATOR, "dashboard-token")
             return "the Authorization header carries no valid bearer token"
         session = request.cookies.get(SESSION_COOKIE)
         if session is not None and self.sessions.valid(session):
-            return None
+            # one identity per session (a digest, never the session ID): each browser its own share
+            # of the event streams
+            return Identity(Role.OPERATOR, f"dashboard-session-{_digest(session).hex()[:12]}")
         try:
             identity = await peer_identity(request)
         except Unauthenticated:
             identity = None
         if identity is not None and identity.role is Role.OPERATOR:
-            return None
+            return identity
         if session is not None:
             return "the session has expired"
         if identity is not None:

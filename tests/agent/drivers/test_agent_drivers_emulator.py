@@ -205,7 +205,7 @@ async def test_an_agent_certificate_of_another_node_cannot_configure_this_nodes_
             await impostor.configure("norte-rx", ["concepcion-tx"], 59, enabled=True)
 
     assert refused.value.status_code == 403
-    assert "agent:concepcion may not configure module norte-rx" in refused.value.detail
+    assert "agent:concepcion may not PUT /api/v1/modules/norte-rx/config" in refused.value.detail
     assert operator.module_status("norte-rx")["enabled"] is False
 
 

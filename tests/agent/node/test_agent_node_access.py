@@ -1,5 +1,5 @@
-"""Who may use a node agent, by client certificate over mutual TLS (the controller and the operator write,
-the node's KME reads, nobody else), and an agent that cannot reach its devices does not start."""
+"""Who may use a node agent, by client certificate over mutual TLS (the controller writes, the operator
+and the node's KME read, nobody else), and an agent that cannot reach its devices does not start."""
 
 from __future__ import annotations
 
@@ -93,10 +93,20 @@ def test_a_client_without_a_certificate_is_refused(network: Network, pki: NodePk
         anonymous.get(f"{DATA}/{NODE}", headers=READ)
 
 
-def test_the_operator_may_write_and_the_devices_follow(
+def test_the_operator_reads_but_may_not_write(network: Network, pki: NodePki, norte_as: Any) -> None:
+    # DESIGN §7: only the controller writes agents
+    agent = norte_as(pki.operator)
+    link_id, entry = norte_link(network)
+
+    assert agent.get(f"{DATA}/{NODE}", headers=READ).status_code == 200
+    assert_access_denied(agent.put(link_path(link_id), json=link_body(entry), headers=WRITE))
+    assert agent.get(link_path(link_id), headers=READ).status_code == 404  # the refused write left nothing
+
+
+def test_the_controller_writes_and_the_devices_follow(
     network: Network, pki: NodePki, norte_as: Any, operator: EmulatorClient
 ) -> None:
-    agent = norte_as(pki.operator)
+    agent = norte_as(pki.controller)
     link_id, entry = norte_link(network)
 
     assert agent.put(link_path(link_id), json=link_body(entry), headers=WRITE).status_code == 201

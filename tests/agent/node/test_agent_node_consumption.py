@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -39,14 +39,14 @@ from agent_node_support import (
     validate_tree,
     wait_for,
 )
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from sdqkd.etsi015 import link_qkdl_id, qkdn_id, virtual_qkdl_id
 from sdqkd.pki import Role
-from sdqkd.pki.identity import Identity
 from sdqkd.server import BackgroundServer, TlsFiles
-from sdqkd.server.identity import require_roles
+from sdqkd.server.authz import Table, allow, authorise
+from sdqkd.server.identity import PeerDep
 from sdqkd.topology.loader import load_topology
 
 pytestmark = pytest.mark.integration
@@ -77,8 +77,10 @@ class FakeKme:
     def app(self) -> FastAPI:
         app = FastAPI()
 
-        @app.get("/api/v1/kme", response_model=None)
-        async def pools(caller: Annotated[Identity, Depends(require_roles(Role.AGENT))]) -> Any:
+        agents = Table("stand-in KME", {("GET", "/api/v1/kme"): allow(Role.AGENT)})
+
+        @app.get("/api/v1/kme", response_model=None, dependencies=[authorise(agents)])
+        async def pools(caller: PeerDep) -> Any:
             self.readers.add(caller.name)
             if not self.answering:
                 return JSONResponse({"title": "Service Unavailable"}, status_code=503)

@@ -15,8 +15,9 @@ from prometheus_client.samples import Sample
 
 from asgi_support import clients_presenting
 from sdqkd.agent.metrics import AgentCollector
-from sdqkd.agent.restconf import create_restconf_app
-from sdqkd.pki import IssuedCertificate, Role
+from sdqkd.agent.restconf import AGENT_TABLE, create_restconf_app
+from sdqkd.pki import IssuedCertificate
+from sdqkd.server.authz import OWN_NODE, own_node
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +96,10 @@ def test_metrics_without_a_client_certificate_are_401(network: Network) -> None:
     # over TLS a client without a certificate cannot even connect: in process, the app itself says 401
     agent = network.agents["norte"]
     app = create_restconf_app(
-        agent.datastore, readers=frozenset({Role.KME}), writers=frozenset(), metrics=AgentCollector(agent)
+        agent.datastore,
+        table=AGENT_TABLE,
+        checks={OWN_NODE: own_node("norte")},
+        metrics=AgentCollector(agent),
     )
 
     async def call() -> httpx.Response:

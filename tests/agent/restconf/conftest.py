@@ -14,11 +14,12 @@ from restconf_support import BASE_URL, YANG_DIR, CallAs, Pki, node_tree
 
 from asgi_support import clients_presenting
 from sdqkd.agent.datastore import Datastore
-from sdqkd.agent.restconf import create_restconf_app
+from sdqkd.agent.restconf import create_restconf_app, restconf_table
 from sdqkd.etsi015 import load_data_model
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.restconf.notifications import NotificationStream
 from sdqkd.server import BackgroundServer, TlsFiles
+from sdqkd.server.authz import allow
 
 WRITERS = frozenset({Role.OPERATOR, Role.CONTROLLER})
 READERS = frozenset({Role.AGENT})
@@ -48,7 +49,8 @@ def stream(model: Any) -> NotificationStream:
 
 @pytest.fixture
 def app(datastore: Datastore, stream: NotificationStream) -> FastAPI:
-    return create_restconf_app(datastore, readers=READERS, writers=WRITERS, stream=stream)
+    table = restconf_table("test", readers=allow(*READERS, *WRITERS), writers=allow(*WRITERS))
+    return create_restconf_app(datastore, table=table, stream=stream)
 
 
 @pytest.fixture(scope="session")

@@ -158,12 +158,14 @@ def test_an_unpaired_module_reports_no_rate_and_no_channel_figures(operator: Emu
     assert operator.module_status("norte-tx")["state"] == "disabled"
 
 
-def test_the_operator_may_take_keys_on_behalf_of_a_modules_node(
+def test_the_operator_takes_no_keys_from_a_module(
     network: EmulatorClient, server: BackgroundServer, emulator_pki: EmulatorPki
 ) -> None:
-    async def status() -> tuple[str, str, str]:
+    # key material is for the KME of the module's node only: the operator reads figures, never keys
+    async def status() -> Etsi014ClientError:
         async with module_client(server, emulator_pki, "norte-tx", emulator_pki.operator) as device:
-            found = await device.status("quintin")
-            return found.source_kme_id, found.target_kme_id, found.master_sae_id
+            with pytest.raises(Etsi014ClientError) as refused:
+                await device.status("quintin")
+            return refused.value
 
-    assert asyncio.run(status()) == ("norte-tx", "quintin-rx2", "norte")
+    assert asyncio.run(status()).status_code == 401

@@ -65,12 +65,14 @@ def test_hops_have_a_plain_repr() -> None:
 # At run time --------------------------------------------------------------------------------------
 
 
-def test_only_the_controller_and_the_agent_provision_virtual_links(chain: Chain) -> None:
+def test_only_the_controller_provisions_virtual_links(chain: Chain) -> None:
+    # DESIGN §7: only the controller writes KME virtual links (an agent certificate, of any node, may not)
     body = {"id": "v-test", "path": ["n1", "n2"]}
     for certificate, expected in (
         (chain.pki.saes["n1-app"], 403),
         (chain.pki.operator, 403),
-        (chain.pki.agent, 201),
+        (chain.pki.agent, 403),
+        (chain.pki.controller, 201),
         (chain.pki.controller, 200),
     ):
         with chain.http("n1", certificate) as http:
