@@ -49,6 +49,10 @@ OS) are translated once, where they enter sdqkd, with ``raise ... from exc``::
     ├── RestconfError             a RESTCONF (RFC 8040) operation refused, with the fields of its error body
     │   ├── ResourceNotFound      → 404: no such data resource
     │   └── MalformedErrorBody    an error answer without a RESTCONF error body   (sdqkd.restconf.codec)
+    ├── ContentTooLarge       → 413: a request body over the cap (also Starlette's HTTPException)
+    │                                    (sdqkd.server.body_limit)
+    ├── StrictJsonError       → 400: a body with a repeated member, too deep or NaN (also a
+    │                                    json.JSONDecodeError)             (sdqkd.server.strict_json)
     └── ControlPlaneError         the SDN controller cannot do what was asked
         ├── AdmissionRefused      → 409: an application the QKD links cannot carry now
         │   └── ChannelRefused    → 409: a classical channel the quantum channels cannot live with

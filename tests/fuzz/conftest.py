@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fuzz_support import RUNS, FuzzPki, examples_per_operation, in_process_lifespans
 
 from sdqkd.agent.datastore import Datastore
-from sdqkd.agent.restconf import create_restconf_app
+from sdqkd.agent.restconf import create_restconf_app, restconf_table
 from sdqkd.controller.api import create_controller_app
 from sdqkd.controller.core import Controller
 from sdqkd.controller.southbound import Southbound
@@ -25,6 +25,7 @@ from sdqkd.etsi015 import load_data_model, packaged_yang_dir
 from sdqkd.kms import Kme, KmeConfig, SqliteKeyStore, create_kme_app
 from sdqkd.pki import CertificateAuthority, Role
 from sdqkd.restconf.notifications import NotificationStream
+from sdqkd.server.authz import allow
 from sdqkd.topology.loader import load_topology
 
 
@@ -157,8 +158,9 @@ def restconf_app(model: Any) -> Iterator[FastAPI]:
     """The RESTCONF server of a node: the controller and the operator write, agents read."""
     app = create_restconf_app(
         Datastore(model, _NODE),
-        readers=frozenset({Role.AGENT}),
-        writers=frozenset({Role.OPERATOR, Role.CONTROLLER}),
+        table=restconf_table(
+            "fuzzed agent", readers=allow(Role.AGENT), writers=allow(Role.OPERATOR, Role.CONTROLLER)
+        ),
         stream=NotificationStream(model=model),
     )
     with in_process_lifespans():

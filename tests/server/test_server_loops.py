@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from asgi_support import clients_presenting
 from sdqkd.errors import DeviceError, Forbidden, Unauthenticated
 from sdqkd.pki import CertificateAuthority, IssuedCertificate, Role
+from sdqkd.server.authz import Table, authorise
 from sdqkd.server.errors import install_error_handlers
-from sdqkd.server.health import add_health_route
+from sdqkd.server.health import HEALTH_READERS, add_health_route
 from sdqkd.server.loops import Idle, Loops
 
 pytestmark = pytest.mark.anyio
@@ -117,7 +118,8 @@ async def test_health_is_200_when_every_loop_runs_and_503_while_one_backs_off(
     certificates: dict[str, IssuedCertificate],
 ) -> None:
     loops = Loops(backoff_s=10.0)
-    app = FastAPI()
+    # who may read /health is the app's table's to say: the entry every service has
+    app = FastAPI(dependencies=[authorise(Table("svc", {("GET", "/health"): HEALTH_READERS}))])
     install_error_handlers(
         app,
         {

@@ -22,11 +22,15 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sdqkd.errors import SdqkdError
+
 __all__ = ["BodyLimit", "ContentTooLarge"]
 
 
-class ContentTooLarge(HTTPException):
-    """A request body over the service's cap (RFC 9110 §15.5.14: 413 Content Too Large)."""
+class ContentTooLarge(HTTPException, SdqkdError):
+    """A request body over the service's cap (RFC 9110 §15.5.14: 413 Content Too Large). A Starlette
+    HTTP error first (its MRO puts the framework's class before :class:`SdqkdError`), so each app's
+    entry for the framework's refusals answers it in the app's own format."""
 
     def __init__(self, max_body_bytes: int) -> None:
         super().__init__(

@@ -26,6 +26,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from sdqkd.errors import SdqkdError
 from sdqkd.server.limits import Limits
 from sdqkd.server.tls_extension import TlsHttpToolsProtocol
 
@@ -41,7 +42,7 @@ _431 = (
 )
 
 
-class _HeadTooLarge(Exception):
+class _HeadTooLarge(SdqkdError):
     """Raised inside a parser callback: the head passed ``max_header_bytes``."""
 
 

@@ -22,6 +22,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from sdqkd.errors import SdqkdError
+
 __all__ = ["MAX_DEPTH", "StrictJsonError", "StrictJsonRequest", "StrictJsonRoute", "loads"]
 
 MAX_DEPTH = 64
@@ -30,9 +32,10 @@ MAX_DEPTH = 64
 _NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 
 
-class StrictJsonError(json.JSONDecodeError):
+class StrictJsonError(json.JSONDecodeError, SdqkdError):
     """A body that is not strict JSON. Its message says why and never quotes the body (the
-    ``doc`` it carries is empty)."""
+    ``doc`` it carries is empty). A :class:`json.JSONDecodeError` first, so the framework's own
+    "not JSON" path (each app's 400) takes it."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "", 0)

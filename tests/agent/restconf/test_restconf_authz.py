@@ -46,6 +46,8 @@ def test_the_table_gives_reads_to_readers_and_writes_to_the_controller_alone() -
     for (method, path), rule in AGENT_TABLE.rules.items():
         if path == "/metrics":
             assert rule.roles() == {Role.OPERATOR}
+        elif path == "/health":
+            assert rule.roles() == {Role.OPERATOR, Role.CONTROLLER}
         elif method in ("PUT", "POST", "PATCH", "DELETE"):
             assert rule.roles() == {Role.CONTROLLER}, (method, path)
         else:
