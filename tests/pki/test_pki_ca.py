@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -137,3 +138,15 @@ def test_repr_never_contains_key_material(fresh_ca_dir: Path) -> None:
         assert str(secret) not in shown
         assert f"{secret:x}" not in shown
         assert key_body[:16] not in shown
+
+
+def test_the_ca_directory_and_a_new_issue_directory_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        ca = CertificateAuthority.create(tmp_path / "run" / "pki")
+        issued = ca.issue(Role.KME, "n1", directory=tmp_path / "host" / "pki")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "run" / "pki").stat().st_mode) == 0o700
+    assert stat.S_IMODE(issued.key.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(issued.key.stat().st_mode) == 0o600

@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sdqkd.errors import PkiError
 from sdqkd.pki.identity import NAME_PATTERN, Identity, Role
+from sdqkd.pki.private import private_directory
 
 __all__ = ["CertificateAuthority", "IssuedCertificate"]
 
@@ -118,7 +119,7 @@ class CertificateAuthority:
         Raises:
             PkiError: a CA already exists there.
         """
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)  # it holds the CA's key: owner only, whatever the umask
         if (directory / _CA_CERT).exists() or (directory / _CA_KEY).exists():
             raise PkiError(f"a CA already exists in {directory}")
         key = ec.generate_private_key(ec.SECP256R1())
@@ -231,7 +232,8 @@ class CertificateAuthority:
             .sign(self._key, hashes.SHA256())
         )
         target = directory or self.directory
-        target.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            private_directory(target)  # it will hold a private key
         cert_path, key_path = target / f"{role}-{name}.crt", target / f"{role}-{name}.key"
         # the key first: a service reloading between the two writes sees a new key with the old
         # certificate (refused, the old context kept) rather than a new certificate it cannot use
