@@ -192,6 +192,7 @@ def test_the_controller_configuration_serves_on_its_address_with_relative_files(
             "cert": "pki/controller-controller.crt",
             "key": "pki/controller-controller.key",
             "ca": "pki/ca.crt",
+            "crl": "pki/crl.pem",  # there once a certificate is revoked (copied to the host): optional
         },
         "topology": "madrid",
         "database": "controller/state.db",
